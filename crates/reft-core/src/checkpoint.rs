@@ -1,0 +1,180 @@
+//! Our checkpoint format: a directory with
+//!
+//! - `reft_config.json` — `{ "format_version": 1, "model": {architecture, hidden_size,
+//!   num_layers}, "interventions": [InterventionSpec, ...] }`
+//! - `interventions.safetensors` — f32 tensors keyed `interventions.{i}.{name}`, where `name`
+//!   is the parameter's canonical name (`learned_source.weight`, `proj_layer.weight`,
+//!   `rotation.a`, ...), plus for rotations `interventions.{i}.rotation.base` (the initial
+//!   `Rc₀`, from which the fixed base is derived) and `interventions.{i}.rotate_layer` (the
+//!   effective `Rc`, `d×r`, for interchange; ignored on load).
+//! - optionally `optimizer.safetensors` (`adamw.m.{k}`, `adamw.v.{k}` in parameter order) with
+//!   its step count in `reft_config.json` (`optimizer_step`), for exact resume.
+//!
+//! Writes are atomic: everything goes to a sibling temporary directory that is renamed into
+//! place, so a crash never leaves a half-written checkpoint.
+
+use crate::error::{ReftError, Result};
+use crate::interventions::rotation::Rotation;
+use crate::interventions::{self, InterventionSpec};
+use crate::models::Model;
+use crate::reft::ReftModel;
+use candle_core::{DType, Tensor};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Version of the on-disk format written by this build.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelInfo {
+    architecture: String,
+    hidden_size: usize,
+    num_layers: usize,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckpointConfig {
+    format_version: u32,
+    model: ModelInfo,
+    interventions: Vec<InterventionSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    optimizer_step: Option<u64>,
+}
+
+/// Is `dir` one of our checkpoints?
+pub fn is_checkpoint(dir: &Path) -> bool {
+    dir.join("reft_config.json").exists()
+}
+
+impl ReftModel {
+    /// All tensors to save, keyed as documented above.
+    fn state_tensors(&self) -> Result<HashMap<String, Tensor>> {
+        let mut map = HashMap::new();
+        for (i, iv) in self.interventions.iter().enumerate() {
+            for (n, v) in iv.params().into_iter().chain(iv.extra_state()) {
+                map.insert(format!("interventions.{i}.{n}"), v.as_tensor().to_dtype(DType::F32)?);
+            }
+            if let Some(rot) = iv.rotation() {
+                map.insert(format!("interventions.{i}.rotation.base"), rot.base.clone());
+                map.insert(format!("interventions.{i}.rotate_layer"), rot.matrix(false)?);
+            }
+        }
+        Ok(map)
+    }
+
+    /// Saves the interventions (and with `with_optimizer` the AdamW state) to `dir` atomically.
+    pub fn save(&self, dir: &Path, with_optimizer: bool) -> Result<()> {
+        let cfg = &self.base.decoder.cfg;
+        let has_opt = with_optimizer && self.optimizer.step > 0;
+        let config = CheckpointConfig {
+            format_version: FORMAT_VERSION,
+            model: ModelInfo {
+                architecture: cfg.architecture.as_str().to_string(),
+                hidden_size: cfg.hidden_size,
+                num_layers: cfg.num_layers,
+            },
+            interventions: self.interventions.iter().map(|iv| iv.spec().clone()).collect(),
+            optimizer_step: if has_opt { Some(self.optimizer.step) } else { None },
+        };
+        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(|e| ReftError::io(parent, e))?;
+        let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "checkpoint".into());
+        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(|e| ReftError::io(&tmp, e))?;
+        let json = serde_json::to_string_pretty(&config).map_err(|e| ReftError::config("checkpoint", e.to_string()))?;
+        std::fs::write(tmp.join("reft_config.json"), json).map_err(|e| ReftError::io(tmp.join("reft_config.json"), e))?;
+        let st = tmp.join("interventions.safetensors");
+        candle_core::safetensors::save(&self.state_tensors()?, &st)?;
+        if has_opt {
+            let mut map = HashMap::new();
+            for (k, (m, v)) in self.optimizer.m.iter().zip(&self.optimizer.v).enumerate() {
+                map.insert(format!("adamw.m.{k}"), m.clone());
+                map.insert(format!("adamw.v.{k}"), v.clone());
+            }
+            candle_core::safetensors::save(&map, tmp.join("optimizer.safetensors"))?;
+        }
+        // Swap into place: move any old checkpoint aside first, then delete it.
+        let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+        if dir.exists() {
+            std::fs::rename(dir, &old).map_err(|e| ReftError::io(dir, e))?;
+        }
+        std::fs::rename(&tmp, dir).map_err(|e| ReftError::io(dir, e))?;
+        let _ = std::fs::remove_dir_all(&old);
+        Ok(())
+    }
+
+    /// Loads one of our checkpoints onto `base`.
+    pub fn load(base: Arc<Model>, dir: &Path, with_optimizer: bool) -> Result<Self> {
+        let cpath = dir.join("reft_config.json");
+        let text = std::fs::read_to_string(&cpath).map_err(|e| ReftError::io(&cpath, e))?;
+        let config: CheckpointConfig =
+            serde_json::from_str(&text).map_err(|e| ReftError::format(&cpath, e.to_string()))?;
+        if config.format_version != FORMAT_VERSION {
+            return Err(ReftError::format(&cpath, format!("format_version {} (this build reads {FORMAT_VERSION})", config.format_version)));
+        }
+        let cfg = &base.decoder.cfg;
+        if config.model.hidden_size != cfg.hidden_size || config.model.num_layers != cfg.num_layers {
+            return Err(ReftError::shape(
+                "checkpoint model",
+                format!("hidden {} × {} layers (loaded model)", cfg.hidden_size, cfg.num_layers),
+                format!("hidden {} × {} layers (checkpoint)", config.model.hidden_size, config.model.num_layers),
+            ));
+        }
+        let st = dir.join("interventions.safetensors");
+        if !st.exists() {
+            return Err(ReftError::io(&st, std::io::Error::from(std::io::ErrorKind::NotFound)));
+        }
+        let tensors = candle_core::safetensors::load(&st, &base.decoder.device)
+            .map_err(|e| ReftError::format(&st, format!("unreadable safetensors: {e}")))?;
+        let mut model = ReftModel::new(base, &config.interventions, 0)?;
+        model.restore(&tensors, &st)?;
+        if with_optimizer {
+            if let Some(step) = config.optimizer_step {
+                let op = dir.join("optimizer.safetensors");
+                let t = candle_core::safetensors::load(&op, &model.base.decoder.device)
+                    .map_err(|e| ReftError::format(&op, format!("unreadable optimizer state: {e}")))?;
+                let n = model.named_params().len();
+                let get = |k: &str| t.get(k).cloned().ok_or_else(|| ReftError::format(&op, format!("missing `{k}`")));
+                model.optimizer.m = (0..n).map(|k| get(&format!("adamw.m.{k}"))).collect::<Result<_>>()?;
+                model.optimizer.v = (0..n).map(|k| get(&format!("adamw.v.{k}"))).collect::<Result<_>>()?;
+                model.optimizer.step = step;
+            }
+        }
+        Ok(model)
+    }
+
+    /// Overwrites every intervention tensor from `tensors` (keys as documented above).
+    pub(crate) fn restore(&mut self, tensors: &HashMap<String, Tensor>, file: &Path) -> Result<()> {
+        let hidden = self.base.decoder.cfg.hidden_size;
+        for i in 0..self.interventions.len() {
+            let get = |n: &str| {
+                tensors.get(&format!("interventions.{i}.{n}")).cloned().ok_or_else(|| {
+                    ReftError::format(file, format!("missing tensor `interventions.{i}.{n}`"))
+                })
+            };
+            let spec = self.interventions[i].spec().clone();
+            let mut rng = rand::SeedableRng::seed_from_u64(0);
+            let mut iv = interventions::build(&spec, hidden, &mut rng, &self.base.decoder.device)?;
+            if let Some(rot) = iv.rotation_mut() {
+                *rot = Rotation::from_state(&get("rotation.base")?, &get("rotation.a")?)?;
+            }
+            for (n, v) in iv.params().into_iter().chain(iv.extra_state()) {
+                if n == "rotation.a" {
+                    continue;
+                }
+                let t = get(&n)?;
+                if t.dims() != v.dims() {
+                    return Err(ReftError::format(file, format!("`interventions.{i}.{n}` has shape {:?}, spec implies {:?}", t.dims(), v.dims())));
+                }
+                v.set(&t.to_dtype(v.dtype())?)?;
+            }
+            self.interventions[i] = iv;
+        }
+        Ok(())
+    }
+}

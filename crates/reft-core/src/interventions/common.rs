@@ -1,0 +1,101 @@
+//! Pieces shared by the intervention types: a trainable affine map (`nn.Linear(d, r)` in
+//! pyreft), activations, dropout, and the per-call context.
+
+use super::Activation;
+use candle_core::{DType, Device, Result, Tensor, Var};
+use rand::rngs::StdRng;
+use rand::Rng;
+
+/// What a forward call needs beyond the hidden rows.
+pub struct Ctx<'a> {
+    /// Record a graph through the parameters (training); false detaches them (inference).
+    pub track: bool,
+    /// Dropout randomness; `None` means eval mode (dropout off).
+    pub rng: Option<&'a mut StdRng>,
+}
+
+/// Reads a parameter for this call: the Var itself when training, a detached view otherwise.
+pub fn param(v: &Var, ctx: &Ctx) -> Tensor {
+    if ctx.track {
+        v.as_tensor().clone()
+    } else {
+        v.as_tensor().detach()
+    }
+}
+
+/// `y = x·Wᵀ + b` with trainable `W` (`[r, d]`) and optional `b` (`[r]`), PyTorch's default
+/// `nn.Linear` init: both uniform in `±1/√d`.
+pub struct Affine {
+    pub weight: Var,
+    pub bias: Option<Var>,
+}
+
+impl Affine {
+    pub fn new(d: usize, r: usize, bias: bool, rng: &mut StdRng, device: &Device) -> Result<Self> {
+        let bound = 1.0 / (d as f64).sqrt();
+        let mut u = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.gen_range(-bound..bound) as f32).collect() };
+        let weight = Var::from_tensor(&Tensor::from_vec(u(r * d), (r, d), device)?)?;
+        let bias = if bias { Some(Var::from_tensor(&Tensor::from_vec(u(r), r, device)?)?) } else { None };
+        Ok(Self { weight, bias })
+    }
+
+    pub fn forward(&self, x: &Tensor, ctx: &Ctx) -> Result<Tensor> {
+        let w = param(&self.weight, ctx).to_dtype(x.dtype())?;
+        let y = x.matmul(&w.t()?)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(&param(b, ctx).to_dtype(x.dtype())?),
+            None => Ok(y),
+        }
+    }
+
+    /// Named parameters under `prefix` (`prefix.weight`, `prefix.bias`).
+    pub fn named(&self, prefix: &str) -> Vec<(String, Var)> {
+        let mut v = vec![(format!("{prefix}.weight"), self.weight.clone())];
+        if let Some(b) = &self.bias {
+            v.push((format!("{prefix}.bias"), b.clone()));
+        }
+        v
+    }
+}
+
+/// A vector parameter drawn from `U[0, 1)` (pyreft's ConsReFT / LobiReFT `b`).
+pub fn uniform_vector(r: usize, rng: &mut StdRng, device: &Device) -> Result<Var> {
+    let v: Vec<f32> = (0..r).map(|_| rng.gen::<f32>()).collect();
+    Var::from_tensor(&Tensor::from_vec(v, r, device)?)
+}
+
+/// Applies the configured activation (pyreft's `act_fn`; `linear` is the identity).
+pub fn activate(x: &Tensor, act: Activation) -> Result<Tensor> {
+    match act {
+        Activation::Linear => Ok(x.clone()),
+        Activation::Relu => x.relu(),
+        Activation::Gelu => x.gelu_erf(),
+        Activation::Silu => x.silu(),
+        Activation::Tanh => x.tanh(),
+    }
+}
+
+/// Inverted dropout on the whole edited vector, as pyreft applies it; identity in eval mode.
+pub fn dropout(x: &Tensor, p: f64, ctx: &mut Ctx) -> Result<Tensor> {
+    let Some(rng) = ctx.rng.as_deref_mut() else { return Ok(x.clone()) };
+    if p <= 0.0 {
+        return Ok(x.clone());
+    }
+    let keep = 1.0 - p;
+    let scale = (1.0 / keep) as f32;
+    let mask: Vec<f32> = (0..x.elem_count()).map(|_| if rng.gen::<f64>() < keep { scale } else { 0.0 }).collect();
+    let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
+    x.mul(&mask)
+}
+
+/// The rotation matrix for hidden rows of `dtype`: computed in f32 (f64 for f64 models, so
+/// gradient checks see no f32 rounding), then cast to the hidden dtype.
+pub fn rotation_for(rot: &super::rotation::Rotation, track: bool, dtype: DType) -> Result<Tensor> {
+    let compute = if dtype == DType::F64 { DType::F64 } else { DType::F32 };
+    let rc = rot.matrix_in(track, compute)?;
+    if rc.dtype() == dtype {
+        Ok(rc)
+    } else {
+        rc.to_dtype(dtype)
+    }
+}

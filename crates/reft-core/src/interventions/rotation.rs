@@ -1,0 +1,267 @@
+//! The low-rank orthonormal projection `R` (stored as `Rc = Rᵀ`, `d×r`, orthonormal columns)
+//! used by LoReFT, ConsReFT, LobiReFT and the orthogonal DiReFT variant.
+//!
+//! Parametrization (same family as `torch.nn.utils.parametrizations.orthogonal`, which pyreft
+//! uses: Householder map with a fixed base, "dynamic trivialization without re-basing"):
+//!
+//! ```text
+//! Rc(A) = B · H(A),   H(A) = H₁H₂⋯H_r·E,   Hᵢ = I − τᵢ vᵢvᵢᵀ,  vᵢ = eᵢ + tril₋₁(A)[:, i],
+//! τᵢ = 2 / ‖vᵢ‖²,     E = I[:, :r]
+//! ```
+//!
+//! `A` (`d×r`, only its strictly-lower part matters; zero at init) is the trainable tensor, as
+//! torch's `original`. `B` is a fixed orthogonal `d×d` matrix whose first `r` columns are the
+//! initial `Rc₀`. Torch stores `B` densely (`d²` floats per intervention — pyreft's memory
+//! complaint); we store it as the `r` Householder reflections of `Rc₀`'s QR factorisation, so
+//! `B` costs `d·r` floats and `B·M` costs `O(d·r²)`. Its other columns are a different (equally
+//! arbitrary) completion than torch's random one, so the trajectory of `A` differs from torch's
+//! while `Rc` is exactly orthonormal (a product of reflections) at every step — the parity tests
+//! compare the ambient gradient `∂L/∂Rc`.
+
+use candle_core::{DType, Device, Result, Tensor, Var};
+
+/// A trainable orthonormal `d×r` matrix.
+pub struct Rotation {
+    /// Trainable `d×r` parameter.
+    pub a: Var,
+    /// `Rc₀`, `d×r`: the matrix at `A = 0`, from which the base reflections are derived.
+    pub base: Tensor,
+    /// Householder vectors of the base, `d×r`, and their `τ`s, `[r]`; `signs` `[d, 1]`.
+    base_u: Tensor,
+    base_tau: Vec<f64>,
+    base_signs: Tensor,
+    tril_mask: Tensor,
+    eye: Tensor,
+    /// When set, `matrix` returns this Var instead of `B·H(A)`: it exposes the ambient gradient
+    /// `∂L/∂Rc` (what pyreft fixtures record). Tests only; never trained.
+    pub probe: Option<Var>,
+}
+
+/// Householder QR of an orthonormal `d×r` matrix in f64: returns the reflection vectors
+/// (`d×r`, unit-leading-entry form), their `τ`s, and the signs `s` with `Q·diag(s) = M`.
+fn householder_qr(m: &[f64], d: usize, r: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let mut a = m.to_vec(); // row-major d×r, overwritten by R
+    let mut us = vec![0f64; d * r];
+    let mut taus = vec![0f64; r];
+    for j in 0..r {
+        let norm: f64 = (j..d).map(|i| a[i * r + j].powi(2)).sum::<f64>().sqrt();
+        let x0 = a[j * r + j];
+        let alpha = if x0 >= 0.0 { -norm } else { norm };
+        let mut v: Vec<f64> = (j..d).map(|i| a[i * r + j]).collect();
+        v[0] -= alpha;
+        let v0 = v[0];
+        if v0.abs() < 1e-300 {
+            // Column already aligned: identity reflection.
+            taus[j] = 0.0;
+            us[j * r + j] = 1.0;
+            continue;
+        }
+        for x in v.iter_mut() {
+            *x /= v0;
+        }
+        let vv: f64 = v.iter().map(|x| x * x).sum();
+        let tau = 2.0 / vv;
+        for (k, i) in (j..d).enumerate() {
+            us[i * r + j] = v[k];
+        }
+        taus[j] = tau;
+        for c in j..r {
+            let dot: f64 = (j..d).enumerate().map(|(k, i)| v[k] * a[i * r + c]).sum();
+            for (k, i) in (j..d).enumerate() {
+                a[i * r + c] -= tau * v[k] * dot;
+            }
+        }
+    }
+    let signs: Vec<f64> = (0..r).map(|j| if a[j * r + j] >= 0.0 { 1.0 } else { -1.0 }).collect();
+    (us, taus, signs)
+}
+
+impl Rotation {
+    /// A rotation whose initial value is `rc0` (`d×r`, orthonormal columns).
+    pub fn from_initial(rc0: &Tensor) -> Result<Self> {
+        let (d, r) = rc0.dims2()?;
+        let device = rc0.device().clone();
+        let m: Vec<f64> = rc0.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
+        let (us, taus, signs) = householder_qr(&m, d, r);
+        let mut sv = vec![1f32; d];
+        for (j, s) in signs.iter().enumerate() {
+            sv[j] = *s as f32;
+        }
+        let mut mask = vec![0f32; d * r];
+        let mut eye = vec![0f32; d * r];
+        for i in 0..d {
+            for j in 0..r {
+                if i > j {
+                    mask[i * r + j] = 1.0;
+                }
+                if i == j {
+                    eye[i * r + j] = 1.0;
+                }
+            }
+        }
+        let us: Vec<f32> = us.into_iter().map(|x| x as f32).collect();
+        Ok(Self {
+            a: Var::zeros((d, r), DType::F32, &device)?,
+            base: rc0.to_dtype(DType::F32)?,
+            base_u: Tensor::from_vec(us, (d, r), &device)?,
+            base_tau: taus,
+            base_signs: Tensor::from_vec(sv, (d, 1), &device)?,
+            tril_mask: Tensor::from_vec(mask, (d, r), &device)?,
+            eye: Tensor::from_vec(eye, (d, r), &device)?,
+            probe: None,
+        })
+    }
+
+    /// A random orthonormal initial value (QR of a Gaussian, as `torch.nn.init.orthogonal_`).
+    pub fn random(d: usize, r: usize, rng: &mut impl rand::Rng, device: &Device) -> Result<Self> {
+        use rand_distr_normal as normal;
+        let g: Vec<f64> = (0..d * r).map(|_| normal(rng)).collect();
+        let (us, taus, signs) = householder_qr(&g, d, r);
+        // Q·diag(s) of the Gaussian's QR, materialised on the host.
+        let mut q = vec![0f64; d * r];
+        for j in 0..r {
+            let mut col = vec![0f64; d];
+            col[j] = signs[j];
+            for i in (0..r).rev() {
+                let dot: f64 = (0..d).map(|k| us[k * r + i] * col[k]).sum();
+                for k in 0..d {
+                    col[k] -= taus[i] * us[k * r + i] * dot;
+                }
+            }
+            for k in 0..d {
+                q[k * r + j] = col[k];
+            }
+        }
+        let q: Vec<f32> = q.into_iter().map(|x| x as f32).collect();
+        Self::from_initial(&Tensor::from_vec(q, (d, r), device)?)
+    }
+
+    /// Restores a saved state: the initial value and the trainable parameter.
+    pub fn from_state(base: &Tensor, a: &Tensor) -> Result<Self> {
+        let rot = Self::from_initial(base)?;
+        rot.a.set(&a.to_dtype(DType::F32)?)?;
+        Ok(rot)
+    }
+
+    /// `Rc = B·H(A)`, `d×r`, computed in f32 (or f64 when `f64` is set, for gradient
+    /// checks). With `track` false the result carries no graph.
+    pub fn matrix(&self, track: bool) -> Result<Tensor> {
+        self.matrix_in(track, DType::F32)
+    }
+
+    /// [`Self::matrix`] computed in `dtype` (f32 or f64).
+    pub fn matrix_in(&self, track: bool, dtype: DType) -> Result<Tensor> {
+        if let Some(p) = &self.probe {
+            let t = if track { p.as_tensor().clone() } else { p.as_tensor().detach() };
+            return t.to_dtype(dtype);
+        }
+        let a = if track { self.a.as_tensor().clone() } else { self.a.as_tensor().detach() };
+        let a = a.to_dtype(dtype)?;
+        let (_d, r) = a.dims2()?;
+        let eye = self.eye.to_dtype(dtype)?;
+        let v = (a.mul(&self.tril_mask.to_dtype(dtype)?)? + &eye)?; // columns vᵢ
+        let sq = v.sqr()?.sum_keepdim(0)?; // [1, r] = ‖vᵢ‖²
+        let tau = (sq.recip()? * 2.0)?;
+        // H₁⋯H_r·E applied right to left.
+        let mut m = eye;
+        for i in (0..r).rev() {
+            let vi = v.narrow(1, i, 1)?; // [d,1]
+            let ti = tau.narrow(1, i, 1)?; // [1,1]
+            let proj = vi.t()?.matmul(&m)?; // [1,r]
+            m = (m - vi.matmul(&proj)?.broadcast_mul(&ti)?)?;
+        }
+        self.apply_base(&m)
+    }
+
+    /// `B·M` for `M` `d×r`, with the base's reflections (constants).
+    fn apply_base(&self, m: &Tensor) -> Result<Tensor> {
+        let r = self.base_tau.len();
+        let mut m = m.broadcast_mul(&self.base_signs.to_dtype(m.dtype())?)?;
+        let u = self.base_u.to_dtype(m.dtype())?;
+        for i in (0..r).rev() {
+            if self.base_tau[i] == 0.0 {
+                continue;
+            }
+            let ui = u.narrow(1, i, 1)?;
+            let proj = ui.t()?.matmul(&m)?;
+            m = (m - (ui.matmul(&proj)? * self.base_tau[i])?)?;
+        }
+        Ok(m)
+    }
+}
+
+/// A standard normal sample (Box–Muller), to avoid another dependency.
+fn rand_distr_normal(rng: &mut impl rand::Rng) -> f64 {
+    let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.gen();
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn initial_value_is_reproduced_and_orthonormal() -> Result<()> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let rot = Rotation::random(16, 4, &mut rng, &Device::Cpu)?;
+        let rc = rot.matrix(false)?;
+        let diff = (rc.clone() - &rot.base)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-5, "B·H(0) must equal the initial value, diff {diff}");
+        let gram = rc.t()?.matmul(&rc)?;
+        let eye = Tensor::eye(4, DType::F32, &Device::Cpu)?;
+        let err = (gram - eye)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(err < 1e-5, "RcᵀRc must be I, err {err}");
+        Ok(())
+    }
+
+    #[test]
+    fn stays_orthonormal_for_arbitrary_parameters() -> Result<()> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let rot = Rotation::random(12, 3, &mut rng, &Device::Cpu)?;
+        rot.a.set(&(Tensor::randn(0f32, 0.7, (12, 3), &Device::Cpu)?))?;
+        let rc = rot.matrix(false)?;
+        let gram = rc.t()?.matmul(&rc)?;
+        let err = (gram - Tensor::eye(3, DType::F32, &Device::Cpu)?)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(err < 1e-5, "err {err}");
+        let moved = (rc - &rot.base)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(moved > 1e-2, "a nonzero A must move Rc");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod grad_tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn householder_gradient_matches_finite_differences() -> Result<()> {
+        let dev = Device::Cpu;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let rot = Rotation::random(10, 3, &mut rng, &dev)?;
+        rot.a.set(&Tensor::randn(0f32, 0.3, (10, 3), &dev)?)?;
+        let c = Tensor::randn(0f64, 1.0, (10, 3), &dev)?;
+        let f = |rot: &Rotation| -> Result<f64> {
+            (rot.matrix_in(false, DType::F64)? * &c)?.sum_all()?.to_scalar::<f64>()
+        };
+        let loss = (rot.matrix_in(true, DType::F64)? * &c)?.sum_all()?;
+        let g: Vec<f32> = loss.backward()?.get(rot.a.as_tensor()).unwrap().flatten_all()?.to_vec1()?;
+        let a0: Vec<f32> = rot.a.as_tensor().flatten_all()?.to_vec1()?;
+        for k in [3usize, 10, 17, 29] {
+            let mut p = a0.clone();
+            p[k] += 1e-3;
+            rot.a.set(&Tensor::from_vec(p.clone(), (10, 3), &dev)?)?;
+            let lp = f(&rot)?;
+            p[k] -= 2e-3;
+            rot.a.set(&Tensor::from_vec(p.clone(), (10, 3), &dev)?)?;
+            let lm = f(&rot)?;
+            rot.a.set(&Tensor::from_vec(a0.clone(), (10, 3), &dev)?)?;
+            let step = (a0[k] + 1e-3) as f64 - (a0[k] - 1e-3) as f64;
+            let fd = (lp - lm) / step;
+            assert!((fd - g[k] as f64).abs() < 1e-4 * (1.0 + fd.abs()), "a[{k}]: fd {fd} vs {}", g[k]);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,23 @@
+//! reft-core: Representation Finetuning (ReFT, arXiv 2404.03592) on Candle.
+//!
+//! A frozen Llama-family decoder we own ([`models`]), intervention types ([`interventions`]),
+//! a model with interventions at chosen sites and positions ([`reft`]), training ([`train`]),
+//! generation ([`generate`]) and checkpoints ([`checkpoint`], [`pyreft_import`]).
+
+pub mod batch;
+pub mod checkpoint;
+pub mod error;
+pub mod generate;
+pub mod interventions;
+pub mod models;
+pub mod ops;
+pub mod positions;
+pub mod reft;
+#[doc(hidden)]
+pub mod testing;
+pub mod tokenizer;
+pub mod train;
+
+pub use error::{ReftError, Result};
+pub use batch::Batch;
+pub use reft::ReftModel;

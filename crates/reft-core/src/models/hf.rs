@@ -1,0 +1,117 @@
+//! Loading a decoder from an HF model directory: `config.json`, `model.safetensors` or a sharded
+//! `model.safetensors.index.json`, and `tokenizer.json`. Weight names follow transformers'
+//! `LlamaForCausalLM` state dict (`model.layers.N.self_attn.q_proj.weight`, ...).
+
+use super::config::DecoderConfig;
+use super::llama::{Decoder, LayerWeights};
+use crate::error::{ReftError, Result};
+use crate::ops::FrozenLinear;
+use candle_core::safetensors::MmapedSafetensors;
+use candle_core::{DType, Device, Tensor};
+use std::path::{Path, PathBuf};
+
+/// Lists the safetensors files of a directory (single file or sharded index).
+fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let single = dir.join("model.safetensors");
+    if single.exists() {
+        return Ok(vec![single]);
+    }
+    let index = dir.join("model.safetensors.index.json");
+    if index.exists() {
+        let text = std::fs::read_to_string(&index).map_err(|e| ReftError::io(&index, e))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| ReftError::format(&index, format!("invalid JSON: {e}")))?;
+        let map = v.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| {
+            ReftError::format(&index, "no `weight_map` object")
+        })?;
+        let mut files: Vec<PathBuf> = map
+            .values()
+            .filter_map(|f| f.as_str())
+            .map(|f| dir.join(f))
+            .collect();
+        files.sort();
+        files.dedup();
+        return Ok(files);
+    }
+    Err(ReftError::format(
+        dir,
+        "no model.safetensors or model.safetensors.index.json (PyTorch .bin weights are not supported)",
+    ))
+}
+
+struct Weights {
+    st: MmapedSafetensors,
+    dir: PathBuf,
+    dtype: DType,
+    device: Device,
+}
+
+impl Weights {
+    fn get(&self, name: &str) -> Result<Tensor> {
+        let t = self.st.load(name, &self.device).map_err(|e| {
+            ReftError::format(&self.dir, format!("cannot read tensor `{name}`: {e}"))
+        })?;
+        Ok(t.to_dtype(self.dtype)?)
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.st.get(name).is_ok()
+    }
+
+    fn linear(&self, prefix: &str, bias: bool) -> Result<FrozenLinear> {
+        let w = self.get(&format!("{prefix}.weight"))?;
+        let b = if bias { Some(self.get(&format!("{prefix}.bias"))?) } else { None };
+        Ok(FrozenLinear::new(w, b))
+    }
+}
+
+/// Loads the decoder of an HF directory.
+pub fn load_decoder(dir: &Path, dtype: DType, device: &Device) -> Result<Decoder> {
+    let cfg = DecoderConfig::from_hf_json(&dir.join("config.json"))?;
+    let files = weight_files(dir)?;
+    for f in &files {
+        if !f.exists() {
+            return Err(ReftError::io(f, std::io::Error::from(std::io::ErrorKind::NotFound)));
+        }
+    }
+    // SAFETY: the files are memory-mapped read-only; we never write to them while mapped.
+    let st = unsafe { MmapedSafetensors::multi(&files) }
+        .map_err(|e| ReftError::format(dir, format!("cannot map safetensors: {e}")))?;
+    let w = Weights { st, dir: dir.to_path_buf(), dtype, device: device.clone() };
+    let embed = w.get("model.embed_tokens.weight")?;
+    check_shape(&embed, &[cfg.vocab_size, cfg.hidden_size], "model.embed_tokens.weight", dir)?;
+    let mut layers = Vec::with_capacity(cfg.num_layers);
+    for l in 0..cfg.num_layers {
+        let p = format!("model.layers.{l}");
+        let bias = cfg.attention_bias;
+        layers.push(LayerWeights {
+            input_norm: w.get(&format!("{p}.input_layernorm.weight"))?,
+            q: w.linear(&format!("{p}.self_attn.q_proj"), bias)?,
+            k: w.linear(&format!("{p}.self_attn.k_proj"), bias)?,
+            v: w.linear(&format!("{p}.self_attn.v_proj"), bias)?,
+            o: w.linear(&format!("{p}.self_attn.o_proj"), false)?,
+            post_norm: w.get(&format!("{p}.post_attention_layernorm.weight"))?,
+            gate: w.linear(&format!("{p}.mlp.gate_proj"), false)?,
+            up: w.linear(&format!("{p}.mlp.up_proj"), false)?,
+            down: w.linear(&format!("{p}.mlp.down_proj"), false)?,
+        });
+    }
+    let norm = w.get("model.norm.weight")?;
+    let lm_head = if cfg.tie_word_embeddings || !w.has("lm_head.weight") {
+        embed.clone()
+    } else {
+        w.get("lm_head.weight")?
+    };
+    let inv_freq = cfg.inv_freq();
+    Ok(Decoder { cfg, embed, layers, norm, lm_head, inv_freq, device: device.clone(), dtype })
+}
+
+pub(crate) fn check_shape(t: &Tensor, want: &[usize], name: &str, file: &Path) -> Result<()> {
+    if t.dims() != want {
+        return Err(ReftError::format(
+            file,
+            format!("tensor `{name}` has shape {:?}, config implies {:?}", t.dims(), want),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,242 @@
+//! A Llama-family decoder (Llama, Mistral, Qwen2) that we own, with intervention sites.
+//!
+//! Follows transformers' `models/llama/modeling_llama.py` (eager attention): pre-norm blocks,
+//! RMSNorm, rotary embeddings in the rotate-half layout, grouped-query attention, SwiGLU MLP.
+//! Differences from upstream, all deliberate: every op has a proven backward (`crate::ops`),
+//! frozen projections produce only input gradients, hidden states are exposed at four sites per
+//! layer through [`Hooks`], and the LM head can run on selected rows only.
+
+use super::config::DecoderConfig;
+use crate::ops::{apply_rope, frozen_linear, rms_norm, softmax_last, FrozenLinear, RopeTables};
+use candle_core::{DType, Device, Tensor, D};
+
+/// Where in a layer an intervention reads and writes the hidden state (pyvene's names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Component {
+    /// The residual stream entering the layer.
+    BlockInput,
+    /// The attention block's output (after `o_proj`, before the residual add).
+    AttentionOutput,
+    /// The MLP's output (after `down_proj`, before the residual add).
+    MlpOutput,
+    /// The residual stream leaving the layer (pyreft's default).
+    BlockOutput,
+}
+
+impl Component {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Component::BlockInput => "block_input",
+            Component::AttentionOutput => "attention_output",
+            Component::MlpOutput => "mlp_output",
+            Component::BlockOutput => "block_output",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "block_input" => Component::BlockInput,
+            "attention_output" => Component::AttentionOutput,
+            "mlp_output" => Component::MlpOutput,
+            "block_output" => Component::BlockOutput,
+            _ => return None,
+        })
+    }
+}
+
+/// Edits hidden states at intervention sites. `h` is `[batch, seq, hidden]`.
+pub trait Hooks {
+    /// The lowest layer with a site, if any (layers below it run without a graph).
+    fn apply(&self, layer: usize, site: Component, h: Tensor) -> candle_core::Result<Tensor>;
+}
+
+/// No interventions.
+pub struct NoHooks;
+
+impl Hooks for NoHooks {
+    fn apply(&self, _: usize, _: Component, h: Tensor) -> candle_core::Result<Tensor> {
+        Ok(h)
+    }
+}
+
+/// Frozen weights of one decoder layer.
+pub struct LayerWeights {
+    pub input_norm: Tensor,
+    pub q: FrozenLinear,
+    pub k: FrozenLinear,
+    pub v: FrozenLinear,
+    pub o: FrozenLinear,
+    pub post_norm: Tensor,
+    pub gate: FrozenLinear,
+    pub up: FrozenLinear,
+    pub down: FrozenLinear,
+}
+
+/// Per-layer key/value cache for incremental decoding: `[b, kv_heads, t_past, head_dim]`.
+#[derive(Default)]
+pub struct KvCache {
+    pub layers: Vec<Option<(Tensor, Tensor)>>,
+}
+
+impl KvCache {
+    pub fn past_len(&self) -> usize {
+        self.layers.first().and_then(|l| l.as_ref()).map(|(k, _)| k.dims()[2]).unwrap_or(0)
+    }
+}
+
+/// One forward call's inputs beyond the token ids.
+pub struct ForwardInput<'a> {
+    /// `[b, t]` token ids (u32).
+    pub ids: &'a Tensor,
+    /// `[b, t_past + t]`, 1 for real tokens; covers the cached keys too.
+    pub key_mask: &'a [u8],
+    /// Position id of every new token, per row.
+    pub position_ids: &'a [Vec<i64>],
+}
+
+/// A decoder with frozen weights.
+pub struct Decoder {
+    pub cfg: DecoderConfig,
+    pub embed: Tensor,
+    pub layers: Vec<LayerWeights>,
+    pub norm: Tensor,
+    /// `[vocab, hidden]`; the embedding itself when tied.
+    pub lm_head: Tensor,
+    pub inv_freq: Vec<f64>,
+    pub device: Device,
+    pub dtype: DType,
+}
+
+/// Large negative used for masked scores; finite so fully-masked (padding) rows stay NaN-free.
+const MASKED: f32 = -1e30;
+
+impl Decoder {
+    /// Runs the layers and returns the final hidden state before the last norm, `[b, t, d]`.
+    pub fn hidden_states(
+        &self,
+        input: &ForwardInput,
+        hooks: &dyn Hooks,
+        mut cache: Option<&mut KvCache>,
+    ) -> candle_core::Result<Tensor> {
+        let (b, t) = input.ids.dims2()?;
+        let past = cache.as_ref().map(|c| c.past_len()).unwrap_or(0);
+        let total = past + t;
+        if input.key_mask.len() != b * total {
+            candle_core::bail!("key mask has {} entries, expected {}", input.key_mask.len(), b * total);
+        }
+        let mask = self.additive_mask(input.key_mask, b, t, past)?;
+        let rope = RopeTables::new(&self.inv_freq, input.position_ids, self.dtype, &self.device)?;
+        let mut h = self.embed.index_select(&input.ids.flatten_all()?, 0)?.reshape((b, t, self.cfg.hidden_size))?;
+        if let Some(c) = cache.as_deref_mut() {
+            c.layers.resize_with(self.layers.len(), || None);
+        }
+        for (l, w) in self.layers.iter().enumerate() {
+            h = hooks.apply(l, Component::BlockInput, h)?;
+            let x = rms_norm(&h, &w.input_norm, self.cfg.rms_norm_eps)?;
+            let slot = cache.as_deref_mut().map(|c| &mut c.layers[l]);
+            let attn = self.attention(w, &x, &mask, &rope, slot)?;
+            let attn = hooks.apply(l, Component::AttentionOutput, attn)?;
+            h = (h + attn)?;
+            let x = rms_norm(&h, &w.post_norm, self.cfg.rms_norm_eps)?;
+            let mlp = w.down.forward(&(candle_core::Tensor::silu(&w.gate.forward(&x)?)? * w.up.forward(&x)?)?)?;
+            let mlp = hooks.apply(l, Component::MlpOutput, mlp)?;
+            h = (h + mlp)?;
+            h = hooks.apply(l, Component::BlockOutput, h)?;
+        }
+        Ok(h)
+    }
+
+    /// Final norm + LM head on hidden rows `[n, d]` (or `[b, t, d]`) → logits.
+    pub fn logits(&self, h: &Tensor) -> candle_core::Result<Tensor> {
+        let x = rms_norm(h, &self.norm, self.cfg.rms_norm_eps)?;
+        frozen_linear(&x, &self.lm_head)
+    }
+
+    fn additive_mask(&self, key_mask: &[u8], b: usize, t: usize, past: usize) -> candle_core::Result<Tensor> {
+        let total = past + t;
+        let mut m = vec![0f32; b * t * total];
+        for r in 0..b {
+            for i in 0..t {
+                let q = past + i;
+                for j in 0..total {
+                    let causal = j <= q;
+                    let window = self.cfg.sliding_window.map(|w| q < j + w).unwrap_or(true);
+                    if !(causal && window && key_mask[r * total + j] != 0) {
+                        m[(r * t + i) * total + j] = MASKED;
+                    }
+                }
+            }
+        }
+        Tensor::from_vec(m, (b, 1, t, total), &self.device)
+    }
+
+    fn attention(
+        &self,
+        w: &LayerWeights,
+        x: &Tensor,
+        mask: &Tensor,
+        rope: &RopeTables,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> candle_core::Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let (nh, nkv, hd) = (self.cfg.num_heads, self.cfg.num_kv_heads, self.cfg.head_dim);
+        let q = w.q.forward(x)?.reshape((b, t, nh, hd))?.transpose(1, 2)?.contiguous()?;
+        let k = w.k.forward(x)?.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+        let v = w.v.forward(x)?.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+        let q = apply_rope(&q, rope)?;
+        let mut k = apply_rope(&k, rope)?;
+        let mut v = v;
+        if let Some(slot) = cache {
+            if let Some((pk, pv)) = slot.as_ref() {
+                k = Tensor::cat(&[pk, &k], 2)?;
+                v = Tensor::cat(&[pv, &v], 2)?;
+            }
+            // Cached keys never need a graph: decoding is inference only.
+            *slot = Some((k.detach(), v.detach()));
+        }
+        let k = repeat_kv(&k, nh / nkv)?;
+        let v = repeat_kv(&v, nh / nkv)?;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?;
+        // Scores and softmax in f32 for half-precision models (f64 stays f64 for gradchecks).
+        let scores = if scores.dtype() == DType::F64 {
+            scores.broadcast_add(&mask.to_dtype(DType::F64)?)?
+        } else {
+            scores.to_dtype(DType::F32)?.broadcast_add(mask)?
+        };
+        let probs = softmax_last(&scores)?.to_dtype(self.dtype)?;
+        let out = probs.matmul(&v)?; // [b, nh, t, hd]
+        let out = out.transpose(1, 2)?.contiguous()?.reshape((b, t, nh * hd))?;
+        w.o.forward(&out)
+    }
+
+    /// Number of parameters of the frozen model (the tied head counted once, as HF does).
+    pub fn num_parameters(&self) -> usize {
+        let lin = |l: &FrozenLinear| l.weight.elem_count() + l.bias.as_ref().map(|b| b.elem_count()).unwrap_or(0);
+        let mut n = self.embed.elem_count() + self.norm.elem_count();
+        if !self.cfg.tie_word_embeddings {
+            n += self.lm_head.elem_count();
+        }
+        for w in &self.layers {
+            n += w.input_norm.elem_count() + w.post_norm.elem_count();
+            n += lin(&w.q) + lin(&w.k) + lin(&w.v) + lin(&w.o) + lin(&w.gate) + lin(&w.up) + lin(&w.down);
+        }
+        n
+    }
+}
+
+/// `[b, kv, t, hd]` → `[b, kv·n_rep, t, hd]` (grouped-query attention).
+fn repeat_kv(x: &Tensor, n_rep: usize) -> candle_core::Result<Tensor> {
+    if n_rep == 1 {
+        return Ok(x.clone());
+    }
+    let (b, kv, t, hd) = x.dims4()?;
+    x.unsqueeze(2)?.broadcast_as((b, kv, n_rep, t, hd))?.reshape((b, kv * n_rep, t, hd))
+}
+
+/// Shape helper used by callers that flatten rows.
+pub fn hidden_rows(h: &Tensor) -> candle_core::Result<Tensor> {
+    let d = h.dim(D::Minus1)?;
+    h.reshape(((), d))
+}

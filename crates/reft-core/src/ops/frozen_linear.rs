@@ -1,0 +1,99 @@
+//! `y = x·Wᵀ (+ b)` for a frozen weight, whose backward yields only the input gradient.
+//!
+//! Candle's `Op::Matmul` backward always computes the gradient of both operands, so every
+//! frozen projection above an intervention would cost a second GEMM and a weight-sized dead
+//! buffer in the `GradStore`. This custom op runs the forward GEMM on the backend storage and
+//! returns `∂L/∂x = g·W` in its backward, nothing else.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CudaStorage, CustomOp1, Layout, Result, Shape, Storage, Tensor};
+
+/// A frozen linear layer: weight `[out, in]` and optional bias `[out]`.
+#[derive(Clone, Debug)]
+pub struct FrozenLinear {
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+}
+
+impl FrozenLinear {
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Self { weight, bias }
+    }
+
+    /// Applies the layer to `[..., in]`.
+    pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let y = frozen_linear(xs, &self.weight)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+
+    pub fn out_dim(&self) -> usize {
+        self.weight.dims()[0]
+    }
+}
+
+struct FrozenMatmul {
+    weight: Tensor,
+}
+
+impl FrozenMatmul {
+    fn dims(&self, layout: &Layout) -> Result<(usize, usize, usize, Shape)> {
+        let dims = layout.dims();
+        let k = *dims.last().ok_or_else(|| candle_core::Error::Msg("frozen_linear on a scalar".into()))?;
+        let (n, wk) = self.weight.dims2()?;
+        if wk != k {
+            candle_core::bail!("frozen_linear: input has {k} features, weight expects {wk}");
+        }
+        let m = layout.shape().elem_count() / k.max(1);
+        let mut out = dims.to_vec();
+        *out.last_mut().unwrap_or(&mut 0) = n;
+        Ok((m, n, k, Shape::from(out)))
+    }
+}
+
+macro_rules! frozen_fwd {
+    ($self:ident, $storage:ident, $layout:ident, $variant:ident) => {{
+        let (m, n, k, out_shape) = $self.dims($layout)?;
+        let lhs = Layout::contiguous_with_offset((m, k), $layout.start_offset());
+        let (w_storage, w_layout) = $self.weight.storage_and_layout();
+        let w = match &*w_storage {
+            Storage::$variant(w) => w,
+            _ => candle_core::bail!("frozen_linear: weight and input live on different devices"),
+        };
+        // Wᵀ as a strided view: no copy of the weight.
+        let rhs = w_layout.transpose(0, 1)?;
+        let out = $storage.matmul(w, (1, m, n, k), &lhs, &rhs)?;
+        Ok((out, out_shape))
+    }};
+}
+
+impl CustomOp1 for FrozenMatmul {
+    fn name(&self) -> &'static str {
+        "frozen-linear"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        frozen_fwd!(self, storage, layout, Cpu)
+    }
+
+    fn cuda_fwd(&self, storage: &CudaStorage, layout: &Layout) -> Result<(CudaStorage, Shape)> {
+        frozen_fwd!(self, storage, layout, Cuda)
+    }
+
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        // ∂L/∂x = g·W. The weight is not a Var, so nothing else is needed.
+        Ok(Some(grad.broadcast_matmul(&self.weight)?))
+    }
+}
+
+/// `x·Wᵀ` with a frozen `W` (`[out, in]`); `x` is `[..., in]`.
+pub fn frozen_linear(xs: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    let xs = xs.contiguous()?;
+    if !xs.track_op() {
+        // No graph needed: a plain matmul is just as fast and skips the custom-op plumbing.
+        return xs.broadcast_matmul(&weight.t()?);
+    }
+    xs.apply_op1(FrozenMatmul { weight: weight.clone() })
+}

@@ -1,0 +1,169 @@
+//! [`ReftModel`]: a frozen base [`Model`] plus interventions at (layer, component) sites,
+//! applied at per-example positions. Forward, loss and the hook plumbing live here; training,
+//! generation and checkpoints are in their own modules.
+
+use crate::batch::{Batch, IGNORE_INDEX};
+use crate::error::{ReftError, Result};
+use crate::interventions::{self, Ctx, Intervention, InterventionSpec};
+use crate::models::{Component, ForwardInput, Hooks, Model};
+use crate::ops::log_softmax_last;
+use crate::train::AdamW;
+use candle_core::{DType, Tensor};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex};
+
+/// A base model with interventions.
+pub struct ReftModel {
+    pub base: Arc<Model>,
+    pub interventions: Vec<Box<dyn Intervention>>,
+    /// Dropout on (training mode) or off.
+    pub training: bool,
+    pub(crate) rng: Mutex<StdRng>,
+    pub(crate) optimizer: AdamW,
+}
+
+/// Output of [`ReftModel::forward`].
+pub struct ForwardOutput {
+    /// `[b, t, vocab]` logits, when requested.
+    pub logits: Option<Tensor>,
+    pub loss: Option<f64>,
+    pub num_tokens: usize,
+}
+
+/// Applies the interventions registered for each site.
+pub(crate) struct SiteHooks<'a> {
+    model: &'a ReftModel,
+    rows: Vec<Tensor>,
+    track: bool,
+    rng: RefCell<Option<&'a mut StdRng>>,
+}
+
+impl Hooks for SiteHooks<'_> {
+    fn apply(&self, layer: usize, site: Component, h: Tensor) -> candle_core::Result<Tensor> {
+        let mut h = h;
+        for (i, iv) in self.model.interventions.iter().enumerate() {
+            let s = iv.spec();
+            if s.layer != layer || s.component != site || self.rows[i].dim(0)? == 0 {
+                continue;
+            }
+            let (b, t, d) = h.dims3()?;
+            let flat = h.reshape((b * t, d))?;
+            let sel = flat.index_select(&self.rows[i], 0)?;
+            let mut rng = self.rng.borrow_mut();
+            let mut ctx = Ctx { track: self.track, rng: rng.as_deref_mut() };
+            let out = iv.forward(&sel, &mut ctx)?;
+            let delta = (out - &sel)?;
+            h = flat.index_add(&self.rows[i], &delta, 0)?.reshape((b, t, d))?;
+        }
+        Ok(h)
+    }
+}
+
+impl ReftModel {
+    /// Fresh interventions for `specs`, initialised from `seed`.
+    pub fn new(base: Arc<Model>, specs: &[InterventionSpec], seed: u64) -> Result<Self> {
+        let cfg = &base.decoder.cfg;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut ivs = Vec::with_capacity(specs.len());
+        for s in specs {
+            s.validate(cfg.num_layers, cfg.hidden_size)?;
+            ivs.push(interventions::build(s, cfg.hidden_size, &mut rng, &base.decoder.device)?);
+        }
+        Ok(Self::from_parts(base, ivs, seed))
+    }
+
+    pub(crate) fn from_parts(base: Arc<Model>, interventions: Vec<Box<dyn Intervention>>, seed: u64) -> Self {
+        Self {
+            base,
+            interventions,
+            training: false,
+            rng: Mutex::new(StdRng::seed_from_u64(seed ^ 0x5eed_d50f)),
+            optimizer: AdamW::default(),
+        }
+    }
+
+    /// Trainable intervention values (pyreft's "trainable intervention params").
+    pub fn num_trainable(&self) -> usize {
+        self.interventions.iter().map(|iv| interventions::count_parameters(iv.as_ref())).sum()
+    }
+
+    /// Runs the model; returns the last hidden state `[b, t, d]` (before the final norm).
+    pub(crate) fn hidden(&self, batch: &Batch, track: bool, rng: Option<&mut StdRng>) -> Result<Tensor> {
+        let dec = &self.base.decoder;
+        batch.validate(self.interventions.len(), dec.cfg.vocab_size)?;
+        let dev = &dec.device;
+        let ids = Tensor::from_slice(&batch.input_ids, (batch.batch_size, batch.seq_len), dev)?;
+        // Position ids are 0..t for every row, as in pyreft training (HF's default).
+        let position_ids: Vec<Vec<i64>> = vec![(0..batch.seq_len as i64).collect(); batch.batch_size];
+        let mask = batch.mask();
+        let input = ForwardInput { ids: &ids, key_mask: &mask, position_ids: &position_ids };
+        let hooks = self.hooks_for(batch, track, rng)?;
+        Ok(dec.hidden_states(&input, &hooks, None)?)
+    }
+
+    /// The site hooks for a validated batch.
+    pub(crate) fn hooks_for<'a>(&'a self, batch: &Batch, track: bool, rng: Option<&'a mut StdRng>) -> Result<SiteHooks<'a>> {
+        let dev = &self.base.decoder.device;
+        let mut rows = Vec::with_capacity(self.interventions.len());
+        for i in 0..self.interventions.len() {
+            let r = batch.rows(i);
+            let n = r.len();
+            rows.push(Tensor::from_vec(r, n, dev)?);
+        }
+        Ok(SiteHooks { model: self, rows, track, rng: RefCell::new(rng) })
+    }
+
+    /// Causal-LM loss (HF's shifted cross-entropy, mean over labelled tokens) from hidden states.
+    /// The final norm and LM head run only on the labelled rows.
+    pub(crate) fn loss(&self, h: &Tensor, batch: &Batch) -> Result<(Tensor, usize)> {
+        let labels = batch.labels.as_ref().ok_or_else(|| ReftError::config("labels", "missing"))?;
+        let (b, t) = (batch.batch_size, batch.seq_len);
+        let (mut rows, mut targets) = (Vec::new(), Vec::new());
+        for e in 0..b {
+            for p in 0..t.saturating_sub(1) {
+                let y = labels[e * t + p + 1];
+                if y != IGNORE_INDEX {
+                    rows.push((e * t + p) as u32);
+                    targets.push(y as u32);
+                }
+            }
+        }
+        if rows.is_empty() {
+            return Err(ReftError::config("labels", "the batch has no labelled tokens after shifting"));
+        }
+        let dev = &self.base.decoder.device;
+        let n = rows.len();
+        let rows = Tensor::from_vec(rows, n, dev)?;
+        let targets = Tensor::from_vec(targets, (n, 1), dev)?;
+        let sel = crate::models::llama::hidden_rows(h)?.index_select(&rows, 0)?;
+        let logits = self.base.decoder.logits(&sel)?;
+        // Half-precision logits are promoted for the softmax; f64 stays f64 (gradient checks).
+        let logits = if logits.dtype() == DType::F64 { logits } else { logits.to_dtype(DType::F32)? };
+        let logp = log_softmax_last(&logits)?;
+        let nll = logp.gather(&targets, 1)?.neg()?.mean_all()?;
+        Ok((nll, n))
+    }
+
+    /// The loss as a tensor with its graph (for callers that run their own backward).
+    pub fn loss_graph(&self, batch: &Batch) -> Result<Tensor> {
+        let h = self.hidden(batch, true, None)?;
+        Ok(self.loss(&h, batch)?.0)
+    }
+
+    /// Inference forward (no graph, dropout off): logits for every position and the loss when
+    /// the batch has labels.
+    pub fn forward(&self, batch: &Batch, want_logits: bool) -> Result<ForwardOutput> {
+        let h = self.hidden(batch, false, None)?;
+        let (loss, num_tokens) = match &batch.labels {
+            Some(_) => {
+                let (l, n) = self.loss(&h, batch)?;
+                (Some(l.to_dtype(DType::F64)?.to_scalar::<f64>()?), n)
+            }
+            None => (None, 0),
+        };
+        let logits = if want_logits { Some(self.base.decoder.logits(&h)?) } else { None };
+        Ok(ForwardOutput { logits, loss, num_tokens })
+    }
+}

@@ -1,0 +1,148 @@
+//! Tiny random models for tests, examples and the Node test-suite (no downloads needed).
+//!
+//! `tiny_decoder` builds one in memory (any dtype, including f64 for gradient checks);
+//! `write_tiny_model` writes an HF-style directory (`config.json`, `model.safetensors`,
+//! `tokenizer.json` with a byte-level BPE of 256 byte tokens plus `<s>`, `</s>`, `<pad>`).
+
+use crate::error::{ReftError, Result};
+use crate::models::config::{Architecture, DecoderConfig};
+use crate::models::llama::{Decoder, LayerWeights};
+use crate::models::Model;
+use crate::ops::FrozenLinear;
+use candle_core::{DType, Device, Tensor};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// A small Llama shape: hidden 32, 2 layers, 4 heads / 2 kv heads, vocab 259.
+pub fn tiny_config() -> DecoderConfig {
+    DecoderConfig {
+        architecture: Architecture::Llama,
+        hidden_size: 32,
+        intermediate_size: 64,
+        num_layers: 2,
+        num_heads: 4,
+        num_kv_heads: 2,
+        head_dim: 8,
+        vocab_size: 259,
+        rms_norm_eps: 1e-5,
+        rope_theta: 10_000.0,
+        rope_scaling: None,
+        max_position_embeddings: 256,
+        tie_word_embeddings: false,
+        attention_bias: false,
+        sliding_window: None,
+        bos_token_id: Some(256),
+        eos_token_ids: vec![257],
+        pad_token_id: Some(258),
+    }
+}
+
+fn weights(cfg: &DecoderConfig, seed: u64) -> Result<Vec<(String, Tensor)>> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut t = |name: String, shape: &[usize], scale: f64, offset: f64| -> Result<(String, Tensor)> {
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n).map(|_| (offset + scale * (rng.gen::<f64>() * 2.0 - 1.0)) as f32).collect();
+        Ok((name, Tensor::from_vec(v, shape, &Device::Cpu)?))
+    };
+    let (d, f, hd) = (cfg.hidden_size, cfg.intermediate_size, cfg.head_dim);
+    let (q, kv) = (cfg.num_heads * hd, cfg.num_kv_heads * hd);
+    let s = 1.0 / (d as f64).sqrt();
+    let mut w = vec![t("model.embed_tokens.weight".into(), &[cfg.vocab_size, d], 1.0, 0.0)?];
+    for l in 0..cfg.num_layers {
+        let p = format!("model.layers.{l}");
+        w.push(t(format!("{p}.input_layernorm.weight"), &[d], 0.2, 1.0)?);
+        w.push(t(format!("{p}.self_attn.q_proj.weight"), &[q, d], s * 2.0, 0.0)?);
+        w.push(t(format!("{p}.self_attn.k_proj.weight"), &[kv, d], s * 2.0, 0.0)?);
+        w.push(t(format!("{p}.self_attn.v_proj.weight"), &[kv, d], s, 0.0)?);
+        w.push(t(format!("{p}.self_attn.o_proj.weight"), &[d, q], s, 0.0)?);
+        w.push(t(format!("{p}.post_attention_layernorm.weight"), &[d], 0.2, 1.0)?);
+        w.push(t(format!("{p}.mlp.gate_proj.weight"), &[f, d], s, 0.0)?);
+        w.push(t(format!("{p}.mlp.up_proj.weight"), &[f, d], s, 0.0)?);
+        w.push(t(format!("{p}.mlp.down_proj.weight"), &[d, f], 1.0 / (f as f64).sqrt(), 0.0)?);
+    }
+    w.push(t("model.norm.weight".into(), &[d], 0.2, 1.0)?);
+    w.push(t("lm_head.weight".into(), &[cfg.vocab_size, d], s * 4.0, 0.0)?);
+    Ok(w)
+}
+
+/// An in-memory random decoder (deterministic in `seed`).
+pub fn tiny_decoder(cfg: &DecoderConfig, dtype: DType, seed: u64) -> Result<Decoder> {
+    let map: HashMap<String, Tensor> = weights(cfg, seed)?
+        .into_iter()
+        .map(|(k, v)| v.to_dtype(dtype).map(|v| (k, v)))
+        .collect::<candle_core::Result<_>>()?;
+    let g = |k: &str| map[k].clone();
+    let lin = |k: &str| FrozenLinear::new(g(&format!("{k}.weight")), None);
+    let layers = (0..cfg.num_layers)
+        .map(|l| {
+            let p = format!("model.layers.{l}");
+            LayerWeights {
+                input_norm: g(&format!("{p}.input_layernorm.weight")),
+                q: lin(&format!("{p}.self_attn.q_proj")),
+                k: lin(&format!("{p}.self_attn.k_proj")),
+                v: lin(&format!("{p}.self_attn.v_proj")),
+                o: lin(&format!("{p}.self_attn.o_proj")),
+                post_norm: g(&format!("{p}.post_attention_layernorm.weight")),
+                gate: lin(&format!("{p}.mlp.gate_proj")),
+                up: lin(&format!("{p}.mlp.up_proj")),
+                down: lin(&format!("{p}.mlp.down_proj")),
+            }
+        })
+        .collect();
+    Ok(Decoder {
+        cfg: cfg.clone(),
+        embed: g("model.embed_tokens.weight"),
+        layers,
+        norm: g("model.norm.weight"),
+        lm_head: g("lm_head.weight"),
+        inv_freq: cfg.inv_freq(),
+        device: Device::Cpu,
+        dtype,
+    })
+}
+
+/// An in-memory tiny [`Model`] without tokenizer.
+pub fn tiny_model(dtype: DType, seed: u64) -> Result<Model> {
+    Ok(Model { decoder: tiny_decoder(&tiny_config(), dtype, seed)?, tokenizer: None, source: "hf" })
+}
+
+/// Writes a tiny random model as an HF directory, with a byte-level `tokenizer.json`.
+pub fn write_tiny_model(dir: &Path, seed: u64) -> Result<()> {
+    let cfg = tiny_config();
+    std::fs::create_dir_all(dir).map_err(|e| ReftError::io(dir, e))?;
+    let config = serde_json::json!({
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+        "hidden_size": cfg.hidden_size, "intermediate_size": cfg.intermediate_size,
+        "num_hidden_layers": cfg.num_layers, "num_attention_heads": cfg.num_heads,
+        "num_key_value_heads": cfg.num_kv_heads, "vocab_size": cfg.vocab_size,
+        "rms_norm_eps": cfg.rms_norm_eps, "rope_theta": cfg.rope_theta,
+        "max_position_embeddings": cfg.max_position_embeddings, "tie_word_embeddings": false,
+        "bos_token_id": 256, "eos_token_id": 257, "pad_token_id": 258
+    });
+    let p = dir.join("config.json");
+    std::fs::write(&p, serde_json::to_string_pretty(&config).unwrap_or_default()).map_err(|e| ReftError::io(&p, e))?;
+    let map: HashMap<String, Tensor> = weights(&cfg, seed)?.into_iter().collect();
+    candle_core::safetensors::save(&map, dir.join("model.safetensors"))?;
+    write_byte_tokenizer(&dir.join("tokenizer.json"))
+}
+
+fn write_byte_tokenizer(path: &Path) -> Result<()> {
+    use tokenizers::decoders::byte_level::ByteLevel as Dec;
+    use tokenizers::models::bpe::BPE;
+    use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+    use tokenizers::{AddedToken, Tokenizer};
+    let mut vocab = tokenizers::models::bpe::Vocab::default();
+    // The alphabet is a HashSet: sort it so ids are deterministic.
+    let mut alphabet: Vec<char> = ByteLevel::alphabet().into_iter().collect();
+    alphabet.sort_unstable();
+    for (i, ch) in alphabet.into_iter().enumerate() {
+        vocab.insert(ch.to_string(), i as u32);
+    }
+    let bpe = BPE::builder().vocab_and_merges(vocab, vec![]).build().map_err(|e| ReftError::config("tokenizer", e.to_string()))?;
+    let mut tok = Tokenizer::new(bpe);
+    tok.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
+    tok.with_decoder(Some(Dec::default()));
+    tok.add_special_tokens(&[AddedToken::from("<s>", true), AddedToken::from("</s>", true), AddedToken::from("<pad>", true)]);
+    tok.save(path, false).map_err(|e| ReftError::io(path, std::io::Error::other(e.to_string())))
+}

@@ -1,0 +1,169 @@
+//! One optimisation step: forward + backward over micro-batches (gradient accumulation), global
+//! gradient-norm clipping, AdamW.
+//!
+//! AdamW follows `torch.optim.AdamW` (bias-corrected moments, `eps` outside the square root)
+//! with decoupled weight decay `p ← p − lr·λ·p` applied to the intervention **weight matrices**
+//! (`*.weight`: `W`, `W₂`) — not to biases, free vectors, or the rotation parameter (decaying
+//! the Householder parameter would bend R arbitrarily). This differs on purpose from pyreft,
+//! whose HF optimizer never applies decay to intervention parameters (REFERENCE.md §5.2): with
+//! `weight_decay = 0` (the default, and the paper's setting for LoReFT) both agree.
+
+use crate::batch::Batch;
+use crate::error::{ReftError, Result};
+use crate::reft::ReftModel;
+use candle_core::{Tensor, Var};
+
+/// Step hyperparameters.
+#[derive(Clone, Debug)]
+pub struct StepOptions {
+    pub lr: f64,
+    pub weight_decay: f64,
+    /// Global L2 clip; `<= 0` disables. Default 1.0 (pyvene ≥ 0.1.7 behaviour).
+    pub max_grad_norm: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+}
+
+impl Default for StepOptions {
+    fn default() -> Self {
+        Self { lr: 1e-3, weight_decay: 0.0, max_grad_norm: 1.0, beta1: 0.9, beta2: 0.999, eps: 1e-8 }
+    }
+}
+
+/// What one step reports.
+#[derive(Clone, Debug)]
+pub struct StepStats {
+    pub loss: f64,
+    pub grad_norm: f64,
+    pub num_tokens: usize,
+    pub step: u64,
+}
+
+/// AdamW moments, one pair per trainable tensor in `ReftModel::named_params` order.
+#[derive(Default)]
+pub struct AdamW {
+    pub step: u64,
+    pub m: Vec<Tensor>,
+    pub v: Vec<Tensor>,
+}
+
+/// Stack for the autograd thread: candle's graph walk and drop recurse once per node depth.
+const GRAD_STACK: usize = 512 * 1024 * 1024;
+
+impl ReftModel {
+    /// All trainable tensors with stable names `interventions.{i}.{param}`.
+    pub fn named_params(&self) -> Vec<(String, Var)> {
+        let mut out = Vec::new();
+        for (i, iv) in self.interventions.iter().enumerate() {
+            for (n, v) in iv.params() {
+                out.push((format!("interventions.{i}.{n}"), v));
+            }
+        }
+        out
+    }
+
+    /// Loss and gradients (summed over micro-batches, each scaled by `1/n`) without updating.
+    pub fn gradients(&self, batches: &[Batch]) -> Result<(f64, usize, Vec<Tensor>)> {
+        if batches.is_empty() {
+            return Err(ReftError::config("micro_batches", "at least one batch is required"));
+        }
+        let params = self.named_params();
+        let scale = 1.0 / batches.len() as f64;
+        let mut sums: Vec<Option<Tensor>> = vec![None; params.len()];
+        let (mut loss_sum, mut tokens) = (0f64, 0usize);
+        for batch in batches {
+            let (loss, n, grads) = std::thread::scope(|s| {
+                std::thread::Builder::new()
+                    .stack_size(GRAD_STACK)
+                    .spawn_scoped(s, || self.backward_one(batch, &params))
+                    .map_err(|e| ReftError::io("<autograd thread>", e))?
+                    .join()
+                    .map_err(|_| ReftError::NonFinite("autograd thread panicked".into()))?
+            })?;
+            loss_sum += loss * scale;
+            tokens += n;
+            for (slot, g) in sums.iter_mut().zip(grads) {
+                let g = (g * scale)?;
+                *slot = Some(match slot.take() {
+                    Some(acc) => (acc + g)?,
+                    None => g,
+                });
+            }
+        }
+        let grads = sums.into_iter().map(|g| g.expect("filled above")).collect();
+        Ok((loss_sum, tokens, grads))
+    }
+
+    fn backward_one(&self, batch: &Batch, params: &[(String, Var)]) -> Result<(f64, usize, Vec<Tensor>)> {
+        let mut guard = self.rng.lock().map_err(|_| ReftError::NonFinite("poisoned rng lock".into()))?;
+        let rng = if self.training { Some(&mut *guard) } else { None };
+        let h = self.hidden(batch, true, rng)?;
+        let (loss, n) = self.loss(&h, batch)?;
+        let value = loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+        if !value.is_finite() {
+            return Err(ReftError::NonFinite(format!("loss is {value}")));
+        }
+        let store = loss.backward()?;
+        let mut grads = Vec::with_capacity(params.len());
+        for (name, v) in params {
+            let g = store.get(v.as_tensor()).ok_or_else(|| ReftError::NoGrad(name.clone()))?;
+            grads.push(g.detach());
+        }
+        drop(store);
+        drop(loss);
+        Ok((value, n, grads))
+    }
+
+    /// Forward + backward on each micro-batch, clip, AdamW. Returns loss and pre-clip grad norm.
+    pub fn train_step(&mut self, batches: &[Batch], opts: &StepOptions) -> Result<StepStats> {
+        if !(opts.lr.is_finite() && opts.lr >= 0.0) {
+            return Err(ReftError::config("lr", format!("{} is not a finite non-negative number", opts.lr)));
+        }
+        let (loss, num_tokens, mut grads) = self.gradients(batches)?;
+        let mut sq = 0f64;
+        for g in &grads {
+            sq += g.sqr()?.sum_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+        }
+        let grad_norm = sq.sqrt();
+        if !grad_norm.is_finite() {
+            return Err(ReftError::NonFinite(format!("gradient norm is {grad_norm}")));
+        }
+        if opts.max_grad_norm > 0.0 {
+            // torch.nn.utils.clip_grad_norm_: coefficient clamped to 1.
+            let coef = (opts.max_grad_norm / (grad_norm + 1e-6)).min(1.0);
+            if coef < 1.0 {
+                grads = grads.into_iter().map(|g| g * coef).collect::<candle_core::Result<_>>()?;
+            }
+        }
+        let params = self.named_params();
+        self.adamw_update(&params, &grads, opts)?;
+        Ok(StepStats { loss, grad_norm, num_tokens, step: self.optimizer.step })
+    }
+
+    fn adamw_update(&mut self, params: &[(String, Var)], grads: &[Tensor], o: &StepOptions) -> Result<()> {
+        let opt = &mut self.optimizer;
+        if opt.m.len() != params.len() {
+            opt.m = params.iter().map(|(_, v)| v.zeros_like()).collect::<candle_core::Result<_>>()?;
+            opt.v = params.iter().map(|(_, v)| v.zeros_like()).collect::<candle_core::Result<_>>()?;
+        }
+        opt.step += 1;
+        let t = opt.step as i32;
+        let bc1 = 1.0 - o.beta1.powi(t);
+        let bc2 = 1.0 - o.beta2.powi(t);
+        for (i, ((name, p), g)) in params.iter().zip(grads).enumerate() {
+            let mut value = p.as_tensor().detach();
+            if o.weight_decay > 0.0 && name.ends_with(".weight") {
+                value = (value * (1.0 - o.lr * o.weight_decay))?;
+            }
+            let m = ((&opt.m[i] * o.beta1)? + (g * (1.0 - o.beta1))?)?;
+            let v = ((&opt.v[i] * o.beta2)? + (g.sqr()? * (1.0 - o.beta2))?)?;
+            let denom = ((v.sqrt()? / bc2.sqrt())? + o.eps)?;
+            let update = ((&m / bc1)? / denom)?;
+            p.set(&(value - (update * o.lr)?)?)?;
+            opt.m[i] = m;
+            opt.v[i] = v;
+        }
+        Ok(())
+    }
+}

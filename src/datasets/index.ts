@@ -1,0 +1,26 @@
+export { collatePrompts, collateTraining, type CollatableItem, type CollateOptions, type PromptBatch } from './collate.js'
+export {
+  alpacaPrompt,
+  alpacaPromptInput,
+  alpacaPromptNoInput,
+  formatPrompt,
+  noHeaderPrompt,
+  renderChatPrompt,
+  type ChatTemplateOptions,
+  type InstructionExample,
+  type PromptFormat,
+} from './instruction.js'
+export { buildPromptItems, type PromptItem, type PromptItemOptions, type PromptLocationMode } from './prompt-items.js'
+export {
+  buildLastPositionItems,
+  buildMultiplePositionItems,
+  buildSinkItems,
+  ignoreIndex,
+  type LastPositionItemOptions,
+  type OverflowPolicy,
+  type PositionItemOptions,
+  type SinkItemOptions,
+  type SupervisedItem,
+  type SupervisedOptions,
+  type Tokenize,
+} from './supervised.js'

@@ -1,0 +1,159 @@
+/**
+ * The contract of the native binding (crates/reft-node), as TypeScript types.
+ *
+ * `src/native.ts` is the only module that loads the compiled addon; everything else in `src/`
+ * programs against these interfaces, which lets pure-TS tests substitute a fake.
+ * Arrays are flat typed arrays in row-major order; shapes travel beside them.
+ */
+
+/** Options for loading a base model. */
+export interface NativeLoadOptions {
+  /** 'cpu' (default) or 'cuda' (only in CUDA builds). */
+  device?: string
+  /** 'f32' (default on CPU) | 'bf16' | 'f16'. */
+  dtype?: string
+}
+
+/** Static facts about a loaded base model. */
+export interface NativeModelInfo {
+  /** e.g. 'llama', 'mistral', 'qwen2'. */
+  architecture: string
+  /** 'gguf' | 'hf'. */
+  source: string
+  numLayers: number
+  hiddenSize: number
+  intermediateSize: number
+  numHeads: number
+  numKvHeads: number
+  vocabSize: number
+  maxPositionEmbeddings: number
+  /** Total parameter count of the frozen base model. */
+  numParameters: number
+  bosTokenId?: number
+  eosTokenIds: number[]
+  padTokenId?: number
+  /** Jinja chat template from the model files, when present. */
+  chatTemplate?: string
+}
+
+/** One intervention as the native side sees it: a single (layer, component) site. */
+export interface NativeInterventionSpec {
+  /** 'loreft' | 'direft' | 'direft_orth' | 'noreft' | 'consreft' | 'lobireft'. */
+  kind: string
+  layer: number
+  /** 'block_output' | 'block_input' | 'attention_output' | 'mlp_output'. */
+  component: string
+  rank: number
+  /** Dropout probability on the edited vector (training mode only). Default 0. */
+  dropout?: number
+  /** Activation on Wh+b: 'linear' (default) | 'relu' | 'gelu' | 'silu' | 'tanh'. */
+  activation?: string
+  /** noreft / direft: give the projection layer a bias (pyreft `add_bias`). Default false. */
+  addBias?: boolean
+}
+
+/**
+ * A batch for forward / training. `inputIds` is [batchSize * seqLen]; `attentionMask` the same
+ * shape (1 = real token; omitted = all ones). `positions` is pyreft's `unit_locations` layout
+ * flattened: [numInterventions][batchSize][numPositions]. `labels` is [batchSize * seqLen] with
+ * -100 for tokens without loss (labels are NOT pre-shifted: the loss shifts, like HF).
+ */
+export interface NativeBatch {
+  inputIds: Uint32Array
+  batchSize: number
+  seqLen: number
+  attentionMask?: Uint8Array
+  positions?: Int32Array
+  numPositions?: number
+  labels?: Int32Array
+}
+
+export interface NativeForwardOutput {
+  /** [batchSize, seqLen, vocab] logits, or empty when `wantLogits` was false. */
+  logits: Float32Array
+  dims: number[]
+  /** Mean cross-entropy over labelled tokens, when labels were given. */
+  loss?: number
+  /** Number of labelled tokens that entered the loss. */
+  numTokens: number
+}
+
+export interface NativeStepOptions {
+  lr: number
+  /** Decoupled weight decay on W matrices (not on biases or the rotation). Default 0. */
+  weightDecay?: number
+  /** Global gradient-norm clip; <= 0 disables. Default 1.0. */
+  maxGradNorm?: number
+  beta1?: number
+  beta2?: number
+  eps?: number
+}
+
+export interface NativeStepStats {
+  /** Mean of the micro-batch losses. */
+  loss: number
+  /** Global gradient norm before clipping. */
+  gradNorm: number
+  numTokens: number
+  /** Optimizer step count after this step. */
+  step: number
+}
+
+export interface NativeGenerateOptions {
+  maxNewTokens: number
+  /** Default true. When false: temperature / topK / topP sampling with `seed`. */
+  greedy?: boolean
+  temperature?: number
+  topK?: number
+  topP?: number
+  seed?: number
+  /** Tokens that end a row (in addition to nothing: pass the model's EOS ids here). */
+  stopTokenIds?: number[]
+  /** Decode with the KV cache (default true); false recomputes the full sequence each step. */
+  useCache?: boolean
+}
+
+export interface NativeTrainableParameters {
+  interventionParams: number
+  modelParams: number
+}
+
+export interface NativeModel {
+  info(): NativeModelInfo
+  encode(text: string, addSpecialTokens: boolean): Uint32Array
+  decode(ids: Uint32Array, skipSpecialTokens: boolean): string
+  /** Id of an exact token string, if in the vocabulary. */
+  tokenToId(token: string): number | null
+  dispose(): void
+}
+
+export interface NativeReft {
+  /** Intervention specs in config order. */
+  specs(): NativeInterventionSpec[]
+  forward(batch: NativeBatch, wantLogits: boolean): Promise<NativeForwardOutput>
+  /** Forward + backward on each micro-batch (losses averaged), then clip + AdamW. */
+  trainStep(microBatches: NativeBatch[], options: NativeStepOptions): Promise<NativeStepStats>
+  /**
+   * Left-padded prompts in, new tokens out (one array per row, stop token included when hit).
+   * Interventions apply to the given prompt positions during prefill only.
+   */
+  generate(
+    prompts: NativeBatch,
+    options: NativeGenerateOptions,
+    onToken?: (tokens: Uint32Array) => void,
+  ): Promise<Uint32Array[]>
+  /** Dropout on (true) or off (false). New handles start in eval mode. */
+  setTraining(training: boolean): void
+  trainableParameters(): NativeTrainableParameters
+  /** Write our checkpoint (config JSON + safetensors); `withOptimizer` adds AdamW state. */
+  save(dir: string, withOptimizer: boolean): Promise<void>
+  dispose(): void
+}
+
+/** The addon's module surface. */
+export interface NativeModule {
+  loadModel(path: string, options?: NativeLoadOptions): Promise<NativeModel>
+  createReft(model: NativeModel, specs: NativeInterventionSpec[], seed: number): NativeReft
+  /** Our checkpoint directory or a pyreft-saved one (config.json + intkey_*.bin). */
+  loadReft(model: NativeModel, dir: string, withOptimizer: boolean): Promise<NativeReft>
+}
