@@ -12,6 +12,7 @@ pub mod interventions;
 pub mod models;
 pub mod ops;
 pub mod positions;
+pub mod pyreft_import;
 pub mod reft;
 #[doc(hidden)]
 pub mod testing;

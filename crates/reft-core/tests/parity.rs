@@ -159,3 +159,107 @@ fn components_and_stacked_interventions_match_pyreft() {
         check_case(name);
     }
 }
+
+/// Greedy generation with a LoReFT on prompt positions (left-padded batch): the same tokens as
+/// pyreft's `generate(intervene_on_prompt=True)`, with and without our KV cache.
+#[test]
+fn generation_matches_pyreft() {
+    use reft_core::generate::GenerateOptions;
+    for name in ["gen_loreft_last", "gen_loreft_first_last"] {
+        let t = candle_core::safetensors::load(dir().join(format!("gen/{name}.safetensors")), &Device::Cpu).unwrap();
+        let base = Arc::new(load_model(&dir().join("tiny-llama"), &LoadOptions::default()).unwrap());
+        let spec = InterventionSpec { kind: Kind::Loreft, layer: 1, component: Component::BlockOutput, rank: 4, dropout: 0.0, activation: Activation::Linear, add_bias: false };
+        let mut m = ReftModel::new(base.clone(), &[spec], 0).unwrap();
+        {
+            let iv = &mut m.interventions[0];
+            *iv.rotation_mut().unwrap() = Rotation::from_initial(&t["int0.rotate_layer"]).unwrap();
+            for (n, v) in iv.params() {
+                if n != "rotation.a" {
+                    v.set(&t[&format!("int0.{n}")]).unwrap();
+                }
+            }
+        }
+        let (b, s) = t["input_ids"].dims2().unwrap();
+        let pos = &t["positions"];
+        let prompts = Batch {
+            input_ids: i64s(&t["input_ids"]).into_iter().map(|x| x as u32).collect(),
+            batch_size: b,
+            seq_len: s,
+            attention_mask: Some(i64s(&t["attention_mask"]).into_iter().map(|x| x as u8).collect()),
+            positions: Some(i64s(pos)),
+            num_positions: pos.dims()[2],
+            labels: None,
+        };
+        let want = i64s(&t["generated_ids"]);
+        let total = want.len() / b;
+        for use_cache in [true, false] {
+            let o = GenerateOptions { max_new_tokens: total - s, use_cache, ..Default::default() };
+            let got = m.generate(&prompts, &o, &mut |_| true).unwrap();
+            for r in 0..b {
+                let w: Vec<u32> = want[r * total + s..(r + 1) * total].iter().map(|&x| x as u32).collect();
+                assert_eq!(got[r], w, "{name} row {r} (cache {use_cache})");
+            }
+        }
+        // And the bare model reproduces HF's plain generate.
+        let bare = ReftModel::new(base, &[], 0).unwrap();
+        let mut plain = prompts.clone();
+        plain.positions = None;
+        let want = i64s(&t["base_generated_ids"]);
+        let got = bare.generate(&plain, &GenerateOptions { max_new_tokens: total - s, ..Default::default() }, &mut |_| true).unwrap();
+        for r in 0..b {
+            let w: Vec<u32> = want[r * total + s..(r + 1) * total].iter().map(|&x| x as u32).collect();
+            assert_eq!(got[r], w, "{name} base row {r}");
+        }
+    }
+}
+
+/// NodiReFT has no constraint, so 5 AdamW steps from pyreft's initial parameters must give
+/// pyreft's loss trajectory and final parameters.
+#[test]
+fn nodireft_training_trajectory_matches_pyreft() {
+    use reft_core::train::StepOptions;
+    let t = candle_core::safetensors::load(dir().join("train/train_nodireft.safetensors"), &Device::Cpu).unwrap();
+    let base = Arc::new(load_model(&dir().join("tiny-llama"), &LoadOptions::default()).unwrap());
+    let specs: Vec<InterventionSpec> = [0usize, 2]
+        .iter()
+        .map(|&layer| InterventionSpec { kind: Kind::Direft, layer, component: Component::BlockOutput, rank: 4, dropout: 0.0, activation: Activation::Linear, add_bias: false })
+        .collect();
+    let mut m = ReftModel::new(base, &specs, 0).unwrap();
+    for (i, iv) in m.interventions.iter().enumerate() {
+        for (n, v) in iv.params() {
+            v.set(&t[&format!("init.int{i}.{n}")]).unwrap();
+        }
+    }
+    let batch = batch_of(&t);
+    let want: Vec<f32> = t["losses"].to_vec1().unwrap();
+    let opts = StepOptions { lr: 1e-2, max_grad_norm: 0.0, ..Default::default() };
+    for (k, w) in want.iter().enumerate() {
+        let stats = m.train_step(std::slice::from_ref(&batch), &opts).unwrap();
+        assert!((stats.loss - *w as f64).abs() < 1e-4 * *w as f64, "step {k}: loss {} vs pyreft {w}", stats.loss);
+    }
+    let final_loss = m.forward(&batch, false).unwrap().loss.unwrap();
+    let want_final = t["final_loss"].to_scalar::<f32>().unwrap() as f64;
+    assert!((final_loss - want_final).abs() < 1e-4 * want_final, "final {final_loss} vs {want_final}");
+    for (i, iv) in m.interventions.iter().enumerate() {
+        for (n, v) in iv.params() {
+            let got: Vec<f32> = v.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+            let w: Vec<f32> = t[&format!("final.int{i}.{n}")].flatten_all().unwrap().to_vec1().unwrap();
+            assert_close(&format!("final int{i}.{n}"), &got, &w);
+        }
+    }
+}
+
+/// pyreft-saved directories (both key eras) load and give pyreft's logits.
+#[test]
+fn pyreft_saved_directories_import() {
+    for (saved, case) in [("loreft", "loreft"), ("loreft_oldkeys", "loreft"), ("nodireft", "nodireft")] {
+        let (t, j) = load_case(case);
+        let base = Arc::new(load_model(&dir().join(j["model"].as_str().unwrap()), &LoadOptions::default()).unwrap());
+        let m = reft_core::pyreft_import::load_pyreft(base, &dir().join("saved").join(saved)).unwrap();
+        assert_eq!(m.interventions.len(), 2);
+        let batch = batch_of(&t);
+        let out = m.forward(&batch, false).unwrap();
+        let want = t["loss"].to_scalar::<f32>().unwrap() as f64;
+        assert!((out.loss.unwrap() - want).abs() < RTOL * want, "{saved}: loss {} vs {want}", out.loss.unwrap());
+    }
+}

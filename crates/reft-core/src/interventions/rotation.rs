@@ -5,7 +5,7 @@
 //! uses: Householder map with a fixed base, "dynamic trivialization without re-basing"):
 //!
 //! ```text
-//! Rc(A) = B · H(A),   H(A) = H₁H₂⋯H_r·E,   Hᵢ = I − τᵢ vᵢvᵢᵀ,  vᵢ = eᵢ + tril₋₁(A)[:, i],
+//! Rc(A) = B · H(A),   H(A) = −H₁H₂⋯H_r·E,   Hᵢ = I − τᵢ vᵢvᵢᵀ,  vᵢ = eᵢ + tril₋₁(A)[:, i],
 //! τᵢ = 2 / ‖vᵢ‖²,     E = I[:, :r]
 //! ```
 //!
@@ -170,7 +170,8 @@ impl Rotation {
             let proj = vi.t()?.matmul(&m)?; // [1,r]
             m = (m - vi.matmul(&proj)?.broadcast_mul(&ti)?)?;
         }
-        self.apply_base(&m)
+        // torch multiplies by sign(diag X) of its "−I" initial parameter: H(0) = −E, so −1.
+        self.apply_base(&m.neg()?)
     }
 
     /// `B·M` for `M` `d×r`, with the base's reflections (constants).
