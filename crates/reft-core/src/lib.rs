@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod checkpoint;
+pub mod default_model;
 pub mod error;
 pub mod generate;
 pub mod interventions;

