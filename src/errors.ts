@@ -98,6 +98,11 @@ const foreignCodes: Readonly<Record<string, ReftErrorCode>> = {
 export function toReftError(e: unknown): ReftError {
   if (e instanceof ReftError) return e
   if (e instanceof Error) {
+    // The native binding prefixes messages with its stable code: "[ERR_SHAPE] ...".
+    const tagged = /^\[(ERR_[A-Z_]+)\] ([\s\S]*)$/.exec(e.message)
+    if (tagged !== null && isReftErrorCode(tagged[1])) {
+      return new ReftError(tagged[1], tagged[2] ?? e.message, { cause: e })
+    }
     const raw = (e as { code?: unknown }).code
     let code: ReftErrorCode = 'ERR_BACKEND'
     if (isReftErrorCode(raw)) code = raw

@@ -140,8 +140,13 @@ export interface NativeReft {
   generate(
     prompts: NativeBatch,
     options: NativeGenerateOptions,
-    onToken?: (tokens: Uint32Array) => void,
+    onToken?: (tokens: number[]) => void,
   ): Promise<Uint32Array[]>
+  /** Stops a running `generate` after its current token (it rejects with ERR_ABORTED). */
+  abort(): void
+  /** Caller-owned JSON stored in checkpoints (`null` when none). */
+  metadata(): string | null
+  setMetadata(json: string): void
   /** Dropout on (true) or off (false). New handles start in eval mode. */
   setTraining(training: boolean): void
   trainableParameters(): NativeTrainableParameters
@@ -156,4 +161,8 @@ export interface NativeModule {
   createReft(model: NativeModel, specs: NativeInterventionSpec[], seed: number): NativeReft
   /** Our checkpoint directory or a pyreft-saved one (config.json + intkey_*.bin). */
   loadReft(model: NativeModel, dir: string, withOptimizer: boolean): Promise<NativeReft>
+  /** Where the embedded default model (SmolLM2-135M-Instruct GGUF) is expected. */
+  defaultModelPath(): string
+  /** Writes a tiny random Llama (HF layout + byte-level tokenizer) to `dir`, for tests and docs. */
+  createTinyModel(dir: string, seed: number): void
 }

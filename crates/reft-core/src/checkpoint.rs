@@ -9,6 +9,7 @@
 //!   effective `Rc`, `d×r`, for interchange; ignored on load).
 //! - optionally `optimizer.safetensors` (`adamw.m.{k}`, `adamw.v.{k}` in parameter order) with
 //!   its step count in `reft_config.json` (`optimizer_step`), for exact resume.
+//! - `metadata` in `reft_config.json`: caller-owned JSON (the TS layer's adapter config).
 //!
 //! Writes are atomic: everything goes to a sibling temporary directory that is renamed into
 //! place, so a crash never leaves a half-written checkpoint.
@@ -43,6 +44,9 @@ struct CheckpointConfig {
     interventions: Vec<InterventionSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     optimizer_step: Option<u64>,
+    /// Opaque JSON owned by the caller (the TS layer keeps its adapter config here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    metadata: Option<serde_json::Value>,
 }
 
 /// Is `dir` one of our checkpoints?
@@ -79,6 +83,7 @@ impl ReftModel {
             },
             interventions: self.interventions.iter().map(|iv| iv.spec().clone()).collect(),
             optimizer_step: if has_opt { Some(self.optimizer.step) } else { None },
+            metadata: self.metadata.clone(),
         };
         let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(|e| ReftError::io(parent, e))?;
@@ -133,6 +138,7 @@ impl ReftModel {
             .map_err(|e| ReftError::format(&st, format!("unreadable safetensors: {e}")))?;
         let mut model = ReftModel::new(base, &config.interventions, 0)?;
         model.restore(&tensors, &st)?;
+        model.metadata = config.metadata;
         if with_optimizer {
             if let Some(step) = config.optimizer_step {
                 let op = dir.join("optimizer.safetensors");

@@ -22,6 +22,8 @@ pub struct ReftModel {
     pub training: bool,
     pub(crate) rng: Mutex<StdRng>,
     pub(crate) optimizer: AdamW,
+    /// Caller-owned JSON saved with the checkpoint (the TS layer keeps its config here).
+    pub metadata: Option<serde_json::Value>,
 }
 
 /// Output of [`ReftModel::forward`].
@@ -81,6 +83,7 @@ impl ReftModel {
             training: false,
             rng: Mutex::new(StdRng::seed_from_u64(seed ^ 0x5eed_d50f)),
             optimizer: AdamW::default(),
+            metadata: None,
         }
     }
 

@@ -8,7 +8,7 @@ pub mod llama;
 
 use crate::error::{ReftError, Result};
 use crate::tokenizer::Tok;
-use candle_core::{DType, Device};
+pub use candle_core::{DType, Device};
 use std::path::Path;
 
 pub use config::{Architecture, DecoderConfig};

@@ -1,0 +1,41 @@
+/**
+ * reft — Representation Finetuning (ReFT) for Node.js. The public surface: load a model, add
+ * interventions, build datasets, train, generate, save and load adapters.
+ */
+export { loadModel, Model, type LoadModelOptions, type ModelInfo } from './model.js'
+export { ReftModel, type DatasetOptions, type GenerateOptions, type GenerateResult, type TrainableParameters } from './reft-model.js'
+export { loadReft, type LoadReftOptions } from './load-reft.js'
+export type { ForwardInput } from './forward-input.js'
+export {
+  parsePositions,
+  resolveConfig,
+  expandConfig,
+  defaults,
+  interventionKinds,
+  components,
+  activations,
+  type InterventionConfig,
+  type InterventionKind,
+  type Component,
+  type Activation,
+  type Positions,
+  type ResolvedInterventionConfig,
+} from './config.js'
+export { ReftError, toReftError, type ReftErrorCode } from './errors.js'
+export { getInterventionLocations, flattenPositions, type PadMode } from './positions.js'
+export * from './schedules/index.js'
+export * from './datasets/index.js'
+export { train, evaluate } from './trainer.js'
+export type { TrainOptions, TrainHistory, TrainProgressEvent, Trainable, EarlyStoppingOptions } from './trainer-options.js'
+export { createProgressReporter, type ProgressReporter } from './progress.js'
+export { lossCurveSvg, writeLossCurve } from './plot.js'
+export { ensureDefaultModel, defaultModelPath, defaultModelPackage } from './fetch-model.js'
+export { downloadFromHub, type HubOptions } from './hub.js'
+export type { NativeBatch, NativeForwardOutput, NativeStepStats } from './native-api.js'
+
+import { native } from './native.js'
+
+/** Writes a tiny random Llama (HF layout, byte-level tokenizer) to `dir`: for tests and examples. */
+export function createTinyModel(dir: string, seed = 0): void {
+  native().createTinyModel(dir, seed)
+}

