@@ -34,7 +34,7 @@ export declare class NativeReft {
   /** Caller-owned JSON stored in the checkpoint (`null` when none). */
   metadata(): string | null
   setMetadata(json: string): void
-  /** Stops a running `generate` after its current token. */
+  /** Stops every running `generate` of this adapter after its current token. */
   abort(): void
   /** Dropout on (true) or off (false). New adapters start in eval mode. */
   setTraining(training: boolean): void

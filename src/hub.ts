@@ -2,11 +2,13 @@
  * `hf:org/name[@revision]` downloads from the Hugging Face hub (or `$HF_ENDPOINT`) into the reft
  * cache: config.json, tokenizer files and safetensors weights (single or sharded). Files are
  * written to `*.partial` and renamed, so an interrupted download is never mistaken for a file.
+ * A finished download is marked with `.reft-complete`; later calls return the cached directory
+ * without touching the network (so a cached model loads offline).
  */
 import { existsSync } from 'node:fs'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
-import { join } from 'node:path'
+import { isAbsolute, join } from 'node:path'
 import { ReftError } from './errors.js'
 
 /** Options of {@link downloadFromHub}. */
@@ -18,6 +20,9 @@ export interface HubOptions {
   /** @defaultValue `$HF_TOKEN` */
   token?: string
 }
+
+/** Written into a cache directory once every file of the download is there. */
+const completeMarker = '.reft-complete'
 
 function cacheRoot(o: HubOptions): string {
   return o.cacheDir ?? process.env.REFT_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'reft')
@@ -33,8 +38,12 @@ async function fetchFile(url: string, dest: string, token: string | undefined, o
   }
   if (res.status === 404 && optional) return false
   if (!res.ok) throw new ReftError('ERR_IO', `GET ${url}: HTTP ${res.status}`)
-  await writeFile(`${dest}.partial`, new Uint8Array(await res.arrayBuffer()))
-  await rename(`${dest}.partial`, dest)
+  try {
+    await writeFile(`${dest}.partial`, new Uint8Array(await res.arrayBuffer()))
+    await rename(`${dest}.partial`, dest)
+  } catch (e) {
+    throw new ReftError('ERR_IO', `cannot download ${url} to ${dest}: ${(e as Error).message}`, { cause: e })
+  }
   return true
 }
 
@@ -43,9 +52,12 @@ export async function downloadFromHub(spec: string, options: HubOptions = {}): P
   const m = /^([\w.-]+\/[\w.-]+)(?:@([\w./-]+))?$/.exec(spec)
   if (m === null) throw new ReftError('ERR_INVALID_CONFIG', `hf: spec \`${spec}\` is not org/name[@revision]`)
   const [, repo, rev = 'main'] = m
+  if (rev.split('/').includes('..')) throw new ReftError('ERR_INVALID_CONFIG', `hf: spec \`${spec}\`: revision must not contain '..'`)
   const endpoint = (options.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/$/, '')
   const token = options.token ?? process.env.HF_TOKEN
   const dir = join(cacheRoot(options), 'hub', repo!.replace('/', '--'), rev)
+  const complete = join(dir, completeMarker)
+  if (existsSync(complete)) return dir
   await mkdir(dir, { recursive: true })
   const url = (f: string) => `${endpoint}/${repo}/resolve/${rev}/${f}`
   await fetchFile(url('config.json'), join(dir, 'config.json'), token, false)
@@ -56,10 +68,21 @@ export async function downloadFromHub(spec: string, options: HubOptions = {}): P
     if (!(await fetchFile(url('model.safetensors.index.json'), index, token, true))) {
       throw new ReftError('ERR_IO', `${repo}@${rev} has neither model.safetensors nor model.safetensors.index.json`)
     }
-    const weightMap = (JSON.parse(await readFile(index, 'utf8')) as { weight_map?: Record<string, string> }).weight_map ?? {}
+    let weightMap: Record<string, unknown>
+    try {
+      weightMap = (JSON.parse(await readFile(index, 'utf8')) as { weight_map?: Record<string, unknown> }).weight_map ?? {}
+    } catch (e) {
+      await rm(index, { force: true })
+      throw new ReftError('ERR_FORMAT', `${repo}@${rev}: model.safetensors.index.json is not valid JSON`, { cause: e })
+    }
     for (const shard of new Set(Object.values(weightMap))) {
+      // Shard names come from the remote index: never let one point outside the cache directory.
+      if (typeof shard !== 'string' || isAbsolute(shard) || shard.split(/[\\/]/).includes('..')) {
+        throw new ReftError('ERR_FORMAT', `${repo}@${rev}: model.safetensors.index.json names an unsafe shard path ${JSON.stringify(shard)}`)
+      }
       await fetchFile(url(shard), join(dir, shard), token, false)
     }
   }
+  await writeFile(complete, `${new Date().toISOString()}\n`)
   return dir
 }

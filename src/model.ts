@@ -93,12 +93,7 @@ export class Model {
 
   /** Generates with the bare model (no interventions); same options as `ReftModel.generate`. */
   async generate(prompts: string | readonly (string | readonly number[] | Uint32Array)[], options: GenerateOptions = {}): Promise<GenerateResult> {
-    const handle = call(() => native().createReft(this.handle, [], 0))
-    const none: ResolvedInterventionConfig = {
-      kind: 'loreft', layers: [], component: 'block_output', positions: { first: 0, last: 0 }, rank: 1, tied: true,
-      dropout: 0, activation: 'linear', addBias: false, shareWeights: true, perLayer: 1, numInterventions: 0,
-    }
-    const bare = new ReftModel(this, handle, none)
+    const bare = this.#bare()
     try {
       return await bare.generate(prompts, options)
     } finally {
@@ -106,7 +101,31 @@ export class Model {
     }
   }
 
-  /** Frees the native model. Adapters created from it keep it alive until they are disposed. */
+  /** Streams the bare model's text for one prompt; see `ReftModel.generateStream`. */
+  async *generateStream(prompt: string, options: GenerateOptions = {}): AsyncGenerator<string> {
+    const bare = this.#bare()
+    try {
+      yield* bare.generateStream(prompt, options)
+    } finally {
+      bare.dispose()
+    }
+  }
+
+  /** A ReftModel with no interventions over this model. */
+  #bare(): ReftModel {
+    const handle = call(() => native().createReft(this.handle, [], 0))
+    const none: ResolvedInterventionConfig = {
+      kind: 'loreft', layers: [], component: 'block_output', positions: { first: 0, last: 0 }, rank: 1, tied: true,
+      dropout: 0, activation: 'linear', addBias: false, shareWeights: true, perLayer: 1, numInterventions: 0,
+    }
+    return new ReftModel(this, handle, none)
+  }
+
+  /**
+   * Frees this handle. Adapters created from it keep the weights alive for `forward`, `trainStep`
+   * and `save`, but tokenizer work (`generate`, `dataset`) goes through this model and then fails
+   * with ERR_DISPOSED: dispose the model after its adapters.
+   */
   dispose(): void {
     this.#native?.dispose()
     this.#native = undefined

@@ -159,32 +159,49 @@ export class ReftModel implements Trainable {
     }
   }
 
-  /** Streams the text of one prompt as it is generated. */
+  /**
+   * Streams the text of one prompt as it is generated. Pieces concatenate to `generate`'s text:
+   * a piece is held back while it ends in an incomplete UTF-8 sequence, and the final tokens of the
+   * native result are used at the end (token callbacks may still be in flight when it resolves).
+   * Leaving the loop early aborts the generation.
+   */
   async *generateStream(prompt: string, options: GenerateOptions = {}): AsyncGenerator<string> {
     const queue: number[] = []
     let wake: (() => void) | undefined
-    let finished = false
+    let outcome: { ok: true; tokens: Uint32Array } | { ok: false; error: unknown } | undefined
     const done = this.generate([prompt], options, (tokens) => {
       queue.push(tokens[0]!)
       wake?.()
-    }).finally(() => {
-      finished = true
-      wake?.()
-    })
+    }).then(
+      (r) => void (outcome = { ok: true, tokens: r.tokens[0]! }),
+      (error: unknown) => void (outcome = { ok: false, error }),
+    )
+    void done.finally(() => wake?.())
     let emitted = ''
     const all: number[] = []
-    for (;;) {
-      if (queue.length === 0 && !finished) await new Promise<void>((r) => (wake = r))
-      wake = undefined
-      all.push(...queue.splice(0))
-      const text = this.model.decode(all)
-      if (text.length > emitted.length && !text.endsWith('\uFFFD')) {
-        yield text.slice(emitted.length)
-        emitted = text
+    let complete = false
+    try {
+      for (;;) {
+        if (queue.length === 0 && outcome === undefined) await new Promise<void>((r) => (wake = r))
+        wake = undefined
+        const final = outcome
+        if (final !== undefined && !final.ok) throw final.error
+        if (final !== undefined) all.splice(0, all.length, ...final.tokens)
+        else all.push(...queue.splice(0))
+        const text = this.model.decode(all)
+        if (text.length > emitted.length && (final !== undefined || !text.endsWith('\uFFFD'))) {
+          yield text.slice(emitted.length)
+          emitted = text
+        }
+        if (final !== undefined) break
       }
-      if (finished && queue.length === 0) break
+      complete = true
+    } finally {
+      if (!complete && outcome === undefined) {
+        this.#native?.abort()
+        await done
+      }
     }
-    await done
   }
 
   /** pyreft's `print_trainable_parameters` numbers. */

@@ -11,8 +11,9 @@
 //!   its step count in `reft_config.json` (`optimizer_step`), for exact resume.
 //! - `metadata` in `reft_config.json`: caller-owned JSON (the TS layer's adapter config).
 //!
-//! Writes are atomic: everything goes to a sibling temporary directory that is renamed into
-//! place, so a crash never leaves a half-written checkpoint.
+//! Writes are atomic: a new directory is written under a temporary name and renamed into place;
+//! in an existing directory only our three files are replaced (each by rename, config last) and
+//! anything else there is left alone.
 
 use crate::error::{ReftError, Result};
 use crate::interventions::rotation::Rotation;
@@ -44,6 +45,9 @@ struct CheckpointConfig {
     interventions: Vec<InterventionSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     optimizer_step: Option<u64>,
+    /// Seed of the dropout masks (see `ReftModel::dropout_seed`).
+    #[serde(default)]
+    dropout_seed: u64,
     /// Opaque JSON owned by the caller (the TS layer keeps its adapter config here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     metadata: Option<serde_json::Value>,
@@ -83,6 +87,7 @@ impl ReftModel {
             },
             interventions: self.interventions.iter().map(|iv| iv.spec().clone()).collect(),
             optimizer_step: if has_opt { Some(self.optimizer.step) } else { None },
+            dropout_seed: self.dropout_seed,
             metadata: self.metadata.clone(),
         };
         let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -103,13 +108,23 @@ impl ReftModel {
             }
             candle_core::safetensors::save(&map, tmp.join("optimizer.safetensors"))?;
         }
-        // Swap into place: move any old checkpoint aside first, then delete it.
-        let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-        if dir.exists() {
-            std::fs::rename(dir, &old).map_err(|e| ReftError::io(dir, e))?;
+        if !dir.exists() {
+            // A new directory appears whole or not at all.
+            std::fs::rename(&tmp, dir).map_err(|e| ReftError::io(dir, e))?;
+            return Ok(());
         }
-        std::fs::rename(&tmp, dir).map_err(|e| ReftError::io(dir, e))?;
-        let _ = std::fs::remove_dir_all(&old);
+        // An existing directory keeps whatever else it holds (e.g. `checkpoint-*` folders): our
+        // files are renamed in one by one, the config last, so a crash leaves the old config
+        // pointing at complete tensors or the new one at complete tensors.
+        for f in ["interventions.safetensors", "optimizer.safetensors", "reft_config.json"] {
+            let (src, dst) = (tmp.join(f), dir.join(f));
+            if src.exists() {
+                std::fs::rename(&src, &dst).map_err(|e| ReftError::io(&dst, e))?;
+            } else if f == "optimizer.safetensors" && dst.exists() {
+                std::fs::remove_file(&dst).map_err(|e| ReftError::io(&dst, e))?;
+            }
+        }
+        let _ = std::fs::remove_dir_all(&tmp);
         Ok(())
     }
 
@@ -139,6 +154,7 @@ impl ReftModel {
         let mut model = ReftModel::new(base, &config.interventions, 0)?;
         model.restore(&tensors, &st)?;
         model.metadata = config.metadata;
+        model.dropout_seed = config.dropout_seed;
         if with_optimizer {
             if let Some(step) = config.optimizer_step {
                 let op = dir.join("optimizer.safetensors");

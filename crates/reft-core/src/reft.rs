@@ -12,7 +12,7 @@ use candle_core::{DType, Tensor};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::cell::RefCell;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// A base model with interventions.
 pub struct ReftModel {
@@ -20,7 +20,9 @@ pub struct ReftModel {
     pub interventions: Vec<Box<dyn Intervention>>,
     /// Dropout on (training mode) or off.
     pub training: bool,
-    pub(crate) rng: Mutex<StdRng>,
+    /// Seed of the dropout masks: step `k`'s masks come from `(dropout_seed, k, micro-batch)`,
+    /// so a resumed run draws exactly the masks the uninterrupted one would have.
+    pub dropout_seed: u64,
     pub(crate) optimizer: AdamW,
     /// Caller-owned JSON saved with the checkpoint (the TS layer keeps its config here).
     pub metadata: Option<serde_json::Value>,
@@ -81,7 +83,7 @@ impl ReftModel {
             base,
             interventions,
             training: false,
-            rng: Mutex::new(StdRng::seed_from_u64(seed ^ 0x5eed_d50f)),
+            dropout_seed: seed ^ 0x5eed_d50f,
             optimizer: AdamW::default(),
             metadata: None,
         }

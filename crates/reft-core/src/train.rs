@@ -12,6 +12,8 @@ use crate::batch::Batch;
 use crate::error::{ReftError, Result};
 use crate::reft::ReftModel;
 use candle_core::{Tensor, Var};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// Step hyperparameters.
 #[derive(Clone, Debug)]
@@ -72,11 +74,11 @@ impl ReftModel {
         let scale = 1.0 / batches.len() as f64;
         let mut sums: Vec<Option<Tensor>> = vec![None; params.len()];
         let (mut loss_sum, mut tokens) = (0f64, 0usize);
-        for batch in batches {
+        for (k, batch) in batches.iter().enumerate() {
             let (loss, n, grads) = std::thread::scope(|s| {
                 std::thread::Builder::new()
                     .stack_size(GRAD_STACK)
-                    .spawn_scoped(s, || self.backward_one(batch, &params))
+                    .spawn_scoped(s, || self.backward_one(batch, &params, k))
                     .map_err(|e| ReftError::io("<autograd thread>", e))?
                     .join()
                     .map_err(|_| ReftError::NonFinite("autograd thread panicked".into()))?
@@ -95,9 +97,11 @@ impl ReftModel {
         Ok((loss_sum, tokens, grads))
     }
 
-    fn backward_one(&self, batch: &Batch, params: &[(String, Var)]) -> Result<(f64, usize, Vec<Tensor>)> {
-        let mut guard = self.rng.lock().map_err(|_| ReftError::NonFinite("poisoned rng lock".into()))?;
-        let rng = if self.training { Some(&mut *guard) } else { None };
+    fn backward_one(&self, batch: &Batch, params: &[(String, Var)], micro: usize) -> Result<(f64, usize, Vec<Tensor>)> {
+        // Dropout masks are a pure function of (seed, step, micro-batch): exact resume.
+        let stream = self.dropout_seed ^ (self.optimizer.step.wrapping_mul(0x9E37_79B9_7F4A_7C15)) ^ ((micro as u64) << 48);
+        let mut rng = StdRng::seed_from_u64(stream);
+        let rng = if self.training { Some(&mut rng) } else { None };
         let h = self.hidden(batch, true, rng)?;
         let (loss, n) = self.loss(&h, batch)?;
         let value = loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;

@@ -71,11 +71,14 @@ fn dropout_only_in_training_mode() {
     m.training = true;
     let (l1, _, _) = m.gradients(std::slice::from_ref(&b)).unwrap();
     let (l2, _, _) = m.gradients(std::slice::from_ref(&b)).unwrap();
-    assert_ne!(l1, l2, "dropout masks differ between training calls");
+    assert_eq!(l1, l2, "masks are a function of (seed, step, micro-batch)");
+    let (l3, _, _) = m.gradients(&[b.clone(), b.clone()]).unwrap();
+    assert_ne!(l1, l3, "the second micro-batch draws other masks");
     m.training = false;
     let (e1, _, _) = m.gradients(std::slice::from_ref(&b)).unwrap();
-    let (e2, _, _) = m.gradients(std::slice::from_ref(&b)).unwrap();
-    assert_eq!(e1, e2);
+    assert_ne!(l1, e1, "dropout is active in training mode only");
+    let eval = m.forward(&b, false).unwrap().loss.unwrap();
+    assert!((eval - e1).abs() < 1e-9, "eval-mode gradients use no dropout");
 }
 
 #[test]
@@ -192,4 +195,51 @@ fn bad_input_gives_coded_errors() {
     std::fs::remove_dir_all(&dir).unwrap();
     let spec_json = r#"{"kind":"loreft","layer":0,"rank":2,"bogus":1}"#;
     assert!(serde_json::from_str::<reft_core::interventions::InterventionSpec>(spec_json).is_err(), "unknown fields are rejected");
+}
+
+#[test]
+fn training_is_seeded_and_deterministic() {
+    let run = |seed| {
+        let mut specs = vec![spec(Kind::Loreft, 0, Component::BlockOutput)];
+        specs[0].dropout = 0.1;
+        let mut m = ReftModel::new(model(DType::F32), &specs, seed).unwrap();
+        m.training = true;
+        let b = batch(1);
+        (0..4).map(|_| m.train_step(std::slice::from_ref(&b), &StepOptions::default()).unwrap().loss).collect::<Vec<_>>()
+    };
+    assert_eq!(run(1), run(1), "same seed, same losses");
+    assert_ne!(run(1), run(2), "another seed initialises differently");
+}
+
+#[test]
+fn non_finite_loss_is_reported() {
+    let mut m = reft(&[(Kind::Direft, 0, Component::BlockOutput)], DType::F32, 1);
+    let (_, v) = &m.interventions[0].params()[0];
+    v.set(&(v.as_tensor().ones_like().unwrap() * f64::NAN).unwrap()).unwrap();
+    let err = m.train_step(&[batch(1)], &StepOptions::default()).err().unwrap();
+    assert_eq!(err.code(), "ERR_NON_FINITE");
+}
+
+#[test]
+fn resume_is_exact_with_dropout_and_save_keeps_other_files() {
+    let mut specs = vec![spec(Kind::Loreft, 0, Component::BlockOutput)];
+    specs[0].dropout = 0.2;
+    let mut m = ReftModel::new(model(DType::F32), &specs, 8).unwrap();
+    m.training = true;
+    let b = batch(1);
+    let opts = StepOptions { lr: 1e-2, ..Default::default() };
+    m.train_step(std::slice::from_ref(&b), &opts).unwrap();
+    let dir = tmpdir("resume-dropout");
+    std::fs::create_dir_all(dir.join("checkpoint-1")).unwrap();
+    std::fs::write(dir.join("notes.txt"), "keep me").unwrap();
+    m.save(&dir, true).unwrap();
+    assert!(dir.join("checkpoint-1").is_dir() && dir.join("notes.txt").is_file(), "save must not delete other files");
+    let mut r = ReftModel::load(m.base.clone(), &dir, true).unwrap();
+    r.training = true;
+    for _ in 0..3 {
+        let a = m.train_step(std::slice::from_ref(&b), &opts).unwrap().loss;
+        let c = r.train_step(std::slice::from_ref(&b), &opts).unwrap().loss;
+        assert_eq!(a, c, "resumed dropout run diverged");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

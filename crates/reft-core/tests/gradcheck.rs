@@ -65,3 +65,55 @@ fn every_component_and_stacked_interventions() {
     let m = reft(&[(Loreft, 0, Component::BlockOutput), (Direft, 1, Component::BlockOutput), (Noreft, 0, Component::BlockOutput)], DType::F64, 3);
     check(&m, &batch(3), "stacked");
 }
+
+/// Each op on its own: analytic gradient of `sum(op(x) * c)` against central differences.
+mod ops {
+    use candle_core::{DType, Device, Tensor, Var};
+    use reft_core::ops::{apply_rope, frozen_linear, log_softmax_last, rms_norm, softmax_last, RopeTables};
+
+    fn check(name: &str, shape: (usize, usize, usize, usize), f: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>) {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&Tensor::randn(0f64, 1.0, shape, &dev).unwrap()).unwrap();
+        let y = f(x.as_tensor()).unwrap();
+        let c = Tensor::randn(0f64, 1.0, y.shape(), &dev).unwrap();
+        let loss = (y * &c).unwrap().sum_all().unwrap();
+        let g: Vec<f64> = loss.backward().unwrap().get(x.as_tensor()).unwrap_or_else(|| panic!("{name}: no gradient")).flatten_all().unwrap().to_vec1().unwrap();
+        let x0: Vec<f64> = x.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+        let eval = |v: Vec<f64>| -> f64 {
+            let t = Tensor::from_vec(v, shape, &dev).unwrap();
+            (f(&t).unwrap() * &c).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap()
+        };
+        let n = x0.len();
+        for k in [0, 1, n / 2, n - 1] {
+            let (mut p, mut m) = (x0.clone(), x0.clone());
+            p[k] += 1e-6;
+            m[k] -= 1e-6;
+            let fd = (eval(p) - eval(m)) / 2e-6;
+            assert!((fd - g[k]).abs() < 1e-6 * (1.0 + fd.abs()), "{name}[{k}]: fd {fd} vs analytic {}", g[k]);
+        }
+    }
+
+    #[test]
+    fn each_op_matches_finite_differences() {
+        let dev = Device::Cpu;
+        let w = Tensor::randn(1f64, 0.2, 8, &dev).unwrap();
+        check("rms_norm", (2, 1, 3, 8), &|x| rms_norm(x, &w, 1e-5));
+        check("softmax", (2, 1, 3, 8), &|x| softmax_last(x));
+        check("log_softmax", (2, 1, 3, 8), &|x| log_softmax_last(x));
+        let inv: Vec<f64> = (0..4).map(|i| 1.0 / 10_000f64.powf(2.0 * i as f64 / 8.0)).collect();
+        let rope = RopeTables::new(&inv, &[vec![0, 1, 5], vec![2, 3, 4]], DType::F64, &dev).unwrap();
+        check("rope", (2, 1, 3, 8), &|x| apply_rope(x, &rope));
+        let lin = Tensor::randn(0f64, 0.5, (5, 8), &dev).unwrap();
+        check("frozen_linear", (2, 1, 3, 8), &|x| frozen_linear(x, &lin));
+    }
+
+    #[test]
+    fn frozen_linear_leaves_no_weight_gradient() {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (3, 8), &dev).unwrap()).unwrap();
+        let w = Tensor::randn(0f32, 1.0, (5, 8), &dev).unwrap();
+        let grads = frozen_linear(x.as_tensor(), &w).unwrap().sum_all().unwrap().backward().unwrap();
+        assert!(grads.get(&w).is_none(), "the frozen weight must get no gradient buffer");
+        assert!(grads.get(x.as_tensor()).is_some());
+    }
+}

@@ -48,7 +48,8 @@ pub struct TrainableParameters {
 #[napi]
 pub struct NativeReft {
     inner: Option<Shared>,
-    abort: Arc<AtomicBool>,
+    /// One flag per running `generate`, so aborting or starting one call never affects another.
+    running: Arc<Mutex<Vec<Arc<AtomicBool>>>>,
 }
 
 impl NativeReft {
@@ -57,7 +58,7 @@ impl NativeReft {
     }
 
     pub(crate) fn wrap(m: ReftModel) -> Self {
-        Self { inner: Some(Arc::new(Mutex::new(m))), abort: Arc::new(AtomicBool::new(false)) }
+        Self { inner: Some(Arc::new(Mutex::new(m))), running: Arc::new(Mutex::new(Vec::new())) }
     }
 }
 
@@ -90,14 +91,12 @@ impl NativeReft {
         options: GenerateOptionsObject,
         #[napi(ts_arg_type = "((tokens: number[]) => void) | undefined | null")] on_token: Option<ThreadsafeFunction<Vec<u32>, (), Vec<u32>, Status, false>>,
     ) -> napi::Result<AsyncTask<GenerateTask>> {
-        self.abort.store(false, Ordering::SeqCst);
-        Ok(AsyncTask::new(GenerateTask {
-            model: self.get()?,
-            batch: (&prompts).into(),
-            opts: (&options).into(),
-            on_token,
-            abort: self.abort.clone(),
-        }))
+        let abort = Arc::new(AtomicBool::new(false));
+        if let Ok(mut list) = self.running.lock() {
+            list.retain(|f| Arc::strong_count(f) > 1);
+            list.push(abort.clone());
+        }
+        Ok(AsyncTask::new(GenerateTask { model: self.get()?, batch: (&prompts).into(), opts: (&options).into(), on_token, abort }))
     }
 
     /// Caller-owned JSON stored in the checkpoint (`null` when none).
@@ -117,10 +116,12 @@ impl NativeReft {
         Ok(())
     }
 
-    /// Stops a running `generate` after its current token.
+    /// Stops every running `generate` of this adapter after its current token.
     #[napi]
     pub fn abort(&self) {
-        self.abort.store(true, Ordering::SeqCst);
+        if let Ok(list) = self.running.lock() {
+            list.iter().for_each(|f| f.store(true, Ordering::SeqCst));
+        }
     }
 
     /// Dropout on (true) or off (false). New adapters start in eval mode.
@@ -146,7 +147,7 @@ impl NativeReft {
 
     #[napi]
     pub fn dispose(&mut self) {
-        self.abort.store(true, Ordering::SeqCst);
+        self.abort();
         self.inner = None;
     }
 

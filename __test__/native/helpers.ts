@@ -1,0 +1,41 @@
+/**
+ * Shared fixtures of the native suites: a tiny random Llama written to a fresh temp directory
+ * (HF layout, byte-level tokenizer, vocab 259, 2 layers, hidden 32) and a small instruction set.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createTinyModel, type InstructionExample } from '../../src/index.js'
+
+/** Vocabulary size of the tiny model. */
+export const tinyVocab = 259
+/** Hidden size of the tiny model. */
+export const tinyHidden = 32
+/** Pad token id of the tiny model (`<pad>`). */
+export const tinyPad = 258
+
+/** A temp directory with `model/` holding a tiny model; `cleanup` removes it. */
+export function tinyWorkspace(seed = 0): { root: string; modelDir: string; cleanup: () => void } {
+  const root = mkdtempSync(join(tmpdir(), 'reft-native-'))
+  const modelDir = join(root, 'model')
+  createTinyModel(modelDir, seed)
+  return { root, modelDir, cleanup: () => rmSync(root, { recursive: true, force: true }) }
+}
+
+/** Four short prompt → output pairs. */
+export const tinyExamples: InstructionExample[] = [
+  { prompt: 'hi', output: 'there' },
+  { prompt: 'abc', output: 'def' },
+  { prompt: 'one', output: 'two' },
+  { prompt: 'red', output: 'blue' },
+]
+
+/** The `code` of what `f` throws or rejects with (fails the test when it does not throw). */
+export async function errorCode(f: () => unknown): Promise<string> {
+  try {
+    await f()
+  } catch (e) {
+    return String((e as { code?: unknown }).code)
+  }
+  throw new Error('expected an error, but the call succeeded')
+}

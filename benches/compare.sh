@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Same-run comparison of reft and pyreft on this machine's CPU: one LoReFT training step and a
+# no-grad forward on SmolLM2-135M-Instruct (batch 4 × 64 tokens), plus reft's decoding speed.
+# Needs: `npm run fetch-model`; for the pyreft side a Python with torch, transformers, gguf and
+# pyreft/pyvene importable (PYTHON=/path/to/python). Prints JSON lines, then a ratio table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+GGUF="${REFT_BENCH_MODEL:-$(node -e 'console.log(require("./native/binding.cjs").defaultModelPath())')}"
+out=$(mktemp)
+cargo bench -q -p reft-core --bench train_step 2>/dev/null | tee -a "$out"
+"$PY" benches/pyreft_step.py "$GGUF" 2>/dev/null | tee -a "$out"
+"$PY" - "$out" <<'PYEOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+get = lambda impl, case, what: next((r for r in rows if r["impl"] == impl and r["case"] == case and r["what"] == what), None)
+print("\n| case | measure | reft | pyreft | pyreft / reft |\n|---|---|---|---|---|")
+for case in sorted({r["case"] for r in rows if r["impl"] == "pyreft"}):
+    for what, key in [("train_step", "s_per_step"), ("forward_loss_no_grad", "s")]:
+        a, b = get("reft", case, what), get("pyreft", case, what)
+        if a and b:
+            print(f"| {case} | {what} (s) | {a[key]:.3f} | {b[key]:.3f} | {b[key] / a[key]:.2f}× |")
+PYEOF

@@ -1,0 +1,87 @@
+//! Training-step and decoding speed on the embedded default model (SmolLM2-135M-Instruct, CPU,
+//! f32). Prints one JSON line per measurement (median of timed repetitions after warm-up), in
+//! the same shapes as `benches/pyreft_step.py`, so `benches/compare.sh` can put ratios side by
+//! side. Run: `cargo bench -p reft-core --bench train_step` (needs `npm run fetch-model`).
+
+use reft_core::default_model::default_model_path;
+use reft_core::generate::GenerateOptions;
+use reft_core::interventions::{Activation, InterventionSpec, Kind};
+use reft_core::models::{load_model, Component, LoadOptions};
+use reft_core::positions::{intervention_locations, PadMode, Positions};
+use reft_core::train::StepOptions;
+use reft_core::{Batch, ReftModel};
+use std::sync::Arc;
+use std::time::Instant;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// Random tokens (fixed LCG), loss on the second half of each row.
+fn batch(b: usize, t: usize, locs: &[Vec<i64>], vocab: usize) -> Batch {
+    let mut x: u64 = 1;
+    let ids: Vec<u32> = (0..b * t)
+        .map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (3 + (x >> 33) as usize % (vocab - 3)) as u32
+        })
+        .collect();
+    let labels = ids.iter().enumerate().map(|(i, &v)| if i % t < t / 2 { -100 } else { v as i64 }).collect();
+    let n = locs[0].len();
+    let positions = locs.iter().flat_map(|l| std::iter::repeat(l.clone()).take(b).flatten()).collect();
+    Batch { input_ids: ids, batch_size: b, seq_len: t, attention_mask: None, positions: Some(positions), num_positions: n, labels: Some(labels) }
+}
+
+fn main() {
+    let path = std::env::var("REFT_BENCH_MODEL").map(Into::into).unwrap_or_else(|_| default_model_path());
+    let base = Arc::new(load_model(&path, &LoadOptions::default()).expect("run `npm run fetch-model` first"));
+    let cfg = base.decoder.cfg.clone();
+    let (b, t, steps) = (4usize, 64usize, 5usize);
+    let prompt = t / 2;
+    let cases: [(&str, Vec<usize>, &str, usize); 2] = [
+        ("layer15_l1_r4", vec![15], "l1", 4),
+        ("all_layers_f7+l7_r8_tied", (0..cfg.num_layers).collect(), "f7+l7", 8),
+    ];
+    for (name, layers, pos, rank) in cases {
+        let specs: Vec<InterventionSpec> = layers
+            .iter()
+            .map(|&layer| InterventionSpec { kind: Kind::Loreft, layer, component: Component::BlockOutput, rank, dropout: 0.0, activation: Activation::Linear, add_bias: false })
+            .collect();
+        let mut m = ReftModel::new(base.clone(), &specs, 0).unwrap();
+        let locs = intervention_locations(prompt, Positions::parse(pos).unwrap(), specs.len(), true, PadMode::Last);
+        let bt = batch(b, t, &locs, cfg.vocab_size);
+        let opts = StepOptions { lr: 1e-3, ..Default::default() };
+        m.train_step(std::slice::from_ref(&bt), &opts).unwrap();
+        let times: Vec<f64> = (0..steps)
+            .map(|_| {
+                let t0 = Instant::now();
+                m.train_step(std::slice::from_ref(&bt), &opts).unwrap();
+                t0.elapsed().as_secs_f64()
+            })
+            .collect();
+        let s = median(times);
+        println!("{{\"impl\":\"reft\",\"case\":\"{name}\",\"what\":\"train_step\",\"batch\":{b},\"seq\":{t},\"s_per_step\":{s:.4},\"tokens_per_s\":{:.1},\"trainable\":{}}}", (b * t) as f64 / s, m.num_trainable());
+        let fwd: Vec<f64> = (0..steps)
+            .map(|_| {
+                let t0 = Instant::now();
+                m.forward(&bt, false).unwrap();
+                t0.elapsed().as_secs_f64()
+            })
+            .collect();
+        println!("{{\"impl\":\"reft\",\"case\":\"{name}\",\"what\":\"forward_loss_no_grad\",\"batch\":{b},\"seq\":{t},\"s\":{:.4}}}", median(fwd));
+    }
+    // Decoding: batch 1, 32-token prompt, 64 new tokens, LoReFT at the last prompt position.
+    let spec = InterventionSpec { kind: Kind::Loreft, layer: 15, component: Component::BlockOutput, rank: 4, dropout: 0.0, activation: Activation::Linear, add_bias: false };
+    let m = ReftModel::new(base.clone(), &[spec], 0).unwrap();
+    let mut p = batch(1, 32, &[vec![31]], cfg.vocab_size);
+    p.labels = None;
+    for use_cache in [true, false] {
+        let o = GenerateOptions { max_new_tokens: 64, use_cache, ..Default::default() };
+        m.generate(&p, &GenerateOptions { max_new_tokens: 4, ..o.clone() }, &mut |_| true).unwrap();
+        let t0 = Instant::now();
+        let out = m.generate(&p, &o, &mut |_| true).unwrap();
+        let s = t0.elapsed().as_secs_f64();
+        println!("{{\"impl\":\"reft\",\"case\":\"decode_b1_p32_n64\",\"what\":\"generate_cache_{use_cache}\",\"new_tokens\":{},\"tokens_per_s\":{:.1}}}", out[0].len(), out[0].len() as f64 / s);
+    }
+}
