@@ -71,3 +71,21 @@ fn loreft_teaches_smollm2_to_answer_with_emojis() {
     let after = gen(&m, "What is the capital of France?", true);
     assert!(after.chars().any(is_emoji), "trained answer has no emoji: {after}");
 }
+
+/// The tokenizer rebuilt from GGUF metadata encodes like transformers' GGUF tokenizer for the
+/// same file (`tests/fixtures/smollm2_tokens.json`, from `scripts/make_tokenizer_fixture.py`).
+#[test]
+#[ignore = "needs the default model (npm run fetch-model); CI runs it with --ignored"]
+fn gguf_tokenizer_matches_transformers() {
+    let path = default_model_path();
+    assert!(path.exists(), "default model missing at {} — run `npm run fetch-model`", path.display());
+    let base = load_model(&path, &LoadOptions::default()).unwrap();
+    let tok = base.tokenizer.as_ref().unwrap();
+    let fx: serde_json::Value = serde_json::from_str(include_str!("fixtures/smollm2_tokens.json")).unwrap();
+    for case in fx["cases"].as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        let want: Vec<u32> = case["ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
+        assert_eq!(tok.encode(text, false).unwrap(), want, "encoding of {text:?}");
+        assert_eq!(tok.decode(&want, false).unwrap(), text, "decoding of {text:?}");
+    }
+}
