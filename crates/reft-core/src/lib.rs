@@ -13,6 +13,7 @@ pub mod interventions;
 pub mod models;
 pub mod ops;
 pub mod positions;
+pub mod prefix_cache;
 pub mod pyreft_import;
 pub mod reft;
 #[doc(hidden)]

@@ -12,7 +12,9 @@ use candle_core::{DType, Tensor};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::cell::RefCell;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use crate::prefix_cache::{PrefixCache, RowKey};
+use crate::models::NoHooks;
 
 /// A base model with interventions.
 pub struct ReftModel {
@@ -26,7 +28,14 @@ pub struct ReftModel {
     pub(crate) optimizer: AdamW,
     /// Caller-owned JSON saved with the checkpoint (the TS layer keeps its config here).
     pub metadata: Option<serde_json::Value>,
+    /// Byte budget of the training-time frozen-prefix cache (0 disables it).
+    pub prefix_cache_bytes: usize,
+    #[doc(hidden)]
+    pub prefix_cache: Mutex<Option<PrefixCache>>,
 }
+
+/// Default budget of the frozen-prefix cache.
+pub const DEFAULT_PREFIX_CACHE_BYTES: usize = 512 << 20;
 
 /// Output of [`ReftModel::forward`].
 pub struct ForwardOutput {
@@ -86,6 +95,8 @@ impl ReftModel {
             dropout_seed: seed ^ 0x5eed_d50f,
             optimizer: AdamW::default(),
             metadata: None,
+            prefix_cache_bytes: DEFAULT_PREFIX_CACHE_BYTES,
+            prefix_cache: Mutex::new(None),
         }
     }
 
@@ -105,7 +116,51 @@ impl ReftModel {
         let mask = batch.mask();
         let input = ForwardInput { ids: &ids, key_mask: &mask, position_ids: &position_ids };
         let hooks = self.hooks_for(batch, track, rng)?;
+        let lowest = self.interventions.iter().map(|iv| iv.spec().layer).min().unwrap_or(0);
+        if track && lowest > 0 && self.prefix_cache_bytes > 0 {
+            let h = self.cached_prefix(batch, &mask, lowest)?;
+            return Ok(dec.run_layers(&input, &hooks, None, lowest..dec.layers.len(), Some(h))?);
+        }
         Ok(dec.hidden_states(&input, &hooks, None)?)
+    }
+
+    /// The hidden state entering layer `layer` for every row, from the prefix cache where
+    /// possible (see `prefix_cache.rs`); rows beyond their last real token are zero.
+    fn cached_prefix(&self, batch: &Batch, mask: &[u8], layer: usize) -> Result<Tensor> {
+        let dec = &self.base.decoder;
+        let (b, t, d) = (batch.batch_size, batch.seq_len, dec.cfg.hidden_size);
+        let mut guard = self.prefix_cache.lock().map_err(|_| ReftError::NonFinite("poisoned prefix cache".into()))?;
+        if guard.as_ref().map(|c| c.layer != layer).unwrap_or(true) {
+            *guard = Some(PrefixCache::new(layer, self.prefix_cache_bytes));
+        }
+        let cache = guard.as_mut().expect("set above");
+        let keys: Vec<RowKey> = (0..b).map(|r| RowKey::of(&batch.input_ids, mask, r, t)).collect();
+        let misses: Vec<usize> = (0..b).filter(|&r| cache.get(&keys[r]).is_none()).collect();
+        let mut fresh: Vec<Option<Tensor>> = vec![None; b];
+        if !misses.is_empty() {
+            let m = misses.len();
+            let ids: Vec<u32> = misses.iter().flat_map(|&r| batch.input_ids[r * t..(r + 1) * t].to_vec()).collect();
+            let sub_mask: Vec<u8> = misses.iter().flat_map(|&r| mask[r * t..(r + 1) * t].to_vec()).collect();
+            let ids = Tensor::from_vec(ids, (m, t), &dec.device)?;
+            let pos: Vec<Vec<i64>> = vec![(0..t as i64).collect(); m];
+            let input = ForwardInput { ids: &ids, key_mask: &sub_mask, position_ids: &pos };
+            let h = dec.run_layers(&input, &NoHooks, None, 0..layer, None)?;
+            for (i, &r) in misses.iter().enumerate() {
+                let row = h.get(i)?.narrow(0, 0, keys[r].len())?.contiguous()?;
+                cache.put(keys[r].clone(), row.clone());
+                fresh[r] = Some(row);
+            }
+        }
+        let mut rows = Vec::with_capacity(b);
+        for r in 0..b {
+            let row = match fresh[r].take() {
+                Some(x) => x,
+                None => cache.get(&keys[r]).cloned().expect("hit checked above"),
+            };
+            let len = row.dim(0)?;
+            rows.push(if len < t { Tensor::cat(&[&row, &Tensor::zeros((t - len, d), row.dtype(), row.device())?], 0)? } else { row });
+        }
+        Ok(Tensor::stack(&rows, 0)?)
     }
 
     /// The site hooks for a validated batch.

@@ -117,7 +117,20 @@ impl Decoder {
         &self,
         input: &ForwardInput,
         hooks: &dyn Hooks,
+        cache: Option<&mut KvCache>,
+    ) -> candle_core::Result<Tensor> {
+        self.run_layers(input, hooks, cache, 0..self.layers.len(), None)
+    }
+
+    /// Runs layers `layers` (hooks included). `h_in` is the hidden state entering the first of
+    /// them (`None` = the token embeddings, which requires starting at layer 0).
+    pub fn run_layers(
+        &self,
+        input: &ForwardInput,
+        hooks: &dyn Hooks,
         mut cache: Option<&mut KvCache>,
+        layers: std::ops::Range<usize>,
+        h_in: Option<Tensor>,
     ) -> candle_core::Result<Tensor> {
         let (b, t) = input.ids.dims2()?;
         let past = cache.as_ref().map(|c| c.past_len()).unwrap_or(0);
@@ -127,11 +140,14 @@ impl Decoder {
         }
         let mask = self.additive_mask(input.key_mask, b, t, past)?;
         let rope = RopeTables::new(&self.inv_freq, input.position_ids, self.dtype, &self.device)?;
-        let mut h = self.embed.index_select(&input.ids.flatten_all()?, 0)?.reshape((b, t, self.cfg.hidden_size))?;
+        let mut h = match h_in {
+            Some(h) => h,
+            None => self.embed.index_select(&input.ids.flatten_all()?, 0)?.reshape((b, t, self.cfg.hidden_size))?,
+        };
         if let Some(c) = cache.as_deref_mut() {
             c.layers.resize_with(self.layers.len(), || None);
         }
-        for (l, w) in self.layers.iter().enumerate() {
+        for (l, w) in self.layers.iter().enumerate().skip(layers.start).take(layers.len()) {
             h = hooks.apply(l, Component::BlockInput, h)?;
             let x = rms_norm(&h, &w.input_norm, self.cfg.rms_norm_eps)?;
             let slot = cache.as_deref_mut().map(|c| &mut c.layers[l]);

@@ -1,0 +1,71 @@
+//! Training-time cache of the frozen prefix: the hidden state entering the lowest intervened
+//! layer, per example. Layers below it have no trainable input, so for a given example (its
+//! token ids up to its last real token, with 0..t position ids as in training) that state is the
+//! same every epoch; caching it skips those layers after the first epoch.
+//!
+//! Only used on the gradient path, where the value at trailing padding never matters (padding is
+//! masked as a key and carries no label); the cached rows are zero there. Bounded by a byte
+//! budget; beyond it, rows are computed as usual.
+
+use std::collections::HashMap;
+
+use candle_core::Tensor;
+
+/// Key of one example: its tokens and mask up to its last real token.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct RowKey {
+    ids: Vec<u32>,
+    mask: Vec<u8>,
+}
+
+impl RowKey {
+    /// The key of row `r` of a `[b, t]` batch, trimmed after its last real token.
+    pub fn of(ids: &[u32], mask: &[u8], r: usize, t: usize) -> Self {
+        let (ids, mask) = (&ids[r * t..(r + 1) * t], &mask[r * t..(r + 1) * t]);
+        let len = mask.iter().rposition(|&m| m != 0).map(|p| p + 1).unwrap_or(0);
+        Self { ids: ids[..len].to_vec(), mask: mask[..len].to_vec() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// Cached `[len, d]` states at the input of `layer`, per example.
+pub struct PrefixCache {
+    pub layer: usize,
+    pub budget_bytes: usize,
+    used: usize,
+    rows: HashMap<RowKey, Tensor>,
+}
+
+impl PrefixCache {
+    pub fn new(layer: usize, budget_bytes: usize) -> Self {
+        Self { layer, budget_bytes, used: 0, rows: HashMap::new() }
+    }
+
+    pub fn get(&self, k: &RowKey) -> Option<&Tensor> {
+        self.rows.get(k)
+    }
+
+    /// Stores a row if the budget allows.
+    pub fn put(&mut self, k: RowKey, h: Tensor) {
+        let bytes = h.elem_count() * h.dtype().size_in_bytes();
+        if self.used + bytes <= self.budget_bytes && !self.rows.contains_key(&k) {
+            self.used += bytes;
+            self.rows.insert(k, h);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
