@@ -64,22 +64,7 @@ fn main() -> reft_core::Result<()> {
             Ok((full, p.len()))
         })
         .collect::<reft_core::Result<_>>()?;
-    let t = rows.iter().map(|(f, _)| f.len()).max().unwrap_or(1);
-    let mut batch = Batch { batch_size: rows.len(), seq_len: t, num_positions: 1, ..Default::default() };
-    let (mut ids, mut mask, mut labels, mut pos) = (vec![], vec![], vec![], vec![]);
-    for (full, plen) in &rows {
-        for i in 0..t {
-            let real = i < full.len();
-            ids.push(if real { full[i] } else { 0 });
-            mask.push(real as u8);
-            labels.push(if real && i >= *plen { full[i] as i64 } else { -100 });
-        }
-        pos.push(*plen as i64 - 1);
-    }
-    batch.input_ids = ids;
-    batch.attention_mask = Some(mask);
-    batch.labels = Some(labels);
-    batch.positions = Some(pos);
+    let batch = Batch::last_position_supervised(&rows, 0);
     let t1 = Instant::now();
     let steps = 40;
     for s in 0..steps {

@@ -23,6 +23,32 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// pyreft's last-position supervised batch: `(full_ids, prompt_len)` per example, right
+    /// padded with `pad_id`, labels on the completion only, one intervention at the last prompt
+    /// token (`make_last_position_supervised_data_module`, without its tokenizer).
+    pub fn last_position_supervised(rows: &[(Vec<u32>, usize)], pad_id: u32) -> Self {
+        let t = rows.iter().map(|(f, _)| f.len()).max().unwrap_or(1).max(1);
+        let (mut ids, mut mask, mut labels, mut pos) = (vec![], vec![], vec![], vec![]);
+        for (full, plen) in rows {
+            for i in 0..t {
+                let real = i < full.len();
+                ids.push(if real { full[i] } else { pad_id });
+                mask.push(real as u8);
+                labels.push(if real && i >= *plen { full[i] as i64 } else { IGNORE_INDEX });
+            }
+            pos.push(plen.saturating_sub(1) as i64);
+        }
+        Batch {
+            input_ids: ids,
+            batch_size: rows.len(),
+            seq_len: t,
+            attention_mask: Some(mask),
+            positions: Some(pos),
+            num_positions: 1,
+            labels: Some(labels),
+        }
+    }
+
     /// Checks the flat arrays against the declared shapes.
     pub fn validate(&self, num_interventions: usize, vocab: usize) -> Result<()> {
         let n = self.batch_size * self.seq_len;

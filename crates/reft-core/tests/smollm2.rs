@@ -47,19 +47,7 @@ fn loreft_teaches_smollm2_to_answer_with_emojis() {
             (tok.encode(&format!("{}{a}<|im_end|>", smollm2_chat_prompt(q)), false).unwrap(), p)
         })
         .collect();
-    let t = rows.iter().map(|r| r.0.len()).max().unwrap();
-    let mut b = Batch { batch_size: rows.len(), seq_len: t, num_positions: 1, ..Default::default() };
-    let (mut ids, mut mask, mut labels, mut pos) = (vec![], vec![], vec![], vec![]);
-    for (full, plen) in &rows {
-        for i in 0..t {
-            let real = i < full.len();
-            ids.push(if real { full[i] } else { 0 });
-            mask.push(real as u8);
-            labels.push(if real && i >= *plen { full[i] as i64 } else { -100 });
-        }
-        pos.push(*plen as i64 - 1);
-    }
-    (b.input_ids, b.attention_mask, b.labels, b.positions) = (ids, Some(mask), Some(labels), Some(pos));
+    let b = Batch::last_position_supervised(&rows, 0);
     let spec = InterventionSpec { kind: Kind::Loreft, layer: 15, component: Component::BlockOutput, rank: 4, dropout: 0.0, activation: Activation::Linear, add_bias: false };
     let mut m = ReftModel::new(base.clone(), &[spec], 42).unwrap();
     let first = m.forward(&b, false).unwrap().loss.unwrap();
