@@ -1,6 +1,6 @@
 /**
  * reft — Representation Finetuning (ReFT) for Node.js. The public surface: load a model, add
- * interventions, build datasets, train, generate, save and load adapters.
+ * interventions, build datasets, train, generate, save and load adapters, evaluate on the paper's tasks.
  */
 export { loadModel, Model, type LoadModelOptions, type ModelInfo } from './model.js'
 export { ReftModel, type DatasetOptions, type GenerateOptions, type GenerateResult, type TrainableParameters } from './reft-model.js'
@@ -25,6 +25,7 @@ export { ReftError, toReftError, type ReftErrorCode } from './errors.js'
 export { getInterventionLocations, flattenPositions, type PadMode } from './positions.js'
 export * from './schedules/index.js'
 export * from './datasets/index.js'
+export * from './evaluation/index.js'
 export { train, evaluate } from './trainer.js'
 export type { TrainOptions, TrainHistory, TrainProgressEvent, Trainable, EarlyStoppingOptions } from './trainer-options.js'
 export { createProgressReporter, type ProgressReporter } from './progress.js'

@@ -1,6 +1,6 @@
 /**
  * The `reft` command line end to end on the tiny model, run as `npx tsx src/cli.ts` (no build):
- * info, train (flags and config file), generate with an adapter, eval's exit status 2, help,
+ * info, train (flags and config file), generate with an adapter, eval's argument errors, help,
  * version, error output, and Ctrl-C during training.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -84,10 +84,13 @@ describe('reft train + generate', () => {
 })
 
 describe('exit statuses and messages', () => {
-  it('eval is not implemented yet: status 2 with a message', () => {
-    const r = reft('eval')
-    expect(r.status).toBe(2)
-    expect(r.stderr).toMatch(/later milestone/)
+  it('eval without --tasks, or with a missing data directory, fails with a clear error', () => {
+    const noTasks = reft('eval', '--model', ws.modelDir)
+    expect(noTasks.status).toBe(1)
+    expect(noTasks.stderr).toMatch(/^error \[ERR_INVALID_CONFIG\]: --tasks: /m)
+    const noData = reft('eval', '--model', ws.modelDir, '--tasks', 'boolq', '--data-dir', join(ws.root, 'no-data'))
+    expect(noData.status).toBe(1)
+    expect(noData.stderr).toMatch(/^error \[ERR_IO\]: data directory .*no-data/m)
   })
 
   it('errors print "error [CODE]: message" and exit 1', () => {

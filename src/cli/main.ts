@@ -6,14 +6,10 @@
 import { readFileSync } from 'node:fs'
 import { toReftError } from '../errors.js'
 import { CliExit, type CliIo } from './common.js'
+import { evalCommand, evalHelp } from './eval.js'
 import { generateCommand, generateHelp } from './generate.js'
 import { infoCommand, infoHelp } from './info.js'
 import { trainCommand, trainHelp } from './train.js'
-
-const evalHelp = `usage: reft eval
-
-Not implemented yet: the evaluation harness is a later milestone. Exits with status 2.
-`
 
 const usage = `usage: reft <command> [options]
 
@@ -23,7 +19,7 @@ commands:
   train      train interventions on a JSON/JSONL dataset and save the adapter
   generate   generate text with a base model, optionally through an adapter
   info       show a model's architecture, sizes and special tokens
-  eval       (not implemented yet: a later milestone)
+  eval       accuracy on the ReFT paper's commonsense and arithmetic tasks
 
 options:
   -h, --help      show help (also: reft <command> --help)
@@ -41,10 +37,7 @@ const commands: Record<string, Command> = {
   train: { run: trainCommand, help: trainHelp },
   generate: { run: generateCommand, help: generateHelp },
   info: { run: infoCommand, help: infoHelp },
-  eval: {
-    run: () => Promise.reject(new CliExit(2, 'reft eval: not implemented yet; the evaluation harness is a later milestone')),
-    help: evalHelp,
-  },
+  eval: { run: evalCommand, help: evalHelp },
 }
 
 /** The package version, read from package.json next to `src/` or `dist/`. */
