@@ -92,6 +92,10 @@ for f in sys.argv[1:3]:
         print(name, "<-", m["executable"])
 EOF
 strip "$OUT_BUNDLE"/bin/*
+echo "== NEEDED libs"
+for b in "$OUT_BUNDLE"/bin/*; do echo "$(basename "$b"): $(objdump -p "$b" | awk '/NEEDED/{printf "%s ", $2}')"; done
+# ~15 MB each (mostly embedded PTX); xz brings each to ~1.6 MB. run.sh unpacks them on the device.
+$NICE xz -6 -T1 -f "$OUT_BUNDLE"/bin/*
 # test fixtures the integration tests read relative to CARGO_MANIFEST_DIR are not copied here.
 cat > "$OUT_BUNDLE/run.sh" <<'EOF'
 #!/usr/bin/env bash
@@ -109,14 +113,19 @@ if [ ! -d "__MANIFEST_DIR__/tests/fixtures" ] && [ -d "$REPO/crates/reft-core/te
   mkdir -p "$(dirname "__BUILD_ROOT__")" && ln -sfn "$REPO" "__BUILD_ROOT__" \
     || echo "warning: cannot link __BUILD_ROOT__ -> $REPO; fixture tests will fail"
 fi
-echo "== ldd check"; for b in "$HERE"/bin/*; do ldd "$b" | grep -q 'not found' && { echo "MISSING in $b:"; ldd "$b" | grep 'not found'; }; done
+for z in "$HERE"/bin/*.xz; do  # unpack once (xz, else python3's lzma)
+  [ -e "$z" ] || continue; b="${z%.xz}"; [ -x "$b" ] && [ "$b" -nt "$z" ] && continue
+  if command -v xz >/dev/null; then xz -dkc "$z" > "$b"; else python3 -c 'import lzma,sys,shutil; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],"wb"))' "$z" "$b"; fi
+  chmod +x "$b"
+done
+echo "== ldd check"; for b in "$HERE"/bin/*; do case "$b" in *.xz) continue;; esac; ldd "$b" | grep -q 'not found' && { echo "MISSING in $b:"; ldd "$b" | grep 'not found'; }; done
 nvidia-smi --query-gpu=name,compute_cap,driver_version --format=csv || true
 rc=0
 if [ -x "$HERE/bin/example-cuda_smoke" ]; then
   echo "== example-cuda_smoke"; "$HERE/bin/example-cuda_smoke" 2>&1 | tee "$OUT/cuda_smoke.log"; r=${PIPESTATUS[0]}; [ $r -ne 0 ] && rc=$r
 fi
 for b in "$HERE"/bin/unit-* "$HERE"/bin/test-*; do
-  [ -x "$b" ] || continue
+  case "$b" in *.xz) continue;; esac; [ -x "$b" ] || continue
   n=$(basename "$b"); echo "== $n"
   "$b" "$@" 2>&1 | tee "$OUT/$n.log" | tail -5; r=${PIPESTATUS[0]}; echo "rc=$r"; [ $r -ne 0 ] && rc=$r
 done
@@ -124,6 +133,9 @@ exit $rc
 EOF
 sed -i "s#__MANIFEST_DIR__#$ROOT/crates/reft-core#g; s#__BUILD_ROOT__#$ROOT#g" "$OUT_BUNDLE/run.sh"
 chmod +x "$OUT_BUNDLE/run.sh"
-echo "== NEEDED libs"
-for b in "$OUT_BUNDLE"/bin/*; do echo "$(basename "$b"): $(objdump -p "$b" | awk '/NEEDED/{printf "%s ", $2}')"; done
+{ echo "commit $(git -C "$ROOT" rev-parse HEAD)$(git -C "$ROOT" diff --quiet HEAD -- crates || echo ' +uncommitted changes in crates/')"
+  echo "built $(date -u +%FT%TZ) on $(uname -n); $(nvcc --version | grep release)"
+  echo "CUDA_COMPUTE_CAP=$CUDA_COMPUTE_CAP (PTX + libmoe for sm_90a: H100/H200 only) CUDARC_CUDA_VERSION=$CUDARC_CUDA_VERSION"
+} > "$OUT_BUNDLE/BUILD_INFO"
+cat "$OUT_BUNDLE/BUILD_INFO"
 du -sh "$OUT_BUNDLE"; ls -la "$OUT_BUNDLE/bin"

@@ -164,11 +164,13 @@ impl Rotation {
         let tau = (sq.recip()? * 2.0)?;
         // H₁⋯H_r·E applied right to left.
         let mut m = eye;
+        // Reflections as broadcasts and sums rather than skinny matmuls: a column taken with
+        // `narrow` is strided, which CUDA GEMMs reject; these shapes are tiny anyway.
         for i in (0..r).rev() {
-            let vi = v.narrow(1, i, 1)?; // [d,1]
+            let vi = v.narrow(1, i, 1)?.contiguous()?; // [d,1]
             let ti = tau.narrow(1, i, 1)?; // [1,1]
-            let proj = vi.t()?.matmul(&m)?; // [1,r]
-            m = (m - vi.matmul(&proj)?.broadcast_mul(&ti)?)?;
+            let proj = m.broadcast_mul(&vi)?.sum_keepdim(0)?; // [1,r] = vᵢᵀM
+            m = (m - vi.broadcast_mul(&proj)?.broadcast_mul(&ti)?)?;
         }
         // torch multiplies by sign(diag X) of its "−I" initial parameter: H(0) = −E, so −1.
         self.apply_base(&m.neg()?)
@@ -183,9 +185,9 @@ impl Rotation {
             if self.base_tau[i] == 0.0 {
                 continue;
             }
-            let ui = u.narrow(1, i, 1)?;
-            let proj = ui.t()?.matmul(&m)?;
-            m = (m - (ui.matmul(&proj)? * self.base_tau[i])?)?;
+            let ui = u.narrow(1, i, 1)?.contiguous()?;
+            let proj = m.broadcast_mul(&ui)?.sum_keepdim(0)?;
+            m = (m - (ui.broadcast_mul(&proj)? * self.base_tau[i])?)?;
         }
         Ok(m)
     }
