@@ -49,24 +49,50 @@ function describeEvent(e: TrainProgressEvent): string {
   return parts.join(' | ')
 }
 
+/** `[####----]` for a fraction in [0, 1]. */
+export function progressBar(fraction: number, width: number): string {
+  const filled = Math.round(Math.min(1, Math.max(0, fraction)) * width)
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`
+}
+
+/** One terminal line rewritten in place with `\r`; `close` ends it with a newline. */
+export interface StatusLine {
+  write: (line: string) => void
+  close: () => void
+}
+
+/** A {@link StatusLine} on `stream` (shared by the training and evaluation reporters). */
+export function createStatusLine(stream: ProgressStream): StatusLine {
+  let lastLength = 0
+  let open = false
+  return {
+    write: (line) => {
+      stream.write(`\r${line}${' '.repeat(Math.max(0, lastLength - line.length))}`)
+      lastLength = line.length
+      open = true
+    },
+    close: () => {
+      if (open) stream.write('\n')
+      open = false
+      lastLength = 0
+    },
+  }
+}
+
 /** Create a reporter; see the module docs for the two modes. */
 export function createProgressReporter(options: ProgressReporterOptions = {}): ProgressReporter {
   const stream = options.stream ?? process.stderr
   const tty = options.tty ?? stream.isTTY === true
   const every = checkInteger('every', options.every ?? 10, { min: 1 })
   const width = checkInteger('width', options.width ?? 24, { min: 1 })
-  let lastLength = 0
-  let open = false
+  const status = createStatusLine(stream)
 
   const bar = (e: TrainProgressEvent): void => {
-    const frac = e.totalSteps > 0 ? Math.min(1, e.step / e.totalSteps) : 0
-    const filled = Math.round(frac * width)
-    const line =
-      `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${e.step}/${e.totalSteps} ` +
-      `${describeEvent(e)} | ${formatDuration(e.elapsedMs)}<${formatDuration(e.etaMs)}`
-    stream.write(`\r${line}${' '.repeat(Math.max(0, lastLength - line.length))}`)
-    lastLength = line.length
-    open = true
+    const frac = e.totalSteps > 0 ? e.step / e.totalSteps : 0
+    status.write(
+      `${progressBar(frac, width)} ${e.step}/${e.totalSteps} ` +
+        `${describeEvent(e)} | ${formatDuration(e.elapsedMs)}<${formatDuration(e.etaMs)}`,
+    )
   }
 
   const log = (e: TrainProgressEvent): void => {
@@ -77,12 +103,5 @@ export function createProgressReporter(options: ProgressReporterOptions = {}): P
     )
   }
 
-  return {
-    update: tty ? bar : log,
-    finish: () => {
-      if (open) stream.write('\n')
-      open = false
-      lastLength = 0
-    },
-  }
+  return { update: tty ? bar : log, finish: () => status.close() }
 }

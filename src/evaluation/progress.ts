@@ -3,7 +3,7 @@
  * on a TTY one bar line rewritten with `\r` (task, done/total, running accuracy, ETA); elsewhere
  * a plain line every `every` examples and at the end of each task.
  */
-import { formatDuration, type ProgressStream } from '../progress.js'
+import { createStatusLine, formatDuration, progressBar, type ProgressStream } from '../progress.js'
 import { checkInteger } from '../validate.js'
 import type { EvalProgressEvent } from './evaluate.js'
 
@@ -36,17 +36,12 @@ export function createEvalProgressReporter(options: EvalProgressOptions = {}): E
   const tty = options.tty ?? stream.isTTY === true
   const every = checkInteger('every', options.every ?? 50, { min: 1 })
   const width = checkInteger('width', options.width ?? 24, { min: 1 })
-  let lastLength = 0
-  let open = false
+  const status = createStatusLine(stream)
   let lastLogged = -1
 
   const bar = (e: EvalProgressEvent): void => {
-    const frac = e.total > 0 ? Math.min(1, e.done / e.total) : 1
-    const filled = Math.round(frac * width)
-    const line = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${describe(e)} | ${formatDuration(e.elapsedMs)}<${formatDuration(e.etaMs)}`
-    stream.write(`\r${line}${' '.repeat(Math.max(0, lastLength - line.length))}`)
-    lastLength = line.length
-    open = true
+    const frac = e.total > 0 ? e.done / e.total : 1
+    status.write(`${progressBar(frac, width)} ${describe(e)} | ${formatDuration(e.elapsedMs)}<${formatDuration(e.etaMs)}`)
   }
 
   const log = (e: EvalProgressEvent): void => {
@@ -59,9 +54,7 @@ export function createEvalProgressReporter(options: EvalProgressOptions = {}): E
   return {
     update: tty ? bar : log,
     finish: () => {
-      if (open) stream.write('\n')
-      open = false
-      lastLength = 0
+      status.close()
       lastLogged = -1
     },
   }
