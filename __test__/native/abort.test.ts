@@ -2,21 +2,15 @@
  * An AbortSignal stops a running `train` promptly with ERR_ABORTED and leaves only complete
  * `checkpoint-*` directories (no partial or temporary ones).
  */
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { loadModel, loadReft, train, type Model, type SupervisedItem, type TrainProgressEvent } from '../../src/index.js'
-import { errorCode, tinyExamples, tinyPad, tinyWorkspace } from './helpers.js'
+import { loadReft, train, type Model, type SupervisedItem, type TrainProgressEvent } from '../../src/index.js'
+import { errorCode, tinyExamples, tinyPad, tinyWorkspace, loadForSuite } from './helpers.js'
 
 const ws = tinyWorkspace()
 let model: Model
-beforeAll(async () => {
-  model = await loadModel(ws.modelDir)
-})
-afterAll(() => {
-  model.dispose()
-  ws.cleanup()
-})
+loadForSuite(ws, (m) => (model = m))
 
 const checkpointFiles = ['reft_config.json', 'interventions.safetensors', 'trainer_state.json']
 

@@ -3,20 +3,14 @@
  * going down under training, save → loadReft equality, pyreft's trainable-parameter counts, and
  * two interventions per layer when untied at f1+l1.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { join } from 'node:path'
-import { interventionKinds, loadModel, loadReft, ReftModel, type InterventionKind, type Model, type NativeBatch } from '../../src/index.js'
-import { tinyExamples, tinyHidden, tinyPad, tinyVocab, tinyWorkspace } from './helpers.js'
+import { interventionKinds, loadReft, ReftModel, type InterventionKind, type Model, type NativeBatch } from '../../src/index.js'
+import { tinyExamples, tinyHidden, tinyPad, tinyVocab, tinyWorkspace, loadForSuite } from './helpers.js'
 
 const ws = tinyWorkspace()
 let model: Model
-beforeAll(async () => {
-  model = await loadModel(ws.modelDir)
-})
-afterAll(() => {
-  model.dispose()
-  ws.cleanup()
-})
+loadForSuite(ws, (m) => (model = m))
 
 const rank = 4
 /** pyreft's parameter counts per intervention (d = hidden, r = rank). */

@@ -2,22 +2,16 @@
  * Stable error codes from the real addon (asserted on `code`, never on messages): shapes, configs,
  * ranges, missing and corrupt files, and disposed handles.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { cpSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadModel, loadReft, type InterventionConfig, type Model, type NativeBatch } from '../../src/index.js'
 import { call, native } from '../../src/native.js'
-import { errorCode, tinyWorkspace } from './helpers.js'
+import { errorCode, tinyWorkspace, loadForSuite } from './helpers.js'
 
 const ws = tinyWorkspace()
 let model: Model
-beforeAll(async () => {
-  model = await loadModel(ws.modelDir)
-})
-afterAll(() => {
-  model.dispose()
-  ws.cleanup()
-})
+loadForSuite(ws, (m) => (model = m))
 
 const lastToken = (): InterventionConfig => ({ kind: 'loreft', layers: [1], positions: 'l1', rank: 4 })
 const batch = (over: Partial<NativeBatch> = {}): NativeBatch => ({

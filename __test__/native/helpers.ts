@@ -5,7 +5,8 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createTinyModel, type InstructionExample } from '../../src/index.js'
+import { afterAll, beforeAll } from 'vitest'
+import { createTinyModel, loadModel, type InstructionExample, type Model } from '../../src/index.js'
 
 /** Vocabulary size of the tiny model. */
 export const tinyVocab = 259
@@ -38,4 +39,17 @@ export async function errorCode(f: () => unknown): Promise<string> {
     return String((e as { code?: unknown }).code)
   }
   throw new Error('expected an error, but the call succeeded')
+}
+
+/** Loads the workspace's model before the suite (handing it to `set`) and frees both after. */
+export function loadForSuite(ws: { modelDir: string; cleanup: () => void }, set: (m: Model) => void): void {
+  let model: Model | undefined
+  beforeAll(async () => {
+    model = await loadModel(ws.modelDir)
+    set(model)
+  })
+  afterAll(() => {
+    model?.dispose()
+    ws.cleanup()
+  })
 }

@@ -2,19 +2,13 @@
  * Native work runs off the JS thread: timers keep firing while a single heavy `trainStep` is in
  * flight and while `train` runs for a few hundred milliseconds.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest'
-import { loadModel, ReftModel, train, type Model } from '../../src/index.js'
-import { tinyPad, tinyWorkspace } from './helpers.js'
+import { expect, it } from 'vitest'
+import { ReftModel, train, type Model } from '../../src/index.js'
+import { tinyPad, tinyWorkspace, loadForSuite } from './helpers.js'
 
 const ws = tinyWorkspace()
 let model: Model
-beforeAll(async () => {
-  model = await loadModel(ws.modelDir)
-})
-afterAll(() => {
-  model.dispose()
-  ws.cleanup()
-})
+loadForSuite(ws, (m) => (model = m))
 
 /** Long examples so that one step takes tens of milliseconds even on the tiny model. */
 const longExamples = Array.from({ length: 16 }, (_, i) => ({ prompt: `prompt number ${i}: `, output: 'the answer is '.repeat(12) }))

@@ -2,21 +2,15 @@
  * Exact resume: a run of 6 steps with a checkpoint every 3, resumed from checkpoint-3 with its
  * optimizer state, reproduces the losses of steps 4–6 of the uninterrupted run.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { beforeAll, expect, it } from 'vitest'
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { loadModel, loadReft, train, type Model, type SupervisedItem, type TrainOptions } from '../../src/index.js'
-import { tinyPad, tinyWorkspace } from './helpers.js'
+import { loadReft, train, type Model, type SupervisedItem, type TrainOptions } from '../../src/index.js'
+import { tinyPad, tinyWorkspace, loadForSuite } from './helpers.js'
 
 const ws = tinyWorkspace()
 let model: Model
-beforeAll(async () => {
-  model = await loadModel(ws.modelDir)
-})
-afterAll(() => {
-  model.dispose()
-  ws.cleanup()
-})
+loadForSuite(ws, (m) => (model = m))
 
 const examples = ['hi', 'abc', 'one', 'red', 'sun', 'sea'].map((prompt, i) => ({ prompt, output: `answer ${i}` }))
 const outputDir = join(ws.root, 'run')
