@@ -29,19 +29,27 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("gguf")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device", default="cpu")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     from transformers import AutoModelForCausalLM
     pyreft, _ = import_pyreft()
-    d, f = os.path.split(os.path.abspath(a.gguf))
-    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32, attn_implementation="eager")
-    model.eval()
+    def load():
+        # A .gguf file (dequantized by transformers) or an HF model directory.
+        if os.path.isdir(a.gguf):
+            m = AutoModelForCausalLM.from_pretrained(a.gguf, dtype=torch.float32, attn_implementation="eager")
+        else:
+            d, f = os.path.split(os.path.abspath(a.gguf))
+            m = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32, attn_implementation="eager")
+        return m.to(a.device).eval()
+    model = load()
     b, t, steps, prompt = 4, 64, 5, 32
     n_layers = model.config.num_hidden_layers
     cases = [("layer15_l1_r4", [15], [prompt - 1], 4),
              ("all_layers_f7+l7_r8_tied", list(range(n_layers)), list(range(7)) + list(range(prompt - 7, prompt)), 8)]
-    ids, am, labels = batch(model, b, t)
+    ids, am, labels = (x.to(a.device) for x in batch(model, b, t))
+    sync = torch.cuda.synchronize if a.device.startswith("cuda") else (lambda: None)
     for name, layers, pos, rank in cases:
         reps = [{"layer": l, "component": "block_output", "low_rank_dimension": rank,
                  "intervention": pyreft.LoreftIntervention(embed_dim=model.config.hidden_size, low_rank_dimension=rank, dtype=torch.float32)}
@@ -61,23 +69,22 @@ def main():
         step()
         times = []
         for _ in range(steps):
-            t0 = time.perf_counter(); step(); times.append(time.perf_counter() - t0)
+            sync(); t0 = time.perf_counter(); step(); sync(); times.append(time.perf_counter() - t0)
         s = statistics.median(times)
         n_train = sum(p.numel() for p in params)
-        print(json.dumps({"impl": "pyreft", "case": name, "what": "train_step", "batch": b, "seq": t, "s_per_step": round(s, 4), "tokens_per_s": round(b * t / s, 1), "trainable": n_train}), flush=True)
+        print(json.dumps({"impl": "pyreft", "device": a.device, "case": name, "what": "train_step", "batch": b, "seq": t, "s_per_step": round(s, 4), "tokens_per_s": round(b * t / s, 1), "trainable": n_train}), flush=True)
         with torch.no_grad():
             times = []
             for _ in range(steps):
-                t0 = time.perf_counter()
+                sync(); t0 = time.perf_counter()
                 reft({"input_ids": ids, "attention_mask": am}, unit_locations={"sources->base": (None, locs)}, labels=labels)
-                times.append(time.perf_counter() - t0)
+                sync(); times.append(time.perf_counter() - t0)
         print(json.dumps({"impl": "pyreft", "case": name, "what": "forward_loss_no_grad", "batch": b, "seq": t, "s": round(statistics.median(times), 4)}), flush=True)
         # Unhook before building the next configuration.
         for k, v in list(reft.interventions.items()):
             del reft.interventions[k]
         del reft
-        model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32, attn_implementation="eager")
-        model.eval()
+        model = load()
 
 
 if __name__ == "__main__":

@@ -35,7 +35,13 @@ fn batch(b: usize, t: usize, locs: &[Vec<i64>], vocab: usize) -> Batch {
 
 fn main() {
     let path = std::env::var("REFT_BENCH_MODEL").map(Into::into).unwrap_or_else(|_| default_model_path());
-    let base = Arc::new(load_model(&path, &LoadOptions::default()).expect("run `npm run fetch-model` first"));
+    // REFT_BENCH_DEVICE=cuda runs on GPU 0 (CUDA builds only).
+    let device = match std::env::var("REFT_BENCH_DEVICE").as_deref() {
+        Ok("cuda") => candle_core::Device::new_cuda(0).expect("CUDA device"),
+        _ => candle_core::Device::Cpu,
+    };
+    let opts = LoadOptions { device: device.clone(), ..LoadOptions::default() };
+    let base = Arc::new(load_model(&path, &opts).expect("run `npm run fetch-model` first"));
     let cfg = base.decoder.cfg.clone();
     let (b, t, steps) = (4usize, 64usize, 5usize);
     let prompt = t / 2;
@@ -61,7 +67,7 @@ fn main() {
             })
             .collect();
         let s = median(times);
-        println!("{{\"impl\":\"reft\",\"case\":\"{name}\",\"what\":\"train_step\",\"batch\":{b},\"seq\":{t},\"s_per_step\":{s:.4},\"tokens_per_s\":{:.1},\"trainable\":{}}}", (b * t) as f64 / s, m.num_trainable());
+        println!("{{\"impl\":\"reft\",\"device\":\"{device:?}\",\"case\":\"{name}\",\"what\":\"train_step\",\"batch\":{b},\"seq\":{t},\"s_per_step\":{s:.4},\"tokens_per_s\":{:.1},\"trainable\":{}}}", (b * t) as f64 / s, m.num_trainable());
         let fwd: Vec<f64> = (0..steps)
             .map(|_| {
                 let t0 = Instant::now();
