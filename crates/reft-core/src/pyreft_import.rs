@@ -29,22 +29,27 @@ pub fn is_pyreft_dir(dir: &Path) -> bool {
     text.contains("intervention_types") && text.contains("representations")
 }
 
-fn kind_from_type(t: &str, path: &Path) -> Result<Kind> {
-    // "<class 'pyreft.interventions.LoreftIntervention'>" → "LoreftIntervention"
-    let class = t.trim_end_matches("'>").rsplit(['.', '\'']).next().unwrap_or(t);
-    Ok(match class {
+/// The kind of a pyreft intervention class name (`"LoreftIntervention"` → `Kind::Loreft`).
+pub fn kind_from_class(class: &str) -> Option<Kind> {
+    Some(match class {
         "LoreftIntervention" => Kind::Loreft,
         "NodireftIntervention" => Kind::Direft,
         "DireftIntervention" => Kind::DireftOrth,
         "NoreftIntervention" => Kind::Noreft,
         "ConsreftIntervention" => Kind::Consreft,
         "LobireftIntervention" => Kind::Lobireft,
-        other => {
-            return Err(ReftError::UnsupportedModel(format!(
-                "intervention class `{other}` in {} is not a pyreft ReFT intervention",
-                path.display()
-            )))
-        }
+        _ => return None,
+    })
+}
+
+fn kind_from_type(t: &str, path: &Path) -> Result<Kind> {
+    // "<class 'pyreft.interventions.LoreftIntervention'>" → "LoreftIntervention"
+    let class = t.trim_end_matches("'>").rsplit(['.', '\'']).next().unwrap_or(t);
+    kind_from_class(class).ok_or_else(|| {
+        ReftError::UnsupportedModel(format!(
+            "intervention class `{class}` in {} is not a pyreft ReFT intervention",
+            path.display()
+        ))
     })
 }
 

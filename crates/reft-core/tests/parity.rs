@@ -27,15 +27,7 @@ fn load_case(name: &str) -> (HashMap<String, Tensor>, serde_json::Value) {
 }
 
 fn kind_of(class: &str) -> Kind {
-    match class {
-        "LoreftIntervention" => Kind::Loreft,
-        "NodireftIntervention" => Kind::Direft,
-        "DireftIntervention" => Kind::DireftOrth,
-        "NoreftIntervention" => Kind::Noreft,
-        "ConsreftIntervention" => Kind::Consreft,
-        "LobireftIntervention" => Kind::Lobireft,
-        other => panic!("unknown class {other}"),
-    }
+    reft_core::pyreft_import::kind_from_class(class).unwrap_or_else(|| panic!("unknown class {class}"))
 }
 
 fn i64s(t: &Tensor) -> Vec<i64> {
@@ -52,7 +44,7 @@ fn batch_of(t: &HashMap<String, Tensor>) -> Batch {
         attention_mask: Some(i64s(&t["attention_mask"]).into_iter().map(|x| x as u8).collect()),
         positions: Some(i64s(pos)),
         num_positions: pos.dims()[2],
-        labels: Some(i64s(&t["labels"])),
+        labels: t.get("labels").map(i64s),
     }
 }
 
@@ -179,17 +171,8 @@ fn generation_matches_pyreft() {
                 }
             }
         }
-        let (b, s) = t["input_ids"].dims2().unwrap();
-        let pos = &t["positions"];
-        let prompts = Batch {
-            input_ids: i64s(&t["input_ids"]).into_iter().map(|x| x as u32).collect(),
-            batch_size: b,
-            seq_len: s,
-            attention_mask: Some(i64s(&t["attention_mask"]).into_iter().map(|x| x as u8).collect()),
-            positions: Some(i64s(pos)),
-            num_positions: pos.dims()[2],
-            labels: None,
-        };
+        let prompts = batch_of(&t);
+        let (b, s) = (prompts.batch_size, prompts.seq_len);
         let want = i64s(&t["generated_ids"]);
         let total = want.len() / b;
         for use_cache in [true, false] {
