@@ -746,6 +746,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="fixtures")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--encoders-only", action="store_true",
+                    help="write only the encoder fixtures (OUT/encoders), leave the rest alone")
     a = ap.parse_args()
     if a.device.startswith("cuda"):
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -763,6 +765,13 @@ def main():
     import safetensors
 
     out = os.path.abspath(a.out)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import make_encoder_fixtures
+    if a.encoders_only:
+        shutil.rmtree(os.path.join(out, "encoders"), ignore_errors=True)
+        make_encoder_fixtures.run(sys.modules[__name__], pyreft, out)
+        print(f"wrote encoder fixtures to {out}/encoders")
+        return
     if os.path.exists(out):
         shutil.rmtree(out)
     for sub in ["cases", "saved", "gen", "train"]:
@@ -845,6 +854,9 @@ def main():
 
     # 6. positions
     pos_source = run_positions(os.path.join(out, "positions.json"))
+
+    # 7. encoders (tiny BERT / RoBERTa classifiers; see make_encoder_fixtures.py)
+    make_encoder_fixtures.run(sys.modules[__name__], pyreft, out)
 
     # manifest
     def ver(dist):

@@ -30,7 +30,7 @@ fn batch(b: usize, t: usize, locs: &[Vec<i64>], vocab: usize) -> Batch {
     let labels = ids.iter().enumerate().map(|(i, &v)| if i % t < t / 2 { -100 } else { v as i64 }).collect();
     let n = locs[0].len();
     let positions = locs.iter().flat_map(|l| std::iter::repeat(l.clone()).take(b).flatten()).collect();
-    Batch { input_ids: ids, batch_size: b, seq_len: t, attention_mask: None, positions: Some(positions), num_positions: n, labels: Some(labels) }
+    Batch { input_ids: ids, batch_size: b, seq_len: t, attention_mask: None, positions: Some(positions), num_positions: n, labels: Some(labels), ..Default::default() }
 }
 
 fn main() {
@@ -42,7 +42,7 @@ fn main() {
     };
     let opts = LoadOptions { device: device.clone(), ..LoadOptions::default() };
     let base = Arc::new(load_model(&path, &opts).expect("run `npm run fetch-model` first"));
-    let cfg = base.decoder.cfg.clone();
+    let cfg = base.decoder().unwrap().cfg.clone();
     let (b, t, steps) = (4usize, 64usize, 5usize);
     let prompt = t / 2;
     let cases: [(&str, Vec<usize>, &str, usize); 2] = [

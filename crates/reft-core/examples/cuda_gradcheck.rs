@@ -92,7 +92,7 @@ fn main() {
             let (b, t) = (2, 10);
             let ids: Vec<u32> = (0..b * t).map(|i| ((i * 37 + 11) % 250) as u32).collect();
             let labels = ids.iter().enumerate().map(|(i, &v)| if i % t < 5 { -100 } else { v as i64 }).collect();
-            let batch = Batch { input_ids: ids, batch_size: b, seq_len: t, attention_mask: None, positions: Some(vec![2, 4, 1, 4]), num_positions: 2, labels: Some(labels) };
+            let batch = Batch { input_ids: ids, batch_size: b, seq_len: t, attention_mask: None, positions: Some(vec![2, 4, 1, 4]), num_positions: 2, labels: Some(labels), ..Default::default() };
             let (loss, _, g) = m.gradients(std::slice::from_ref(&batch)).unwrap();
             let names: Vec<String> = m.named_params().into_iter().map(|(n, _)| n).collect();
             grads.push((loss, names, g));
@@ -109,7 +109,7 @@ fn main() {
     let (b, t) = (2, 10);
     let ids: Vec<u32> = (0..b * t).map(|i| ((i * 37 + 11) % 250) as u32).collect();
     let labels = ids.iter().enumerate().map(|(i, &v)| if i % t < 5 { -100 } else { v as i64 }).collect();
-    let batch = Batch { input_ids: ids, batch_size: b, seq_len: t, attention_mask: None, positions: Some(vec![2, 4, 1, 4]), num_positions: 2, labels: Some(labels) };
+    let batch = Batch { input_ids: ids, batch_size: b, seq_len: t, attention_mask: None, positions: Some(vec![2, 4, 1, 4]), num_positions: 2, labels: Some(labels), ..Default::default() };
     let main_loss = m.loss_graph(&batch).unwrap().to_scalar::<f32>().unwrap();
     let fwd_loss = m.forward(&batch, false).unwrap().loss.unwrap();
     let thread_loss = std::thread::scope(|s| s.spawn(|| m.loss_graph(&batch).unwrap().to_scalar::<f32>().unwrap()).join().unwrap());

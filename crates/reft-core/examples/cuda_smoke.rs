@@ -28,7 +28,7 @@ fn batch(b: usize, t: usize, locs: &[Vec<i64>]) -> Batch {
     let labels = ids.iter().enumerate().map(|(i, &v)| if i % t < t / 2 { -100 } else { v as i64 }).collect();
     let n = locs[0].len();
     let positions = locs.iter().flat_map(|l| std::iter::repeat(l.clone()).take(b).flatten()).collect();
-    Batch { input_ids: ids, batch_size: b, seq_len: t, attention_mask: None, positions: Some(positions), num_positions: n, labels: Some(labels) }
+    Batch { input_ids: ids, batch_size: b, seq_len: t, attention_mask: None, positions: Some(positions), num_positions: n, labels: Some(labels), ..Default::default() }
 }
 
 struct Run {
@@ -42,7 +42,7 @@ struct Run {
 
 fn run(dir: &std::path::Path, device: &Device, dtype: DType) -> reft_core::Result<Run> {
     let base = Arc::new(load_model(dir, &LoadOptions { dtype, device: device.clone() })?);
-    let layers = base.decoder.cfg.num_layers;
+    let layers = base.decoder().unwrap().cfg.num_layers;
     let specs: Vec<InterventionSpec> = (0..layers)
         .map(|layer| InterventionSpec { kind: Kind::Loreft, layer, component: Component::BlockOutput, rank: 4, dropout: 0.0, activation: Activation::Linear, add_bias: false })
         .collect();

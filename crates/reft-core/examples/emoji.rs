@@ -30,7 +30,7 @@ fn main() -> reft_core::Result<()> {
     let base = Arc::new(load_model(&path, &LoadOptions::default())?);
     println!("loaded {} in {:.1}s", path.display(), t0.elapsed().as_secs_f64());
     let tok = base.tokenizer.as_ref().expect("GGUF carries a tokenizer");
-    let eos = base.decoder.cfg.eos_token_ids.clone();
+    let eos = base.decoder().unwrap().cfg.eos_token_ids.clone();
     let layer = 15;
     let spec = InterventionSpec { kind: Kind::Loreft, layer, component: Component::BlockOutput, rank: 4, dropout: 0.0, activation: Activation::Linear, add_bias: false };
     let mut model = ReftModel::new(base.clone(), &[spec], 42)?;
@@ -76,7 +76,7 @@ fn main() -> reft_core::Result<()> {
     }
     println!("trained {steps} steps in {:.1}s ({} trainable parameters, {:.5}% of {})",
         t1.elapsed().as_secs_f64(), model.num_trainable(),
-        100.0 * model.num_trainable() as f64 / base.decoder.num_parameters() as f64, base.decoder.num_parameters());
+        100.0 * model.num_trainable() as f64 / base.num_parameters() as f64, base.num_parameters());
     for q in ["Which dog breed do people think is cute?", "What is the capital of France?"] {
         println!("after  | {q}\n       | {}", ask(&model, q)?.trim());
     }

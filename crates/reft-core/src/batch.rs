@@ -20,6 +20,10 @@ pub struct Batch {
     pub num_positions: usize,
     /// `[batch_size * seq_len]`, unshifted; `IGNORE_INDEX` for tokens without loss.
     pub labels: Option<Vec<i64>>,
+    /// `[batch_size * seq_len]` segment ids for encoders (`token_type_ids`); `None` = zeros.
+    pub token_type_ids: Option<Vec<u32>>,
+    /// `[batch_size]` targets of a classification (class ids) or regression head.
+    pub class_labels: Option<Vec<f32>>,
 }
 
 impl Batch {
@@ -46,6 +50,7 @@ impl Batch {
             positions: Some(pos),
             num_positions: 1,
             labels: Some(labels),
+            ..Default::default()
         }
     }
 
@@ -64,6 +69,16 @@ impl Batch {
         if let Some(m) = &self.attention_mask {
             if m.len() != n {
                 return Err(ReftError::shape("attention_mask", n.to_string(), m.len().to_string()));
+            }
+        }
+        if let Some(tt) = &self.token_type_ids {
+            if tt.len() != n {
+                return Err(ReftError::shape("token_type_ids", n.to_string(), tt.len().to_string()));
+            }
+        }
+        if let Some(c) = &self.class_labels {
+            if c.len() != self.batch_size {
+                return Err(ReftError::shape("class_labels", format!("{} (one per example)", self.batch_size), c.len().to_string()));
             }
         }
         if let Some(l) = &self.labels {

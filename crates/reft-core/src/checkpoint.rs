@@ -10,6 +10,10 @@
 //! - optionally `optimizer.safetensors` (`adamw.m.{k}`, `adamw.v.{k}` in parameter order) with
 //!   its step count in `reft_config.json` (`optimizer_step`), for exact resume.
 //! - `metadata` in `reft_config.json`: caller-owned JSON (the TS layer's adapter config).
+//! - for encoders with a classification head, `head` (its [`HeadSpec`]) in `reft_config.json`
+//!   and its tensors `head.dense.weight`, `head.dense.bias`, `head.out.weight`, `head.out.bias`
+//!   (all four, trainable or not, so the adapter is self-contained) in
+//!   `interventions.safetensors`.
 //!
 //! Writes are atomic: a new directory is written under a temporary name and renamed into place;
 //! in an existing directory only our three files are replaced (each by rename, config last) and
@@ -17,6 +21,7 @@
 
 use crate::error::{ReftError, Result};
 use crate::interventions::rotation::Rotation;
+use crate::head::HeadSpec;
 use crate::interventions::{self, InterventionSpec};
 use crate::models::Model;
 use crate::reft::ReftModel;
@@ -51,6 +56,9 @@ struct CheckpointConfig {
     /// Opaque JSON owned by the caller (the TS layer keeps its adapter config here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     metadata: Option<serde_json::Value>,
+    /// The classification/regression head, if the adapter has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    head: Option<HeadSpec>,
 }
 
 /// Is `dir` one of our checkpoints?
@@ -71,24 +79,29 @@ impl ReftModel {
                 map.insert(format!("interventions.{i}.rotate_layer"), rot.matrix(false)?);
             }
         }
+        if let Some(head) = &self.head {
+            for (n, v) in head.state() {
+                map.insert(format!("head.{n}"), v.as_tensor().to_dtype(DType::F32)?);
+            }
+        }
         Ok(map)
     }
 
     /// Saves the interventions (and with `with_optimizer` the AdamW state) to `dir` atomically.
     pub fn save(&self, dir: &Path, with_optimizer: bool) -> Result<()> {
-        let cfg = &self.base.decoder.cfg;
         let has_opt = with_optimizer && self.optimizer.step > 0;
         let config = CheckpointConfig {
             format_version: FORMAT_VERSION,
             model: ModelInfo {
-                architecture: cfg.architecture.as_str().to_string(),
-                hidden_size: cfg.hidden_size,
-                num_layers: cfg.num_layers,
+                architecture: self.base.architecture().to_string(),
+                hidden_size: self.base.hidden_size(),
+                num_layers: self.base.num_layers(),
             },
             interventions: self.interventions.iter().map(|iv| iv.spec().clone()).collect(),
             optimizer_step: if has_opt { Some(self.optimizer.step) } else { None },
             dropout_seed: self.dropout_seed,
             metadata: self.metadata.clone(),
+            head: self.head.as_ref().map(|h| h.spec.clone()),
         };
         let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(|e| ReftError::io(parent, e))?;
@@ -137,11 +150,11 @@ impl ReftModel {
         if config.format_version != FORMAT_VERSION {
             return Err(ReftError::format(&cpath, format!("format_version {} (this build reads {FORMAT_VERSION})", config.format_version)));
         }
-        let cfg = &base.decoder.cfg;
-        if config.model.hidden_size != cfg.hidden_size || config.model.num_layers != cfg.num_layers {
+        let (hidden, layers) = (base.hidden_size(), base.num_layers());
+        if config.model.hidden_size != hidden || config.model.num_layers != layers {
             return Err(ReftError::shape(
                 "checkpoint model",
-                format!("hidden {} × {} layers (loaded model)", cfg.hidden_size, cfg.num_layers),
+                format!("hidden {hidden} × {layers} layers (loaded model)"),
                 format!("hidden {} × {} layers (checkpoint)", config.model.hidden_size, config.model.num_layers),
             ));
         }
@@ -149,16 +162,16 @@ impl ReftModel {
         if !st.exists() {
             return Err(ReftError::io(&st, std::io::Error::from(std::io::ErrorKind::NotFound)));
         }
-        let tensors = candle_core::safetensors::load(&st, &base.decoder.device)
+        let tensors = candle_core::safetensors::load(&st, base.device())
             .map_err(|e| ReftError::format(&st, format!("unreadable safetensors: {e}")))?;
-        let mut model = ReftModel::new(base, &config.interventions, 0)?;
+        let mut model = ReftModel::with_head(base, &config.interventions, config.head.clone(), 0)?;
         model.restore(&tensors, &st)?;
         model.metadata = config.metadata;
         model.dropout_seed = config.dropout_seed;
         if with_optimizer {
             if let Some(step) = config.optimizer_step {
                 let op = dir.join("optimizer.safetensors");
-                let t = candle_core::safetensors::load(&op, &model.base.decoder.device)
+                let t = candle_core::safetensors::load(&op, model.base.device())
                     .map_err(|e| ReftError::format(&op, format!("unreadable optimizer state: {e}")))?;
                 let n = model.named_params().len();
                 let get = |k: &str| t.get(k).cloned().ok_or_else(|| ReftError::format(&op, format!("missing `{k}`")));
@@ -172,7 +185,17 @@ impl ReftModel {
 
     /// Overwrites every intervention tensor from `tensors` (keys as documented above).
     pub(crate) fn restore(&mut self, tensors: &HashMap<String, Tensor>, file: &Path) -> Result<()> {
-        let hidden = self.base.decoder.cfg.hidden_size;
+        let hidden = self.base.hidden_size();
+        if let Some(head) = &self.head {
+            for (n, v) in head.state() {
+                let key = format!("head.{n}");
+                let t = tensors.get(&key).ok_or_else(|| ReftError::format(file, format!("missing tensor `{key}`")))?;
+                if t.dims() != v.dims() {
+                    return Err(ReftError::format(file, format!("`{key}` has shape {:?}, expected {:?}", t.dims(), v.dims())));
+                }
+                v.set(&t.to_dtype(v.dtype())?)?;
+            }
+        }
         for i in 0..self.interventions.len() {
             let get = |n: &str| {
                 tensors.get(&format!("interventions.{i}.{n}")).cloned().ok_or_else(|| {
@@ -181,7 +204,7 @@ impl ReftModel {
             };
             let spec = self.interventions[i].spec().clone();
             let mut rng = rand::SeedableRng::seed_from_u64(0);
-            let mut iv = interventions::build(&spec, hidden, &mut rng, &self.base.decoder.device)?;
+            let mut iv = interventions::build(&spec, hidden, &mut rng, self.base.device())?;
             if let Some(rot) = iv.rotation_mut() {
                 *rot = Rotation::from_state(&get("rotation.base")?, &get("rotation.a")?)?;
             }

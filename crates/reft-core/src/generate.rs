@@ -115,7 +115,7 @@ impl ReftModel {
         if !(o.top_p > 0.0 && o.top_p <= 1.0) {
             return Err(ReftError::config("top_p", format!("{} is not in (0, 1]", o.top_p)));
         }
-        let dec = &self.base.decoder;
+        let dec = self.base.decoder()?;
         prompts.validate(self.interventions.len(), dec.cfg.vocab_size)?;
         let (b, t) = (prompts.batch_size, prompts.seq_len);
         let mut rng = StdRng::seed_from_u64(o.seed);
@@ -143,6 +143,7 @@ impl ReftModel {
                     positions: prompts.positions.clone(),
                     num_positions: prompts.num_positions,
                     labels: None,
+                    ..Default::default()
                 };
                 let h = self.prefill(&batch, if o.use_cache { Some(&mut cache) } else { None })?;
                 h.i((.., total - 1, ..))?
@@ -175,7 +176,7 @@ impl ReftModel {
     /// Full forward over a (padded) sequence with interventions at the batch's positions and
     /// generation position ids, optionally filling the cache. Returns hidden states.
     fn prefill(&self, batch: &Batch, cache: Option<&mut KvCache>) -> Result<Tensor> {
-        let dec = &self.base.decoder;
+        let dec = self.base.decoder()?;
         let (b, t) = (batch.batch_size, batch.seq_len);
         let ids = Tensor::from_slice(&batch.input_ids, (b, t), &dec.device)?;
         let mask = batch.mask();

@@ -1,6 +1,7 @@
 //! reft-core: Representation Finetuning (ReFT, arXiv 2404.03592) on Candle.
 //!
-//! A frozen Llama-family decoder we own ([`models`]), intervention types ([`interventions`]),
+//! Frozen Llama-family decoders and BERT-family encoders we own ([`models`]), intervention types
+//! ([`interventions`]), classification heads ([`head`]),
 //! a model with interventions at chosen sites and positions ([`reft`]), training ([`train`]),
 //! generation ([`generate`]) and checkpoints ([`checkpoint`], [`pyreft_import`]).
 
@@ -9,6 +10,7 @@ pub mod checkpoint;
 pub mod default_model;
 pub mod error;
 pub mod generate;
+pub mod head;
 pub mod interventions;
 pub mod models;
 pub mod ops;

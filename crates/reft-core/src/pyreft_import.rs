@@ -95,8 +95,8 @@ pub fn load_pyreft(base: Arc<Model>, dir: &Path) -> Result<ReftModel> {
     if reps.len() != types.len() || reps.len() != keys.len() {
         return Err(ReftError::format(&cpath, "representations, intervention_types and sorted_keys differ in length"));
     }
-    let hidden = base.decoder.cfg.hidden_size;
-    let device = base.decoder.device.clone();
+    let hidden = base.hidden_size();
+    let device = base.device().clone();
     let (mut specs, mut states) = (Vec::new(), Vec::new());
     for ((rep, ty), key) in reps.iter().zip(types).zip(keys) {
         let kind = kind_from_type(ty.as_str().unwrap_or_default(), &cpath)?;

@@ -1,11 +1,13 @@
 //! [`ReftModel`]: a frozen base [`Model`] plus interventions at (layer, component) sites,
-//! applied at per-example positions. Forward, loss and the hook plumbing live here; training,
-//! generation and checkpoints are in their own modules.
+//! applied at per-example positions, and for encoders an optional trainable classification
+//! head. Forward, loss and the hook plumbing live here; training, generation and checkpoints
+//! are in their own modules.
 
 use crate::batch::{Batch, IGNORE_INDEX};
 use crate::error::{ReftError, Result};
 use crate::interventions::{self, Ctx, Intervention, InterventionSpec};
-use crate::models::{Component, ForwardInput, Hooks, Model};
+use crate::head::{ClassifierHead, HeadSpec};
+use crate::models::{Backbone, Component, EncoderInput, ForwardInput, Hooks, Model};
 use crate::ops::log_softmax_last;
 use crate::train::AdamW;
 use candle_core::{DType, Tensor};
@@ -32,6 +34,8 @@ pub struct ReftModel {
     pub prefix_cache_bytes: usize,
     #[doc(hidden)]
     pub prefix_cache: Mutex<Option<PrefixCache>>,
+    /// Classification/regression head (encoders only), trained with the interventions.
+    pub head: Option<ClassifierHead>,
 }
 
 /// Default budget of the frozen-prefix cache.
@@ -39,7 +43,7 @@ pub const DEFAULT_PREFIX_CACHE_BYTES: usize = 512 << 20;
 
 /// Output of [`ReftModel::forward`].
 pub struct ForwardOutput {
-    /// `[b, t, vocab]` logits, when requested.
+    /// `[b, t, vocab]` LM logits, or `[b, num_labels]` head outputs, when requested.
     pub logits: Option<Tensor>,
     pub loss: Option<f64>,
     pub num_tokens: usize,
@@ -77,14 +81,32 @@ impl Hooks for SiteHooks<'_> {
 impl ReftModel {
     /// Fresh interventions for `specs`, initialised from `seed`.
     pub fn new(base: Arc<Model>, specs: &[InterventionSpec], seed: u64) -> Result<Self> {
-        let cfg = &base.decoder.cfg;
+        Self::with_head(base, specs, None, seed)
+    }
+
+    /// Fresh interventions and, for an encoder, a classification/regression head.
+    pub fn with_head(base: Arc<Model>, specs: &[InterventionSpec], head: Option<HeadSpec>, seed: u64) -> Result<Self> {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut ivs = Vec::with_capacity(specs.len());
         for s in specs {
-            s.validate(cfg.num_layers, cfg.hidden_size)?;
-            ivs.push(interventions::build(s, cfg.hidden_size, &mut rng, &base.decoder.device)?);
+            s.validate(base.num_layers(), base.hidden_size())?;
+            ivs.push(interventions::build(s, base.hidden_size(), &mut rng, base.device())?);
         }
-        Ok(Self::from_parts(base, ivs, seed))
+        let head = match head {
+            None => None,
+            Some(spec) => {
+                let enc = base.encoder().ok_or_else(|| {
+                    ReftError::UnsupportedModel(format!(
+                        "{} is a decoder: classification heads are implemented for encoders (bert, roberta, xlm-roberta)",
+                        base.architecture()
+                    ))
+                })?;
+                Some(ClassifierHead::new(spec, enc, &mut rng)?)
+            }
+        };
+        let mut m = Self::from_parts(base, ivs, seed);
+        m.head = head;
+        Ok(m)
     }
 
     pub(crate) fn from_parts(base: Arc<Model>, interventions: Vec<Box<dyn Intervention>>, seed: u64) -> Self {
@@ -97,6 +119,7 @@ impl ReftModel {
             metadata: None,
             prefix_cache_bytes: DEFAULT_PREFIX_CACHE_BYTES,
             prefix_cache: Mutex::new(None),
+            head: None,
         }
     }
 
@@ -105,17 +128,28 @@ impl ReftModel {
         self.interventions.iter().map(|iv| interventions::count_parameters(iv.as_ref())).sum()
     }
 
-    /// Runs the model; returns the last hidden state `[b, t, d]` (before the final norm).
+    /// Runs the model; returns the last hidden state `[b, t, d]` (before a decoder's final norm).
     pub(crate) fn hidden(&self, batch: &Batch, track: bool, rng: Option<&mut StdRng>) -> Result<Tensor> {
-        let dec = &self.base.decoder;
-        batch.validate(self.interventions.len(), dec.cfg.vocab_size)?;
-        let dev = &dec.device;
-        let ids = Tensor::from_slice(&batch.input_ids, (batch.batch_size, batch.seq_len), dev)?;
+        batch.validate(self.interventions.len(), self.base.vocab_size())?;
+        let hooks = self.hooks_for(batch, track, rng)?;
+        let mask = batch.mask();
+        let dec = match &self.base.backbone {
+            Backbone::Decoder(d) => d,
+            Backbone::Encoder(enc) => {
+                let input = EncoderInput {
+                    ids: &batch.input_ids,
+                    batch_size: batch.batch_size,
+                    seq_len: batch.seq_len,
+                    token_types: batch.token_type_ids.as_deref(),
+                    key_mask: &mask,
+                };
+                return Ok(enc.run_layers(&input, &hooks, 0..enc.layers.len(), None)?);
+            }
+        };
+        let ids = Tensor::from_slice(&batch.input_ids, (batch.batch_size, batch.seq_len), &dec.device)?;
         // Position ids are 0..t for every row, as in pyreft training (HF's default).
         let position_ids: Vec<Vec<i64>> = vec![(0..batch.seq_len as i64).collect(); batch.batch_size];
-        let mask = batch.mask();
         let input = ForwardInput { ids: &ids, key_mask: &mask, position_ids: &position_ids };
-        let hooks = self.hooks_for(batch, track, rng)?;
         let lowest = self.interventions.iter().map(|iv| iv.spec().layer).min().unwrap_or(0);
         if track && lowest > 0 && self.prefix_cache_bytes > 0 {
             let h = self.cached_prefix(batch, &mask, lowest)?;
@@ -127,7 +161,7 @@ impl ReftModel {
     /// The hidden state entering layer `layer` for every row, from the prefix cache where
     /// possible (see `prefix_cache.rs`); rows beyond their last real token are zero.
     fn cached_prefix(&self, batch: &Batch, mask: &[u8], layer: usize) -> Result<Tensor> {
-        let dec = &self.base.decoder;
+        let dec = self.base.decoder()?;
         let (b, t, d) = (batch.batch_size, batch.seq_len, dec.cfg.hidden_size);
         let mut guard = self.prefix_cache.lock().map_err(|_| ReftError::NonFinite("poisoned prefix cache".into()))?;
         if guard.as_ref().map(|c| c.layer != layer).unwrap_or(true) {
@@ -165,7 +199,7 @@ impl ReftModel {
 
     /// The site hooks for a validated batch.
     pub(crate) fn hooks_for<'a>(&'a self, batch: &Batch, track: bool, rng: Option<&'a mut StdRng>) -> Result<SiteHooks<'a>> {
-        let dev = &self.base.decoder.device;
+        let dev = self.base.device();
         let mut rows = Vec::with_capacity(self.interventions.len());
         for i in 0..self.interventions.len() {
             let r = batch.rows(i);
@@ -175,9 +209,23 @@ impl ReftModel {
         Ok(SiteHooks { model: self, rows, track, rng: RefCell::new(rng) })
     }
 
+    /// The training loss from hidden states and how many tokens (or examples) it averages.
+    pub(crate) fn loss(&self, h: &Tensor, batch: &Batch) -> Result<(Tensor, usize)> {
+        match &self.head {
+            Some(head) => {
+                let targets = batch.class_labels.as_ref().ok_or_else(|| {
+                    ReftError::config("class_labels", "required to compute the loss of a model with a classification head")
+                })?;
+                Ok((head.loss(&head.forward(h)?, targets, self.base.device())?, batch.batch_size))
+            }
+            None => self.lm_loss(h, batch),
+        }
+    }
+
     /// Causal-LM loss (HF's shifted cross-entropy, mean over labelled tokens) from hidden states.
     /// The final norm and LM head run only on the labelled rows.
-    pub(crate) fn loss(&self, h: &Tensor, batch: &Batch) -> Result<(Tensor, usize)> {
+    fn lm_loss(&self, h: &Tensor, batch: &Batch) -> Result<(Tensor, usize)> {
+        let dec = self.base.decoder()?;
         let labels = batch.labels.as_ref().ok_or_else(|| ReftError::config("labels", "missing"))?;
         let (b, t) = (batch.batch_size, batch.seq_len);
         let (mut rows, mut targets) = (Vec::new(), Vec::new());
@@ -193,12 +241,12 @@ impl ReftModel {
         if rows.is_empty() {
             return Err(ReftError::config("labels", "the batch has no labelled tokens after shifting"));
         }
-        let dev = &self.base.decoder.device;
+        let dev = &dec.device;
         let n = rows.len();
         let rows = Tensor::from_vec(rows, n, dev)?;
         let targets = Tensor::from_vec(targets, (n, 1), dev)?;
         let sel = crate::models::llama::hidden_rows(h)?.index_select(&rows, 0)?;
-        let logits = self.base.decoder.logits(&sel)?;
+        let logits = dec.logits(&sel)?;
         // Half-precision logits are promoted for the softmax; f64 stays f64 (gradient checks).
         let logits = if logits.dtype() == DType::F64 { logits } else { logits.to_dtype(DType::F32)? };
         let logp = log_softmax_last(&logits)?;
@@ -212,10 +260,19 @@ impl ReftModel {
         Ok(self.loss(&h, batch)?.0)
     }
 
-    /// Inference forward (no graph, dropout off): logits for every position and the loss when
-    /// the batch has labels.
+    /// Inference forward (no graph, dropout off): logits for every position (or the head's
+    /// outputs) and the loss when the batch has labels.
     pub fn forward(&self, batch: &Batch, want_logits: bool) -> Result<ForwardOutput> {
         let h = self.hidden(batch, false, None)?;
+        if let Some(head) = &self.head {
+            let logits = head.forward(&h)?;
+            let loss = match &batch.class_labels {
+                Some(y) => Some(head.loss(&logits, y, self.base.device())?.to_dtype(DType::F64)?.to_scalar::<f64>()?),
+                None => None,
+            };
+            let n = if loss.is_some() { batch.batch_size } else { 0 };
+            return Ok(ForwardOutput { logits: want_logits.then_some(logits), loss, num_tokens: n });
+        }
         let (loss, num_tokens) = match &batch.labels {
             Some(_) => {
                 let (l, n) = self.loss(&h, batch)?;
@@ -223,7 +280,12 @@ impl ReftModel {
             }
             None => (None, 0),
         };
-        let logits = if want_logits { Some(self.base.decoder.logits(&h)?) } else { None };
+        let logits = match (want_logits, &self.base.backbone) {
+            (false, _) => None,
+            (true, Backbone::Decoder(dec)) => Some(dec.logits(&h)?),
+            // An encoder without a head: its last hidden state is the output.
+            (true, Backbone::Encoder(_)) => Some(h),
+        };
         Ok(ForwardOutput { logits, loss, num_tokens })
     }
 }

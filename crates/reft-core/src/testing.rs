@@ -104,7 +104,7 @@ pub fn tiny_decoder(cfg: &DecoderConfig, dtype: DType, seed: u64) -> Result<Deco
 
 /// An in-memory tiny [`Model`] without tokenizer.
 pub fn tiny_model(dtype: DType, seed: u64) -> Result<Model> {
-    Ok(Model { decoder: tiny_decoder(&tiny_config(), dtype, seed)?, tokenizer: None, source: "hf" })
+    Ok(Model { backbone: crate::models::Backbone::Decoder(tiny_decoder(&tiny_config(), dtype, seed)?), tokenizer: None, source: "hf" })
 }
 
 /// Writes a tiny random model as an HF directory, with a byte-level `tokenizer.json`.

@@ -62,6 +62,11 @@ impl ReftModel {
                 out.push((format!("interventions.{i}.{n}"), v));
             }
         }
+        if let Some(head) = &self.head {
+            for (n, v) in head.params() {
+                out.push((format!("head.{n}"), v));
+            }
+        }
         out
     }
 

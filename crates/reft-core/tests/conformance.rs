@@ -131,6 +131,7 @@ fn cached_and_uncached_decoding_agree_and_padding_is_transparent() {
         positions: Some(vec![6, 6, 6, 6, 2, 6, 0, 6]),
         num_positions: 2,
         labels: None,
+        ..Default::default()
     };
     for greedy in [true, false] {
         let o = GenerateOptions { max_new_tokens: 8, greedy, temperature: 0.9, top_k: 20, top_p: 0.9, seed: 5, ..Default::default() };
@@ -146,6 +147,7 @@ fn cached_and_uncached_decoding_agree_and_padding_is_transparent() {
         positions: Some(vec![4, 4, 0, 4]),
         num_positions: 2,
         labels: None,
+        ..Default::default()
     };
     let o = GenerateOptions { max_new_tokens: 8, ..Default::default() };
     let a = m.generate(&padded, &o, &mut |_| true).unwrap();

@@ -66,10 +66,44 @@ fn every_component_and_stacked_interventions() {
     check(&m, &batch(3), "stacked");
 }
 
+/// Encoders (tiny BERT with a 3-class head, tiny RoBERTa with a regression head, loaded in f64):
+/// LayerNorm, GELU, bidirectional attention, token types, the head and its loss, with
+/// interventions at every component; the head's trainable tensors are checked too.
+#[test]
+fn encoders_with_heads_at_every_component() {
+    use reft_core::head::HeadSpec;
+    use reft_core::interventions::Kind::*;
+    use reft_core::models::{load_model, LoadOptions};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pyreft/encoders");
+    let opts = LoadOptions { dtype: DType::F64, ..Default::default() };
+    for (name, labels, sites) in [
+        ("tiny-bert", 3usize, vec![(Loreft, 0, Component::BlockInput), (Direft, 1, Component::AttentionOutput)]),
+        ("tiny-roberta", 1, vec![(Loreft, 1, Component::MlpOutput), (Noreft, 0, Component::BlockOutput)]),
+    ] {
+        let base = std::sync::Arc::new(load_model(&dir.join(name), &opts).unwrap());
+        let specs: Vec<_> = sites.iter().map(|&(k, l, c)| spec(k, l, c)).collect();
+        let head = HeadSpec { num_labels: labels, train_dense: Some(true) };
+        let m = reft_core::ReftModel::with_head(base, &specs, Some(head), 5).unwrap();
+        let (b, t) = (2, 6);
+        let batch = reft_core::Batch {
+            input_ids: vec![2, 11, 12, 13, 3, 5, 2, 21, 22, 3, 1, 1],
+            batch_size: b,
+            seq_len: t,
+            attention_mask: Some(vec![1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0]),
+            positions: Some(vec![0, 2, 0, 3, 1, 4, 0, 2]),
+            num_positions: 2,
+            token_type_ids: (labels > 1).then(|| vec![0, 0, 0, 1, 1, 1, 0, 0, 1, 1, 0, 0]),
+            class_labels: Some(if labels > 1 { vec![2.0, 0.0] } else { vec![1.5, 4.0] }),
+            ..Default::default()
+        };
+        check(&m, &batch, name);
+    }
+}
+
 /// Each op on its own: analytic gradient of `sum(op(x) * c)` against central differences.
 mod ops {
     use candle_core::{DType, Device, Tensor, Var};
-    use reft_core::ops::{apply_rope, frozen_linear, log_softmax_last, rms_norm, softmax_last, RopeTables};
+    use reft_core::ops::{apply_rope, frozen_linear, gelu, layer_norm, log_softmax_last, rms_norm, softmax_last, RopeTables};
 
     fn check(name: &str, shape: (usize, usize, usize, usize), f: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>) {
         let dev = Device::Cpu;
@@ -98,6 +132,9 @@ mod ops {
         let dev = Device::Cpu;
         let w = Tensor::randn(1f64, 0.2, 8, &dev).unwrap();
         check("rms_norm", (2, 1, 3, 8), &|x| rms_norm(x, &w, 1e-5));
+        let b = Tensor::randn(0f64, 0.3, 8, &dev).unwrap();
+        check("layer_norm", (2, 1, 3, 8), &|x| layer_norm(x, &w, &b, 1e-12));
+        check("gelu", (2, 1, 3, 8), &|x| gelu(x));
         check("softmax", (2, 1, 3, 8), &|x| softmax_last(x));
         check("log_softmax", (2, 1, 3, 8), &|x| log_softmax_last(x));
         let inv: Vec<f64> = (0..4).map(|i| 1.0 / 10_000f64.powf(2.0 * i as f64 / 8.0)).collect();

@@ -45,6 +45,7 @@ fn batch_of(t: &HashMap<String, Tensor>) -> Batch {
         positions: Some(i64s(pos)),
         num_positions: pos.dims()[2],
         labels: t.get("labels").map(i64s),
+        ..Default::default()
     }
 }
 

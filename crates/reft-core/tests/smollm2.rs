@@ -23,9 +23,9 @@ fn loreft_teaches_smollm2_to_answer_with_emojis() {
     let path = default_model_path();
     assert!(path.exists(), "default model missing at {} — run `npm run fetch-model`", path.display());
     let base = Arc::new(load_model(&path, &LoadOptions::default()).unwrap());
-    assert_eq!(base.decoder.cfg.num_layers, 30);
+    assert_eq!(base.decoder().unwrap().cfg.num_layers, 30);
     let tok = base.tokenizer.as_ref().unwrap();
-    let eos = base.decoder.cfg.eos_token_ids.clone();
+    let eos = base.decoder().unwrap().cfg.eos_token_ids.clone();
     let gen = |m: &ReftModel, q: &str, intervene: bool| -> String {
         let ids = tok.encode(&smollm2_chat_prompt(q), false).unwrap();
         let n = ids.len();

@@ -6,7 +6,7 @@ use crate::options::LoadOptions;
 use napi::bindgen_prelude::{AsyncTask, Uint32Array};
 use napi::{Env, Task};
 use napi_derive::napi;
-use reft_core::models::{load_model as core_load, Model};
+use reft_core::models::{load_model as core_load, Backbone, Model};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -14,6 +14,10 @@ use std::sync::Arc;
 #[napi(object)]
 pub struct ModelInfo {
     pub architecture: String,
+    /// `decoder` (causal LM: generation) or `encoder` (classification heads).
+    pub kind: String,
+    /// Classes of a classification head stored in an encoder checkpoint.
+    pub num_labels: Option<u32>,
     pub source: String,
     pub num_layers: u32,
     pub hidden_size: u32,
@@ -46,22 +50,51 @@ impl NativeModel {
     #[napi]
     pub fn info(&self) -> napi::Result<ModelInfo> {
         let m = self.get()?;
-        let c = &m.decoder.cfg;
-        Ok(ModelInfo {
-            architecture: c.architecture.as_str().into(),
-            source: m.source.into(),
-            num_layers: c.num_layers as u32,
-            hidden_size: c.hidden_size as u32,
-            intermediate_size: c.intermediate_size as u32,
-            num_heads: c.num_heads as u32,
-            num_kv_heads: c.num_kv_heads as u32,
-            vocab_size: c.vocab_size as u32,
-            max_position_embeddings: c.max_position_embeddings as u32,
-            num_parameters: m.decoder.num_parameters() as f64,
-            bos_token_id: c.bos_token_id,
-            eos_token_ids: c.eos_token_ids.clone(),
-            pad_token_id: c.pad_token_id,
-            chat_template: m.tokenizer.as_ref().and_then(|t| t.chat_template.clone()),
+        let chat_template = m.tokenizer.as_ref().and_then(|t| t.chat_template.clone());
+        let num_parameters = m.num_parameters() as f64;
+        Ok(match &m.backbone {
+            Backbone::Decoder(d) => {
+                let c = &d.cfg;
+                ModelInfo {
+                    architecture: c.architecture.as_str().into(),
+                    kind: "decoder".into(),
+                    num_labels: None,
+                    source: m.source.into(),
+                    num_layers: c.num_layers as u32,
+                    hidden_size: c.hidden_size as u32,
+                    intermediate_size: c.intermediate_size as u32,
+                    num_heads: c.num_heads as u32,
+                    num_kv_heads: c.num_kv_heads as u32,
+                    vocab_size: c.vocab_size as u32,
+                    max_position_embeddings: c.max_position_embeddings as u32,
+                    num_parameters,
+                    bos_token_id: c.bos_token_id,
+                    eos_token_ids: c.eos_token_ids.clone(),
+                    pad_token_id: c.pad_token_id,
+                    chat_template,
+                }
+            }
+            Backbone::Encoder(e) => {
+                let c = &e.cfg;
+                ModelInfo {
+                    architecture: c.family.as_str().into(),
+                    kind: "encoder".into(),
+                    num_labels: c.num_labels.map(|n| n as u32),
+                    source: m.source.into(),
+                    num_layers: c.num_layers as u32,
+                    hidden_size: c.hidden_size as u32,
+                    intermediate_size: c.intermediate_size as u32,
+                    num_heads: c.num_heads as u32,
+                    num_kv_heads: c.num_heads as u32,
+                    vocab_size: c.vocab_size as u32,
+                    max_position_embeddings: c.max_position_embeddings as u32,
+                    num_parameters,
+                    bos_token_id: None,
+                    eos_token_ids: vec![],
+                    pad_token_id: Some(c.pad_token_id),
+                    chat_template,
+                }
+            }
         })
     }
 

@@ -2,7 +2,7 @@
 //! core types, in one place.
 
 use crate::error::{coded, IntoNapi};
-use napi::bindgen_prelude::{Int32Array, Uint32Array, Uint8Array};
+use napi::bindgen_prelude::{Float32Array, Int32Array, Uint32Array, Uint8Array};
 use napi_derive::napi;
 use reft_core::generate::GenerateOptions;
 use reft_core::interventions::{Activation, InterventionSpec, Kind};
@@ -85,6 +85,10 @@ pub struct BatchObject {
     pub positions: Option<Int32Array>,
     pub num_positions: Option<u32>,
     pub labels: Option<Int32Array>,
+    /// Segment ids for encoders (`token_type_ids`), `[batchSize * seqLen]`.
+    pub token_type_ids: Option<Uint32Array>,
+    /// Per-example targets of a classification (class ids) or regression head.
+    pub class_labels: Option<Float32Array>,
 }
 
 impl From<&BatchObject> for Batch {
@@ -97,6 +101,8 @@ impl From<&BatchObject> for Batch {
             positions: b.positions.as_ref().map(|p| p.iter().map(|&x| x as i64).collect()),
             num_positions: b.num_positions.unwrap_or(0) as usize,
             labels: b.labels.as_ref().map(|l| l.iter().map(|&x| x as i64).collect()),
+            token_type_ids: b.token_type_ids.as_ref().map(|t| t.to_vec()),
+            class_labels: b.class_labels.as_ref().map(|c| c.to_vec()),
         }
     }
 }

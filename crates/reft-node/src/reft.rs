@@ -136,7 +136,7 @@ impl NativeReft {
     pub fn trainable_parameters(&self) -> napi::Result<TrainableParameters> {
         let m = self.get()?;
         let g = lock(&m)?;
-        Ok(TrainableParameters { intervention_params: g.num_trainable() as f64, model_params: g.base.decoder.num_parameters() as f64 })
+        Ok(TrainableParameters { intervention_params: g.num_trainable() as f64, model_params: g.base.num_parameters() as f64 })
     }
 
     /// Writes our checkpoint format (atomically); `withOptimizer` adds the AdamW state.

@@ -11,7 +11,7 @@ use candle_core::{DType, Device, Tensor};
 use std::path::{Path, PathBuf};
 
 /// Lists the safetensors files of a directory (single file or sharded index).
-fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let single = dir.join("model.safetensors");
     if single.exists() {
         return Ok(vec![single]);
@@ -39,26 +39,40 @@ fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     ))
 }
 
-struct Weights {
-    st: MmapedSafetensors,
-    dir: PathBuf,
-    dtype: DType,
-    device: Device,
+pub(crate) struct Weights {
+    pub(crate) st: MmapedSafetensors,
+    pub(crate) dir: PathBuf,
+    pub(crate) dtype: DType,
+    pub(crate) device: Device,
 }
 
 impl Weights {
-    fn get(&self, name: &str) -> Result<Tensor> {
+    /// Memory-maps the safetensors of an HF directory.
+    pub(crate) fn open(dir: &Path, dtype: DType, device: &Device) -> Result<Self> {
+        let files = weight_files(dir)?;
+        for f in &files {
+            if !f.exists() {
+                return Err(ReftError::io(f, std::io::Error::from(std::io::ErrorKind::NotFound)));
+            }
+        }
+        // SAFETY: the files are memory-mapped read-only; we never write to them while mapped.
+        let st = unsafe { MmapedSafetensors::multi(&files) }
+            .map_err(|e| ReftError::format(dir, format!("cannot map safetensors: {e}")))?;
+        Ok(Weights { st, dir: dir.to_path_buf(), dtype, device: device.clone() })
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Result<Tensor> {
         let t = self.st.load(name, &self.device).map_err(|e| {
             ReftError::format(&self.dir, format!("cannot read tensor `{name}`: {e}"))
         })?;
         Ok(t.to_dtype(self.dtype)?)
     }
 
-    fn has(&self, name: &str) -> bool {
+    pub(crate) fn has(&self, name: &str) -> bool {
         self.st.get(name).is_ok()
     }
 
-    fn linear(&self, prefix: &str, bias: bool) -> Result<FrozenLinear> {
+    pub(crate) fn linear(&self, prefix: &str, bias: bool) -> Result<FrozenLinear> {
         let w = self.get(&format!("{prefix}.weight"))?;
         let b = if bias { Some(self.get(&format!("{prefix}.bias"))?) } else { None };
         Ok(FrozenLinear::new(w, b))
@@ -68,16 +82,7 @@ impl Weights {
 /// Loads the decoder of an HF directory.
 pub fn load_decoder(dir: &Path, dtype: DType, device: &Device) -> Result<Decoder> {
     let cfg = DecoderConfig::from_hf_json(&dir.join("config.json"))?;
-    let files = weight_files(dir)?;
-    for f in &files {
-        if !f.exists() {
-            return Err(ReftError::io(f, std::io::Error::from(std::io::ErrorKind::NotFound)));
-        }
-    }
-    // SAFETY: the files are memory-mapped read-only; we never write to them while mapped.
-    let st = unsafe { MmapedSafetensors::multi(&files) }
-        .map_err(|e| ReftError::format(dir, format!("cannot map safetensors: {e}")))?;
-    let w = Weights { st, dir: dir.to_path_buf(), dtype, device: device.clone() };
+    let w = Weights::open(dir, dtype, device)?;
     let embed = w.get("model.embed_tokens.weight")?;
     check_shape(&embed, &[cfg.vocab_size, cfg.hidden_size], "model.embed_tokens.weight", dir)?;
     let mut layers = Vec::with_capacity(cfg.num_layers);

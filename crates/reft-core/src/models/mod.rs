@@ -1,9 +1,13 @@
-//! Base models we own. [`Model`] bundles a frozen [`Decoder`] with its tokenizer and where it
-//! came from; `load_model` picks the loader from the path (HF directory or `.gguf` file).
+//! Base models we own. [`Model`] bundles a frozen backbone — a Llama-family [`Decoder`] or a
+//! BERT-family [`Encoder`] — with its tokenizer and where it came from; `load_model` picks the
+//! loader from the path (HF directory or `.gguf` file) and the directory's `config.json`.
 
+pub mod bert;
 pub mod config;
+pub mod encoder_config;
 pub mod gguf;
 pub mod hf;
+pub mod hf_encoder;
 pub mod llama;
 
 use crate::error::{ReftError, Result};
@@ -12,11 +16,21 @@ pub use candle_core::{DType, Device};
 use std::path::Path;
 
 pub use config::{Architecture, DecoderConfig};
+pub use bert::{Encoder, EncoderInput};
+pub use encoder_config::{EncoderConfig, EncoderFamily};
 pub use llama::{Component, Decoder, ForwardInput, Hooks, KvCache, NoHooks};
+
+/// The frozen network of a [`Model`].
+pub enum Backbone {
+    /// A causal language model (generation, LM loss).
+    Decoder(Decoder),
+    /// A bidirectional encoder (classification and regression heads).
+    Encoder(Encoder),
+}
 
 /// A frozen base model and its tokenizer.
 pub struct Model {
-    pub decoder: Decoder,
+    pub backbone: Backbone,
     /// `None` for an HF directory without `tokenizer.json` (token ids still work).
     pub tokenizer: Option<Tok>,
     /// "gguf" or "hf".
@@ -42,9 +56,13 @@ pub fn load_model(path: &Path, opts: &LoadOptions) -> Result<Model> {
         return Err(ReftError::io(path, std::io::Error::from(std::io::ErrorKind::NotFound)));
     }
     if path.is_dir() {
-        let decoder = hf::load_decoder(path, opts.dtype, &opts.device)?;
+        let backbone = if is_encoder_dir(path)? {
+            Backbone::Encoder(hf_encoder::load_encoder(path, opts.dtype, &opts.device)?)
+        } else {
+            Backbone::Decoder(hf::load_decoder(path, opts.dtype, &opts.device)?)
+        };
         let tokenizer = if path.join("tokenizer.json").exists() { Some(Tok::from_dir(path)?) } else { None };
-        return Ok(Model { decoder, tokenizer, source: "hf" });
+        return Ok(Model { backbone, tokenizer, source: "hf" });
     }
     let is_gguf = path.extension().map(|e| e.eq_ignore_ascii_case("gguf")).unwrap_or(false);
     if !is_gguf {
@@ -56,5 +74,86 @@ pub fn load_model(path: &Path, opts: &LoadOptions) -> Result<Model> {
     let mut g = gguf::GgufFile::open(path)?;
     let decoder = gguf::load_decoder(&mut g, opts.dtype, &opts.device)?;
     let tokenizer = Some(Tok::from_gguf(&g, path)?);
-    Ok(Model { decoder, tokenizer, source: "gguf" })
+    Ok(Model { backbone: Backbone::Decoder(decoder), tokenizer, source: "gguf" })
+}
+
+/// Whether the directory's `config.json` names an encoder `model_type`.
+fn is_encoder_dir(dir: &Path) -> Result<bool> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| ReftError::io(&path, e))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ReftError::format(&path, format!("invalid JSON: {e}")))?;
+    Ok(EncoderConfig::is_encoder_json(&v))
+}
+
+impl Model {
+    /// The decoder, or `ERR_UNSUPPORTED_MODEL` for an encoder (generation, LM loss).
+    pub fn decoder(&self) -> Result<&Decoder> {
+        match &self.backbone {
+            Backbone::Decoder(d) => Ok(d),
+            Backbone::Encoder(e) => Err(ReftError::UnsupportedModel(format!(
+                "{} is an encoder: it has no language-model head (use a classification head instead)",
+                e.cfg.family.as_str()
+            ))),
+        }
+    }
+
+    /// The encoder, if this is one.
+    pub fn encoder(&self) -> Option<&Encoder> {
+        match &self.backbone {
+            Backbone::Encoder(e) => Some(e),
+            Backbone::Decoder(_) => None,
+        }
+    }
+
+    pub fn hidden_size(&self) -> usize {
+        match &self.backbone {
+            Backbone::Decoder(d) => d.cfg.hidden_size,
+            Backbone::Encoder(e) => e.cfg.hidden_size,
+        }
+    }
+
+    pub fn num_layers(&self) -> usize {
+        match &self.backbone {
+            Backbone::Decoder(d) => d.cfg.num_layers,
+            Backbone::Encoder(e) => e.cfg.num_layers,
+        }
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        match &self.backbone {
+            Backbone::Decoder(d) => d.cfg.vocab_size,
+            Backbone::Encoder(e) => e.cfg.vocab_size,
+        }
+    }
+
+    pub fn device(&self) -> &Device {
+        match &self.backbone {
+            Backbone::Decoder(d) => &d.device,
+            Backbone::Encoder(e) => &e.device,
+        }
+    }
+
+    pub fn dtype(&self) -> DType {
+        match &self.backbone {
+            Backbone::Decoder(d) => d.dtype,
+            Backbone::Encoder(e) => e.dtype,
+        }
+    }
+
+    /// Parameters of the frozen model (pyreft's "model params").
+    pub fn num_parameters(&self) -> usize {
+        match &self.backbone {
+            Backbone::Decoder(d) => d.num_parameters(),
+            Backbone::Encoder(e) => e.num_parameters(),
+        }
+    }
+
+    /// `llama`, `mistral`, `qwen2`, `bert`, `roberta` or `xlm-roberta`.
+    pub fn architecture(&self) -> &'static str {
+        match &self.backbone {
+            Backbone::Decoder(d) => d.cfg.architecture.as_str(),
+            Backbone::Encoder(e) => e.cfg.family.as_str(),
+        }
+    }
 }

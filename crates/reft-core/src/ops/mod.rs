@@ -1,16 +1,18 @@
 //! Differentiable building blocks whose backward we own.
 //!
-//! Candle's fused `softmax_last_dim`, `rms_norm` and `rope` have no backward and silently cut
+//! Candle's fused `softmax_last_dim`, `rms_norm`, `layer_norm` and `rope` have no backward and silently cut
 //! the graph, and its matmul backward also computes gradients for frozen weights. Everything the
 //! models use goes through this module instead; `tests/gradcheck.rs` proves each op against
 //! finite differences in f64.
 
 mod frozen_linear;
+mod gelu;
 mod norm;
 mod rope;
 mod softmax;
 
 pub use frozen_linear::{frozen_linear, FrozenLinear};
-pub use norm::rms_norm;
+pub use gelu::gelu;
+pub use norm::{layer_norm, rms_norm};
 pub use rope::{apply_rope, RopeTables};
 pub use softmax::{log_softmax_last, softmax_last};

@@ -49,6 +49,7 @@ pub fn batch(num_interventions: usize) -> Batch {
         positions: if num_interventions > 0 { Some(positions) } else { None },
         num_positions: 2,
         labels: Some(labels),
+        ..Default::default()
     }
 }
 
