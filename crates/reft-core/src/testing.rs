@@ -146,3 +146,93 @@ fn write_byte_tokenizer(path: &Path) -> Result<()> {
     tok.add_special_tokens(&[AddedToken::from("<s>", true), AddedToken::from("</s>", true), AddedToken::from("<pad>", true)]);
     tok.save(path, false).map_err(|e| ReftError::io(path, std::io::Error::other(e.to_string())))
 }
+
+/// Writes a tiny random BERT (hidden 32, 2 layers, 4 heads, 2 token types) as an HF directory
+/// with a character-level WordPiece `tokenizer.json` (`[CLS] a [SEP] b [SEP]` templates, lower
+/// casing). With `num_labels`, a random `classifier` as `BertForSequenceClassification` stores.
+pub fn write_tiny_encoder(dir: &Path, seed: u64, num_labels: Option<usize>) -> Result<()> {
+    use rand::{Rng, SeedableRng};
+    let specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
+    let chars: Vec<String> = ('a'..='z').chain('0'..='9').map(String::from).chain([".", ",", "!", "?", "'"].map(String::from)).collect();
+    let mut vocab: Vec<String> = specials.iter().map(|s| s.to_string()).collect();
+    vocab.extend(chars.iter().cloned());
+    vocab.extend(chars.iter().map(|c| format!("##{c}")));
+    let (d, f, layers, positions) = (32usize, 64usize, 2usize, 128usize);
+    std::fs::create_dir_all(dir).map_err(|e| ReftError::io(dir, e))?;
+    let mut config = serde_json::json!({
+        "architectures": ["BertModel"], "model_type": "bert", "hidden_size": d,
+        "intermediate_size": f, "num_hidden_layers": layers, "num_attention_heads": 4,
+        "vocab_size": vocab.len(), "max_position_embeddings": positions, "type_vocab_size": 2,
+        "layer_norm_eps": 1e-12, "hidden_act": "gelu", "pad_token_id": 0
+    });
+    if let Some(k) = num_labels {
+        config["architectures"] = serde_json::json!(["BertForSequenceClassification"]);
+        config["num_labels"] = serde_json::json!(k);
+    }
+    let p = dir.join("config.json");
+    std::fs::write(&p, serde_json::to_string_pretty(&config).unwrap_or_default()).map_err(|e| ReftError::io(&p, e))?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut map: HashMap<String, Tensor> = HashMap::new();
+    let mut put = |name: String, shape: &[usize], scale: f64, offset: f64| -> Result<()> {
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n).map(|_| (offset + scale * (rng.gen::<f64>() * 2.0 - 1.0)) as f32).collect();
+        map.insert(name, Tensor::from_vec(v, shape, &Device::Cpu)?);
+        Ok(())
+    };
+    let s = 1.0 / (d as f64).sqrt();
+    let lin = |put: &mut dyn FnMut(String, &[usize], f64, f64) -> Result<()>, name: &str, o: usize, i: usize| -> Result<()> {
+        put(format!("{name}.weight"), &[o, i], 1.0 / (i as f64).sqrt(), 0.0)?;
+        put(format!("{name}.bias"), &[o], 0.1, 0.0)
+    };
+    let norm = |put: &mut dyn FnMut(String, &[usize], f64, f64) -> Result<()>, name: &str| -> Result<()> {
+        put(format!("{name}.LayerNorm.weight"), &[d], 0.2, 1.0)?;
+        put(format!("{name}.LayerNorm.bias"), &[d], 0.1, 0.0)
+    };
+    put("bert.embeddings.word_embeddings.weight".into(), &[vocab.len(), d], 1.0, 0.0)?;
+    put("bert.embeddings.position_embeddings.weight".into(), &[positions, d], 0.3, 0.0)?;
+    put("bert.embeddings.token_type_embeddings.weight".into(), &[2, d], 0.3, 0.0)?;
+    norm(&mut put, "bert.embeddings")?;
+    for l in 0..layers {
+        let p = format!("bert.encoder.layer.{l}");
+        for n in ["query", "key", "value"] {
+            lin(&mut put, &format!("{p}.attention.self.{n}"), d, d)?;
+        }
+        lin(&mut put, &format!("{p}.attention.output.dense"), d, d)?;
+        norm(&mut put, &format!("{p}.attention.output"))?;
+        lin(&mut put, &format!("{p}.intermediate.dense"), f, d)?;
+        lin(&mut put, &format!("{p}.output.dense"), d, f)?;
+        norm(&mut put, &format!("{p}.output"))?;
+    }
+    lin(&mut put, "bert.pooler.dense", d, d)?;
+    if let Some(k) = num_labels {
+        put("classifier.weight".into(), &[k, d], s, 0.0)?;
+        put("classifier.bias".into(), &[k], 0.1, 0.0)?;
+    }
+    candle_core::safetensors::save(&map, dir.join("model.safetensors"))?;
+    write_wordpiece_tokenizer(&dir.join("tokenizer.json"), &vocab)
+}
+
+fn write_wordpiece_tokenizer(path: &Path, vocab: &[String]) -> Result<()> {
+    use tokenizers::models::wordpiece::WordPiece;
+    use tokenizers::normalizers::bert::BertNormalizer;
+    use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+    use tokenizers::processors::template::TemplateProcessing;
+    use tokenizers::{AddedToken, Tokenizer};
+    let bad = |e: String| ReftError::config("tokenizer", e);
+    let map: tokenizers::models::bpe::Vocab = vocab.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+    let wp = WordPiece::builder().vocab(map).unk_token("[UNK]".into()).build().map_err(|e| bad(e.to_string()))?;
+    let mut tok = Tokenizer::new(wp);
+    tok.with_normalizer(Some(BertNormalizer::new(true, true, None, true)));
+    tok.with_pre_tokenizer(Some(BertPreTokenizer));
+    let post = TemplateProcessing::builder()
+        .try_single("[CLS] $A [SEP]")
+        .and_then(|b| b.try_pair("[CLS] $A [SEP] $B:1 [SEP]:1"))
+        .map_err(|e| bad(e.to_string()))?
+        .special_tokens(vec![("[CLS]", 2), ("[SEP]", 3)])
+        .build()
+        .map_err(|e| bad(e.to_string()))?;
+    tok.with_post_processor(Some(post));
+    tok.with_decoder(Some(tokenizers::decoders::wordpiece::WordPiece::default()));
+    tok.add_special_tokens(&["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"].map(|s| AddedToken::from(s, true)));
+    tok.save(path, false).map_err(|e| ReftError::io(path, std::io::Error::other(e.to_string())))
+}

@@ -13,25 +13,43 @@ use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::PreTokenizerWrapper;
-use tokenizers::{AddedToken, Tokenizer};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use tokenizers::{AddedToken, Tokenizer, TruncationParams, TruncationStrategy};
 
 /// A tokenizer plus the special-token facts generation needs.
 pub struct Tok {
     pub inner: Tokenizer,
     pub chat_template: Option<String>,
+    /// Copies of `inner` that truncate to a given length (the `tokenizers` API sets truncation
+    /// on the tokenizer itself, which is shared).
+    truncating: Mutex<HashMap<usize, Tokenizer>>,
+}
+
+/// One encoded text or text pair.
+pub struct Encoded {
+    pub ids: Vec<u32>,
+    /// Segment of every token (0 for the first text, 1 for the pair), as `token_type_ids`.
+    pub type_ids: Vec<u32>,
 }
 
 impl Tok {
     /// Loads `tokenizer.json` (and the chat template of `tokenizer_config.json`, if any).
     pub fn from_dir(dir: &Path) -> Result<Self> {
         let path = dir.join("tokenizer.json");
-        let inner = Tokenizer::from_file(&path)
+        let mut inner = Tokenizer::from_file(&path)
             .map_err(|e| ReftError::format(&path, format!("cannot load tokenizer: {e}")))?;
+        // transformers ignores the padding/truncation stored in tokenizer.json (sentence-
+        // transformers files pad every text to 128) and applies only what each call asks for.
+        inner.with_padding(None);
+        inner
+            .with_truncation(None)
+            .map_err(|e| ReftError::format(&path, format!("cannot reset truncation: {e}")))?;
         let chat_template = std::fs::read_to_string(dir.join("tokenizer_config.json"))
             .ok()
             .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
             .and_then(|v| v.get("chat_template").and_then(|t| t.as_str()).map(String::from));
-        Ok(Self { inner, chat_template })
+        Ok(Self { inner, chat_template, truncating: Mutex::new(HashMap::new()) })
     }
 
     /// Rebuilds a byte-level BPE tokenizer from GGUF metadata.
@@ -85,7 +103,7 @@ impl Tok {
             inner.add_special_tokens(&special);
         }
         let chat_template = g.meta("tokenizer.chat_template").and_then(|v| v.to_string().ok()).cloned();
-        Ok(Self { inner, chat_template })
+        Ok(Self { inner, chat_template, truncating: Mutex::new(HashMap::new()) })
     }
 
     pub fn encode(&self, text: &str, add_special: bool) -> Result<Vec<u32>> {
@@ -94,6 +112,31 @@ impl Tok {
             .encode(text, add_special)
             .map_err(|e| ReftError::config("text", format!("tokenization failed: {e}")))?;
         Ok(enc.get_ids().to_vec())
+    }
+
+    /// Encodes a text or a text pair with segment ids, truncated longest-first to `max_length`
+    /// tokens (special tokens included) when given, as transformers' `truncation=True`.
+    pub fn encode_pair(&self, text: &str, pair: Option<&str>, add_special: bool, max_length: Option<usize>) -> Result<Encoded> {
+        let fail = |e: tokenizers::Error| ReftError::config("text", format!("tokenization failed: {e}"));
+        let run = |t: &Tokenizer| match pair {
+            Some(p) => t.encode((text, p), add_special),
+            None => t.encode(text, add_special),
+        };
+        let enc = match max_length {
+            None => run(&self.inner).map_err(fail)?,
+            Some(0) => return Err(ReftError::config("max_length", "must be at least 1")),
+            Some(n) => {
+                let mut cache = self.truncating.lock().map_err(|_| ReftError::config("tokenizer", "poisoned lock"))?;
+                if !cache.contains_key(&n) {
+                    let mut t = self.inner.clone();
+                    let params = TruncationParams { max_length: n, strategy: TruncationStrategy::LongestFirst, ..Default::default() };
+                    t.with_truncation(Some(params)).map_err(fail)?;
+                    cache.insert(n, t);
+                }
+                run(&cache[&n]).map_err(fail)?
+            }
+        };
+        Ok(Encoded { ids: enc.get_ids().to_vec(), type_ids: enc.get_type_ids().to_vec() })
     }
 
     pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String> {

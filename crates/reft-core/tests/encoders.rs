@@ -207,3 +207,42 @@ fn checkpoints_keep_the_head() {
     assert_eq!(back.named_params().len(), m.named_params().len());
     std::fs::remove_dir_all(&tmp).unwrap();
 }
+
+/// The tiny random BERT of `testing` (used by the Node tests) loads, tokenizes pairs with token
+/// types, and a LoReFT + head learns a labelling it could not know before training.
+#[test]
+fn tiny_encoder_trains() {
+    let dir = std::env::temp_dir().join(format!("reft-tiny-enc-{}", std::process::id()));
+    reft_core::testing::write_tiny_encoder(&dir, 3, Some(2)).unwrap();
+    let base = Arc::new(load_model(&dir, &LoadOptions::default()).unwrap());
+    let tok = base.tokenizer.as_ref().unwrap();
+    let e = tok.encode_pair("Hi there", Some("ok"), true, None).unwrap();
+    assert_eq!(e.ids.len(), e.type_ids.len());
+    assert_eq!((e.ids[0], *e.ids.last().unwrap()), (2, 3), "[CLS] … [SEP]");
+    assert_eq!(e.type_ids.iter().filter(|&&t| t == 1).count(), 3, "`o ##k [SEP]` is segment 1");
+    let texts = [("good fun", 1.0), ("bad day", 0.0), ("great joy", 1.0), ("awful pain", 0.0)];
+    let encoded: Vec<_> = texts.iter().map(|(t, _)| tok.encode_pair(t, None, true, None).unwrap()).collect();
+    let t = encoded.iter().map(|e| e.ids.len()).max().unwrap();
+    let mut batch = Batch { batch_size: texts.len(), seq_len: t, num_positions: 1, ..Default::default() };
+    let (mut ids, mut mask) = (vec![], vec![]);
+    for e in &encoded {
+        ids.extend(e.ids.iter().copied().chain(std::iter::repeat(0).take(t - e.ids.len())));
+        mask.extend(std::iter::repeat(1u8).take(e.ids.len()).chain(std::iter::repeat(0).take(t - e.ids.len())));
+    }
+    batch.input_ids = ids;
+    batch.attention_mask = Some(mask);
+    batch.positions = Some(vec![0; 2 * texts.len()]);
+    batch.class_labels = Some(texts.iter().map(|(_, y)| *y as f32).collect());
+    let specs: Vec<InterventionSpec> = (0..2)
+        .map(|layer| InterventionSpec { kind: reft_core::interventions::Kind::Loreft, layer, component: Component::BlockOutput, rank: 1, dropout: 0.0, activation: Activation::Linear, add_bias: false })
+        .collect();
+    let mut m = ReftModel::with_head(base, &specs, Some(HeadSpec { num_labels: 2, train_dense: Some(true) }), 0).unwrap();
+    let first = m.forward(&batch, false).unwrap().loss.unwrap();
+    let opts = reft_core::train::StepOptions { lr: 2e-2, ..Default::default() };
+    for _ in 0..40 {
+        m.train_step(std::slice::from_ref(&batch), &opts).unwrap();
+    }
+    let last = m.forward(&batch, false).unwrap().loss.unwrap();
+    assert!(last < 0.1 * first, "loss {first} → {last}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -33,6 +33,13 @@ pub struct ModelInfo {
     pub chat_template: Option<String>,
 }
 
+/// Token ids with their segment ids.
+#[napi(object)]
+pub struct EncodedPair {
+    pub ids: Uint32Array,
+    pub type_ids: Uint32Array,
+}
+
 /// A frozen base model.
 #[napi]
 pub struct NativeModel {
@@ -104,6 +111,16 @@ impl NativeModel {
         let m = self.get()?;
         let tok = m.tokenizer.as_ref().ok_or_else(|| coded("ERR_UNSUPPORTED_MODEL", "this model has no tokenizer"))?;
         Ok(Uint32Array::new(tok.encode(&text, add_special_tokens).napi()?))
+    }
+
+    /// Token ids and segment ids of a text or text pair, truncated longest-first to
+    /// `maxLength` tokens when given (transformers' `truncation=True`).
+    #[napi]
+    pub fn encode_pair(&self, text: String, pair: Option<String>, add_special_tokens: bool, max_length: Option<u32>) -> napi::Result<EncodedPair> {
+        let m = self.get()?;
+        let tok = m.tokenizer.as_ref().ok_or_else(|| coded("ERR_UNSUPPORTED_MODEL", "this model has no tokenizer"))?;
+        let e = tok.encode_pair(&text, pair.as_deref(), add_special_tokens, max_length.map(|n| n as usize)).napi()?;
+        Ok(EncodedPair { ids: Uint32Array::new(e.ids), type_ids: Uint32Array::new(e.type_ids) })
     }
 
     /// Text of token ids.

@@ -23,7 +23,9 @@ fn lock(m: &Shared) -> napi::Result<MutexGuard<'_, ReftModel>> {
 
 #[napi(object)]
 pub struct ForwardOutput {
-    /// `[batchSize, seqLen, vocab]` logits, empty when not requested.
+    /// `[batchSize, seqLen, vocab]` logits (`[batchSize, numLabels]` with a head; the last
+    /// hidden state `[batchSize, seqLen, hidden]` for an encoder without one), empty when not
+    /// requested.
     pub logits: Float32Array,
     pub dims: Vec<u32>,
     pub loss: Option<f64>,
@@ -41,7 +43,24 @@ pub struct StepStatsObject {
 #[napi(object)]
 pub struct TrainableParameters {
     pub intervention_params: f64,
+    /// Trainable values of the classification head (0 without one).
+    pub head_params: f64,
     pub model_params: f64,
+}
+
+/// A classification (numLabels ≥ 2) or regression (numLabels = 1) head for encoders.
+#[napi(object)]
+pub struct HeadObject {
+    pub num_labels: u32,
+    /// Train the dense layer too (default: yes, except a BERT's pretrained pooler).
+    pub train_dense: Option<bool>,
+}
+
+/// The head of an adapter, as created.
+#[napi(object)]
+pub struct HeadInfo {
+    pub num_labels: u32,
+    pub train_dense: bool,
 }
 
 /// A base model with interventions.
@@ -136,7 +155,19 @@ impl NativeReft {
     pub fn trainable_parameters(&self) -> napi::Result<TrainableParameters> {
         let m = self.get()?;
         let g = lock(&m)?;
-        Ok(TrainableParameters { intervention_params: g.num_trainable() as f64, model_params: g.base.num_parameters() as f64 })
+        Ok(TrainableParameters {
+            intervention_params: g.num_trainable() as f64,
+            head_params: g.head.as_ref().map(|h| h.num_trainable()).unwrap_or(0) as f64,
+            model_params: g.base.num_parameters() as f64,
+        })
+    }
+
+    /// The classification head, if any.
+    #[napi]
+    pub fn head(&self) -> napi::Result<Option<HeadInfo>> {
+        let m = self.get()?;
+        let g = lock(&m)?;
+        Ok(g.head.as_ref().map(|h| HeadInfo { num_labels: h.spec.num_labels as u32, train_dense: h.train_dense }))
     }
 
     /// Writes our checkpoint format (atomically); `withOptimizer` adds the AdamW state.
@@ -293,12 +324,13 @@ impl Task for LoadReftTask {
     }
 }
 
-/// Fresh interventions on `model` (initialised from `seed`).
+/// Fresh interventions on `model` (initialised from `seed`), with a head for encoders.
 #[napi]
-pub fn create_reft(model: &NativeModel, specs: Vec<InterventionSpecObject>, seed: u32) -> napi::Result<NativeReft> {
+pub fn create_reft(model: &NativeModel, specs: Vec<InterventionSpecObject>, seed: u32, head: Option<HeadObject>) -> napi::Result<NativeReft> {
     let base = model.get()?;
     let specs = specs.iter().map(reft_core::interventions::InterventionSpec::try_from).collect::<napi::Result<Vec<_>>>()?;
-    guard(|| Ok(NativeReft::wrap(ReftModel::new(base, &specs, seed as u64).napi()?)))
+    let head = head.map(|h| reft_core::head::HeadSpec { num_labels: h.num_labels as usize, train_dense: h.train_dense });
+    guard(|| Ok(NativeReft::wrap(ReftModel::with_head(base, &specs, head, seed as u64).napi()?)))
 }
 
 /// Loads our checkpoint or a pyreft-saved directory onto `model`.
