@@ -14,6 +14,11 @@ export declare class NativeModel {
   info(): ModelInfo
   /** Token ids of `text`. */
   encode(text: string, addSpecialTokens: boolean): Uint32Array
+  /**
+   * Token ids and segment ids of a text or text pair, truncated longest-first to
+   * `maxLength` tokens when given (transformers' `truncation=True`).
+   */
+  encodePair(text: string, pair: string | undefined | null, addSpecialTokens: boolean, maxLength?: number | undefined | null): EncodedPair
   /** Text of token ids. */
   decode(ids: Uint32Array, skipSpecialTokens: boolean): string
   /** Id of an exact token string, if it is in the vocabulary. */
@@ -39,6 +44,8 @@ export declare class NativeReft {
   /** Dropout on (true) or off (false). New adapters start in eval mode. */
   setTraining(training: boolean): void
   trainableParameters(): TrainableParameters
+  /** The classification head, if any. */
+  head(): HeadInfo | null
   /** Writes our checkpoint format (atomically); `withOptimizer` adds the AdamW state. */
   save(dir: string, withOptimizer: boolean): Promise<void>
   dispose(): void
@@ -54,10 +61,20 @@ export interface BatchObject {
   positions?: Int32Array
   numPositions?: number
   labels?: Int32Array
+  /** Segment ids for encoders (`token_type_ids`), `[batchSize * seqLen]`. */
+  tokenTypeIds?: Uint32Array
+  /** Per-example targets of a classification (class ids) or regression head. */
+  classLabels?: Float32Array
 }
 
-/** Fresh interventions on `model` (initialised from `seed`). */
-export declare function createReft(model: NativeModel, specs: Array<InterventionSpecObject>, seed: number): NativeReft
+/** Fresh interventions on `model` (initialised from `seed`), with a head for encoders. */
+export declare function createReft(model: NativeModel, specs: Array<InterventionSpecObject>, seed: number, head?: HeadObject | undefined | null): NativeReft
+
+/**
+ * Writes a tiny random BERT (HF layout, character WordPiece tokenizer) to `dir`; with
+ * `numLabels`, a stored classifier too — for tests and docs.
+ */
+export declare function createTinyEncoder(dir: string, seed: number, numLabels?: number | undefined | null): void
 
 /** Writes a tiny random Llama (HF layout, byte-level tokenizer) to `dir` — for tests and docs. */
 export declare function createTinyModel(dir: string, seed: number): void
@@ -65,8 +82,18 @@ export declare function createTinyModel(dir: string, seed: number): void
 /** Where the embedded default model (SmolLM2-135M-Instruct GGUF) is expected. */
 export declare function defaultModelPath(): string
 
+/** Token ids with their segment ids. */
+export interface EncodedPair {
+  ids: Uint32Array
+  typeIds: Uint32Array
+}
+
 export interface ForwardOutput {
-  /** `[batchSize, seqLen, vocab]` logits, empty when not requested. */
+  /**
+   * `[batchSize, seqLen, vocab]` logits (`[batchSize, numLabels]` with a head; the last
+   * hidden state `[batchSize, seqLen, hidden]` for an encoder without one), empty when not
+   * requested.
+   */
   logits: Float32Array
   dims: Array<number>
   loss?: number
@@ -85,6 +112,19 @@ export interface GenerateOptionsObject {
   stopTokenIds?: Array<number>
   /** Default true. */
   useCache?: boolean
+}
+
+/** The head of an adapter, as created. */
+export interface HeadInfo {
+  numLabels: number
+  trainDense: boolean
+}
+
+/** A classification (numLabels ≥ 2) or regression (numLabels = 1) head for encoders. */
+export interface HeadObject {
+  numLabels: number
+  /** Train the dense layer too (default: yes, except a BERT's pretrained pooler). */
+  trainDense?: boolean
 }
 
 /** One intervention at one (layer, component) site. */
@@ -117,9 +157,16 @@ export interface LoadOptions {
 /** Loads our checkpoint or a pyreft-saved directory onto `model`. */
 export declare function loadReft(model: NativeModel, dir: string, withOptimizer: boolean): Promise<NativeReft>
 
+/** Where the MiniLM encoder (all-MiniLM-L6-v2 directory) is expected. */
+export declare function minilmPath(): string
+
 /** Static facts about a base model. */
 export interface ModelInfo {
   architecture: string
+  /** `decoder` (causal LM: generation) or `encoder` (classification heads). */
+  kind: string
+  /** Classes of a classification head stored in an encoder checkpoint. */
+  numLabels?: number
   source: string
   numLayers: number
   hiddenSize: number
@@ -156,5 +203,7 @@ export interface StepStatsObject {
 
 export interface TrainableParameters {
   interventionParams: number
+  /** Trainable values of the classification head (0 without one). */
+  headParams: number
   modelParams: number
 }

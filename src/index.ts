@@ -1,6 +1,7 @@
 /**
  * reft — Representation Finetuning (ReFT) for Node.js. The public surface: load a model, add
- * interventions, build datasets, train, generate, save and load adapters, evaluate on the paper's tasks.
+ * interventions, build datasets, train, generate, save and load adapters, evaluate on the paper's tasks,
+ * search hyperparameters.
  */
 export { loadModel, Model, type LoadModelOptions, type ModelInfo } from './model.js'
 export { ReftModel, type DatasetOptions, type GenerateOptions, type GenerateResult, type TrainableParameters } from './reft-model.js'
@@ -26,6 +27,8 @@ export { getInterventionLocations, flattenPositions, type PadMode } from './posi
 export * from './schedules/index.js'
 export * from './datasets/index.js'
 export * from './evaluation/index.js'
+export * from './search/index.js'
+export * from './glue/index.js'
 export { train, evaluate } from './trainer.js'
 export type { TrainOptions, TrainHistory, TrainProgressEvent, Trainable, EarlyStoppingOptions } from './trainer-options.js'
 export { createProgressReporter, type ProgressReporter } from './progress.js'

@@ -1,7 +1,7 @@
 /**
- * The `reft` command line: dispatch to `train`, `generate`, `info` and `eval`, help and version,
- * and the error convention: `error [CODE]: message` on stderr and exit status 1 (130 when
- * interrupted with Ctrl-C). Set `REFT_DEBUG=1` to also print stack traces.
+ * The `reft` command line: dispatch to `train`, `generate`, `info`, `eval` and `search`, help
+ * and version, and the error convention: `error [CODE]: message` on stderr and exit status 1
+ * (130 when interrupted with Ctrl-C). Set `REFT_DEBUG=1` to also print stack traces.
  */
 import { readFileSync } from 'node:fs'
 import { toReftError } from '../errors.js'
@@ -9,6 +9,7 @@ import { CliExit, type CliIo } from './common.js'
 import { evalCommand, evalHelp } from './eval.js'
 import { generateCommand, generateHelp } from './generate.js'
 import { infoCommand, infoHelp } from './info.js'
+import { searchCommand, searchHelp } from './search.js'
 import { trainCommand, trainHelp } from './train.js'
 
 const usage = `usage: reft <command> [options]
@@ -20,6 +21,7 @@ commands:
   generate   generate text with a base model, optionally through an adapter
   info       show a model's architecture, sizes and special tokens
   eval       accuracy on the ReFT paper's commonsense and arithmetic tasks
+  search     hyperparameter search (successive halving on a held-out dev slice)
 
 options:
   -h, --help      show help (also: reft <command> --help)
@@ -38,6 +40,7 @@ const commands: Record<string, Command> = {
   generate: { run: generateCommand, help: generateHelp },
   info: { run: infoCommand, help: infoHelp },
   eval: { run: evalCommand, help: evalHelp },
+  search: { run: searchCommand, help: searchHelp },
 }
 
 /** The package version, read from package.json next to `src/` or `dist/`. */
