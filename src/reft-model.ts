@@ -1,9 +1,12 @@
 /**
- * `ReftModel`: a base {@link Model} with interventions. Wraps the native handle (kept private)
- * with typed forward / generate / save, dataset helpers consistent with the adapter's positions,
- * and the `Trainable` surface that {@link train} drives.
+ * `ReftModel`: a base {@link Model} with interventions (and, on encoders, a classification head).
+ * Wraps the native handle (kept private) with typed forward / generate / classify / save, dataset
+ * helpers consistent with the adapter's positions, and the `Trainable` surface that {@link train}
+ * drives.
  */
 import type { ResolvedInterventionConfig } from './config.js'
+import { classificationItems, inputsToExamples, predictItems, requireDecoder, type ClassifyInput, type ClassifyOptions, type ClassifyResult, type HeadInfo } from './classifier.js'
+import type { ClassificationExample, ClassificationItem } from './datasets/classification.js'
 import { collatePrompts, collateTraining } from './datasets/collate.js'
 import type { InstructionExample, PromptFormat } from './datasets/instruction.js'
 import { buildPromptItems } from './datasets/prompt-items.js'
@@ -56,11 +59,13 @@ export interface DatasetOptions {
   maxLength?: number
 }
 
-/** pyreft's `print_trainable_parameters` numbers. */
+/** pyreft's `print_trainable_parameters` numbers, plus the head's. */
 export interface TrainableParameters {
   interventionParams: number
+  /** Trainable values of the classification head (0 without one); not part of `percent`. */
+  headParams: number
   modelParams: number
-  /** 100 · interventionParams / modelParams. */
+  /** 100 · interventionParams / modelParams (the paper's "Params %"). */
   percent: number
 }
 
@@ -71,12 +76,15 @@ export class ReftModel implements Trainable {
   #native: NativeReft | undefined
   readonly model: Model
   readonly config: ResolvedInterventionConfig
+  /** The model's pad token id, which pads batches ({@link train} uses it when `padId` is not given). */
+  readonly padTokenId: number | undefined
 
   /** @internal use `model.withInterventions` or `loadReft` */
   constructor(model: Model, handle: NativeReft, config: ResolvedInterventionConfig) {
     this.model = model
     this.#native = handle
     this.config = config
+    this.padTokenId = model.info().padTokenId
     call(() => handle.setMetadata(JSON.stringify({ version: metadataVersion, config })))
   }
 
@@ -85,7 +93,10 @@ export class ReftModel implements Trainable {
     return this.#native
   }
 
-  /** Forward pass: logits `[batch, seq, vocab]` and the loss when labels are given. */
+  /**
+   * Forward pass: logits `[batch, seq, vocab]` and the loss when labels are given. With a head:
+   * logits `[batch, numLabels]`, and the loss when the batch has `classLabels`.
+   */
   async forward(input: ForwardInput | NativeBatch, wantLogits = true): Promise<NativeForwardOutput> {
     const batch = 'batchSize' in input ? input : toNativeBatch(input, this.config.numInterventions)
     return callAsync(() => this.#handle.forward(batch, wantLogits))
@@ -101,9 +112,34 @@ export class ReftModel implements Trainable {
     call(() => this.#handle.setTraining(training))
   }
 
-  /** Training items for instruction examples, positioned as this adapter's config says. */
+  /** The classification head (`null` without one). */
+  head(): HeadInfo | null {
+    return call(() => this.#handle.head())
+  }
+
+  /**
+   * Training / evaluation items for a classification adapter: `{ text, textPair?, label }`
+   * tokenised with special tokens and segment ids, positioned as this adapter's config says (see
+   * `buildClassificationItems` for pyreft's sink token and short rows). Encoders only.
+   */
+  classificationDataset(examples: readonly ClassificationExample[], options: Pick<ClassifyOptions, 'maxLength'> = {}): ClassificationItem[] {
+    return classificationItems(this, this.model.handle, this.model.info(), examples, options.maxLength)
+  }
+
+  /** Predicts texts or text pairs with the head: logits per example and the argmax (or regression value). */
+  async classify(inputs: readonly ClassifyInput[], options: ClassifyOptions = {}): Promise<ClassifyResult> {
+    return this.predict(this.classificationDataset(inputsToExamples(inputs), options), options)
+  }
+
+  /** {@link classify} for items already built by {@link classificationDataset} (their labels are ignored). */
+  async predict(items: readonly ClassificationItem[], options: ClassifyOptions = {}): Promise<ClassifyResult> {
+    return predictItems(this, items, this.padTokenId ?? 0, options)
+  }
+
+  /** Training items for instruction examples, positioned as this adapter's config says. Decoders only. */
   dataset(examples: readonly InstructionExample[], options: DatasetOptions = {}): SupervisedItem[] {
     const info = this.model.info()
+    requireDecoder(info, 'dataset()')
     const format = this.#format(options)
     const eosId = info.eosTokenIds[0]
     const common = { format, maxLength: options.maxLength, addSpecialTokens: false, ...(eosId === undefined ? { nonstop: true } : { eosId }) }
@@ -142,9 +178,10 @@ export class ReftModel implements Trainable {
    */
   async generate(prompts: string | readonly (string | readonly number[] | Uint32Array)[], options: GenerateOptions = {}, onToken?: (tokens: number[]) => void): Promise<GenerateResult> {
     const list = typeof prompts === 'string' ? [prompts] : prompts
+    const info = this.model.info()
+    requireDecoder(info, 'generate()')
     if (list.length === 0) throw new ReftError('ERR_SHAPE', 'no prompts given')
     const batch = this.#promptBatch(list, options)
-    const info = this.model.info()
     const stop = [...info.eosTokenIds, ...(options.stop ?? [])]
     const handle = this.#handle
     const native = { maxNewTokens: options.maxNewTokens ?? 64, greedy: options.greedy ?? true, temperature: options.temperature, topK: options.topK, topP: options.topP, seed: options.seed, stopTokenIds: stop }
@@ -204,7 +241,7 @@ export class ReftModel implements Trainable {
     }
   }
 
-  /** pyreft's `print_trainable_parameters` numbers. */
+  /** pyreft's `print_trainable_parameters` numbers, and the head's trainable values. */
   trainableParameters(): TrainableParameters {
     const p = call(() => this.#handle.trainableParameters())
     return { ...p, percent: (100 * p.interventionParams) / p.modelParams }

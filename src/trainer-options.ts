@@ -19,12 +19,28 @@ import { checkInteger, checkNumber } from './validate.js'
  * - `setTraining(true)` enables dropout; the trainer calls it at the start, turns it off around
  *   evaluation, and always calls `setTraining(false)` at the end, also on error or abort.
  * - `save(dir, true)` writes weights and optimizer state into `dir`, which already exists.
+ * - `padTokenId`, when present, pads batches unless the options give `padId` (encoders such as
+ *   RoBERTa derive position ids from it, so padding must use the model's pad token).
+ *
+ * Items may be language-model rows (token `labels`) or classification rows (`classLabel`,
+ * `tokenTypeIds`; see `ReftModel.classificationDataset`): `collateTraining` builds either batch.
  */
 export interface Trainable {
   trainStep(microBatches: NativeBatch[], opts: NativeStepOptions): Promise<NativeStepStats>
   forward(batch: NativeBatch, wantLogits: boolean): Promise<NativeForwardOutput>
   setTraining(training: boolean): void
   save(dir: string, withOptimizer: boolean): Promise<void>
+  readonly padTokenId?: number | undefined
+}
+
+/** Passed to `onEpochEnd` after the last step of an epoch. */
+export interface TrainEpochEndEvent {
+  /** 0-based epoch that just finished. */
+  epoch: number
+  /** Optimizer steps done so far. */
+  step: number
+  /** The history so far (do not mutate). */
+  history: TrainHistory
 }
 
 /** One optimizer step in the history; `step` counts from 1. */
@@ -102,7 +118,7 @@ export interface TrainOptions {
   maxGradNorm?: number
   /** Seed of the per-epoch shuffle (epoch e uses `seed + e`). @defaultValue `42` */
   seed?: number
-  /** Token id used for padding when collating. @defaultValue `0` */
+  /** Token id used for padding when collating. @defaultValue `reft.padTokenId`, else `0` */
   padId?: number
   /** Items evaluated every `evalEvery` steps. */
   evalDataset?: readonly CollatableItem[]
@@ -126,6 +142,11 @@ export interface TrainOptions {
   signal?: AbortSignal
   /** Called after every optimizer step. */
   onProgress?: (event: TrainProgressEvent) => void
+  /**
+   * Awaited after the last step of every epoch (not after an early stop or abort), with dropout
+   * off: evaluate, keep the best epoch's adapter, etc. A rejection ends training with that error.
+   */
+  onEpochEnd?: (event: TrainEpochEndEvent) => void | Promise<void>
 }
 
 /** Defaults of {@link TrainOptions}. */

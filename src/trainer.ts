@@ -176,7 +176,7 @@ async function runStep(run: Run, epoch: number, s: number, plan: number[][][]): 
  * do. Throws ReftError ERR_ABORTED on abort, ERR_NON_FINITE on a NaN/Inf loss or grad norm.
  */
 export async function train(reft: Trainable, dataset: readonly CollatableItem[], options: TrainOptions = {}): Promise<TrainHistory> {
-  const o = resolveTrainOptions(options, dataset.length)
+  const o = resolveTrainOptions({ ...options, padId: options.padId ?? reft.padTokenId }, dataset.length)
   const fresh = initialState(o, dataset.length)
   const state = options.resumeFrom === undefined ? fresh : await resumeState(options.resumeFrom, fresh)
   const run: Run = { reft, dataset, options, o, state, started: performance.now(), tokens: 0, steps: 0 }
@@ -191,6 +191,11 @@ export async function train(reft: Trainable, dataset: readonly CollatableItem[],
         if (state.history.stoppedEarly) break
         // A step that resolves without a macrotask (a fake, a cached result) must not starve timers.
         await yieldToEventLoop()
+      }
+      if (options.onEpochEnd !== undefined && !state.history.stoppedEarly) {
+        reft.setTraining(false)
+        await options.onEpochEnd({ epoch, step: state.step, history: state.history })
+        reft.setTraining(true)
       }
     }
   } finally {

@@ -1,5 +1,5 @@
 /**
- * The `reft` command line: dispatch to `train`, `generate`, `info`, `eval` and `search`, help
+ * The `reft` command line: dispatch to `train`, `generate`, `info`, `eval`, `instruct-eval`, `search` and `glue`, help
  * and version, and the error convention: `error [CODE]: message` on stderr and exit status 1
  * (130 when interrupted with Ctrl-C). Set `REFT_DEBUG=1` to also print stack traces.
  */
@@ -8,7 +8,9 @@ import { toReftError } from '../errors.js'
 import { CliExit, type CliIo } from './common.js'
 import { evalCommand, evalHelp } from './eval.js'
 import { generateCommand, generateHelp } from './generate.js'
+import { glueCommand, glueHelp } from './glue.js'
 import { infoCommand, infoHelp } from './info.js'
+import { instructEvalCommand, instructEvalHelp } from './instruct-eval.js'
 import { searchCommand, searchHelp } from './search.js'
 import { trainCommand, trainHelp } from './train.js'
 
@@ -21,7 +23,9 @@ commands:
   generate   generate text with a base model, optionally through an adapter
   info       show a model's architecture, sizes and special tokens
   eval       accuracy on the ReFT paper's commonsense and arithmetic tasks
+  instruct-eval  instruction following: held-out UltraFeedback loss, pairwise vs base (local judge)
   search     hyperparameter search (successive halving on a held-out dev slice)
+  glue       GLUE classification with an encoder: reft glue train TASK / reft glue eval TASK
 
 options:
   -h, --help      show help (also: reft <command> --help)
@@ -40,7 +44,9 @@ const commands: Record<string, Command> = {
   generate: { run: generateCommand, help: generateHelp },
   info: { run: infoCommand, help: infoHelp },
   eval: { run: evalCommand, help: evalHelp },
+  'instruct-eval': { run: instructEvalCommand, help: instructEvalHelp },
   search: { run: searchCommand, help: searchHelp },
+  glue: { run: glueCommand, help: glueHelp },
 }
 
 /** The package version, read from package.json next to `src/` or `dist/`. */

@@ -24,3 +24,10 @@ export {
   type SupervisedOptions,
   type Tokenize,
 } from './supervised.js'
+export {
+  buildClassificationItems,
+  type ClassificationExample,
+  type ClassificationItem,
+  type ClassificationItemOptions,
+  type PairTokenizer,
+} from './classification.js'

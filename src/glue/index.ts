@@ -35,3 +35,5 @@ export {
   type GlueRecipe,
   type GlueRecipeMethod,
 } from './recipes.js'
+export { evaluateGlue, isBetterGlueScore, type GlueEvaluation, type EvaluateGlueOptions, type GlueClassifier } from './evaluate.js'
+export { loadGlueSplits, type GlueSplits, type GlueSplitsOptions } from './protocol.js'

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""pyreft on the commonsense recipe of docs/EXPERIMENTS.md, on exactly our tokens.
+
+Reads OUT/train.jsonl and OUT/eval.jsonl written by `benches/export-recipe.ts export` (token ids,
+labels and intervention locations built by reft's pyreft-equivalent dataset code), loads
+SmolLM2-135M-Instruct from the same Q4_1 GGUF with transformers (dequantized to f32, as reft
+does), and runs pyreft itself: `get_reft_model` with one `LoreftIntervention` (or
+`NodireftIntervention` for DiReFT) per layer on `block_output`, training with a plain torch loop
+equal to HF Trainer's defaults (AdamW, linear schedule with warmup, clip 1.0, shuffled batches
+right-padded as `DataCollatorForSeq2Seq`), then greedy `reft_model.generate(...,
+intervene_on_prompt=True)` one prompt at a time. Writes OUT/pyreft_generations.jsonl (scored by
+`export-recipe.ts score` with reft's scorer) and OUT/pyreft_run.json (timings, losses).
+
+  python3 benches/pyreft_commonsense.py --gguf ~/.cache/reft/SmolLM2-135M-Instruct.Q4_1.gguf \\
+      --out runs/sxs --kind loreft --rank 4 --epochs 1 --lr 3e-3 --batch-size 8 --warmup-ratio 0.1
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gguf", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--kind", default="loreft", choices=["loreft", "direft"])
+    ap.add_argument("--rank", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--warmup-ratio", type=float, default=0.1)
+    ap.add_argument("--max-new-tokens", type=int, default=32)
+    ap.add_argument("--seed", type=int, default=42)
+    a = ap.parse_args()
+    import torch
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+    from make_fixtures import import_pyreft
+    pyreft, _ = import_pyreft()
+    from transformers import AutoModelForCausalLM
+    torch.manual_seed(a.seed)
+    d, f = os.path.dirname(os.path.abspath(a.gguf)), os.path.basename(a.gguf)
+    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, torch_dtype=torch.float32)
+    model.eval()
+    layers, hidden = model.config.num_hidden_layers, model.config.hidden_size
+    cls = pyreft.LoreftIntervention if a.kind == "loreft" else pyreft.NodireftIntervention
+    extra = {} if a.kind == "loreft" else {"add_bias": False}
+    reps = [{"layer": l, "component": "block_output", "low_rank_dimension": a.rank,
+             "intervention": cls(embed_dim=hidden, low_rank_dimension=a.rank, dtype=torch.float32, **extra)}
+            for l in range(layers)]
+    reft = pyreft.get_reft_model(model, pyreft.ReftConfig(representations=reps))
+    params = [p for itv in reft.interventions.values() for p in (itv[0] if isinstance(itv, (tuple, list)) else itv).parameters()]
+    train = [json.loads(l) for l in open(os.path.join(a.out, "train.jsonl"))]
+    evals = [json.loads(l) for l in open(os.path.join(a.out, "eval.jsonl"))]
+    pad = model.config.pad_token_id if model.config.pad_token_id is not None else 0
+    steps_per_epoch = math.ceil(len(train) / a.batch_size)
+    total = steps_per_epoch * a.epochs
+    warm = math.ceil(a.warmup_ratio * total)
+    opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: s / max(1, warm) if s < warm else max(0.0, (total - s) / max(1, total - warm)))
+    gen = torch.Generator().manual_seed(a.seed)
+    losses, t0 = [], time.time()
+    for _ in range(a.epochs):
+        order = torch.randperm(len(train), generator=gen).tolist()
+        for s in range(0, len(order), a.batch_size):
+            rows = [train[i] for i in order[s:s + a.batch_size]]
+            t = max(len(r["input_ids"]) for r in rows)
+            ids = torch.tensor([r["input_ids"] + [pad] * (t - len(r["input_ids"])) for r in rows])
+            am = torch.tensor([[1] * len(r["input_ids"]) + [0] * (t - len(r["input_ids"])) for r in rows])
+            lab = torch.tensor([r["labels"] + [-100] * (t - len(r["labels"])) for r in rows])
+            # [intervention][example][position]
+            locs = [[r["locations"][i] for r in rows] for i in range(layers)]
+            _, cf = reft({"input_ids": ids, "attention_mask": am}, unit_locations={"sources->base": (None, locs)}, labels=lab)
+            cf.loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step(); sched.step(); opt.zero_grad()
+            losses.append(cf.loss.item())
+            if len(losses) % 10 == 0:
+                print(f"step {len(losses)}/{total} loss {losses[-1]:.4f} ({time.time() - t0:.0f}s)", file=sys.stderr, flush=True)
+    train_s = time.time() - t0
+    for itv in reft.interventions.values():
+        (itv[0] if isinstance(itv, (tuple, list)) else itv).eval()
+    eos = model.config.eos_token_id
+    t1 = time.time()
+    with open(os.path.join(a.out, "pyreft_generations.jsonl"), "w") as fo:
+        for k, e in enumerate(evals):
+            ids = torch.tensor([e["input_ids"]])
+            locs = [[e["locations"][i]] for i in range(layers)]
+            with torch.no_grad():
+                _, out = reft.generate({"input_ids": ids, "attention_mask": torch.ones_like(ids)},
+                                       unit_locations={"sources->base": (None, locs)}, intervene_on_prompt=True,
+                                       max_new_tokens=a.max_new_tokens, do_sample=False, eos_token_id=eos, pad_token_id=pad)
+            new = out[0, ids.shape[1]:].tolist()
+            fo.write(json.dumps({"id": e["id"], "task": e["task"], "prompt": e["prompt"], "new_ids": new, "answer": e["answer"]}) + "\n")
+            if (k + 1) % 20 == 0:
+                print(f"generated {k + 1}/{len(evals)} ({time.time() - t1:.0f}s)", file=sys.stderr, flush=True)
+    eval_s = time.time() - t1
+    json.dump({"library": "pyreft 0.1.0 / pyvene 0.1.8", "torch": torch.__version__, "args": vars(a),
+               "train_items": len(train), "steps": len(losses), "first_loss": losses[0], "last_loss": losses[-1],
+               "train_seconds": train_s, "eval_seconds": eval_s, "eval_prompts": len(evals),
+               "threads": torch.get_num_threads()}, open(os.path.join(a.out, "pyreft_run.json"), "w"), indent=1)
+    print(f"pyreft: {len(losses)} steps in {train_s:.0f}s (loss {losses[0]:.3f} → {losses[-1]:.3f}); {len(evals)} generations in {eval_s:.0f}s")
+
+
+if __name__ == "__main__":
+    main()
