@@ -8,7 +8,7 @@ with the classifier trainable (pyreft's `--allow_cls_grad`). The loop is a plain
 HF Trainer's defaults (AdamW β=(0.9, 0.999), ε=1e-8, linear schedule with warmup, clip 1.0,
 `model.eval()` dropout off as `get_reft_model` leaves it): pyreft's `ReftTrainerForSequence
 Classification` targets transformers 4.45 and this machine has 5.x. Data: the same TSV files,
-the first `--train-limit` training rows; scored on every dev row and on the rows listed in
+the training rows of `--train-indices` (reft's seeded subset; else the first `--train-limit`); scored on every dev row and on the rows listed in
 `--test-indices` (the test half of `reft`'s split), with GLUE's metrics.
 
   python3 benches/pyreft_glue.py --model ~/.cache/reft/all-MiniLM-L6-v2 --task rte \\
@@ -87,6 +87,7 @@ def main():
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--test-indices", default=None, help="JSON list of dev row indices (reft's test half)")
+    ap.add_argument("--train-indices", default=None, help="JSON list of train row indices (reft's seeded subset)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     import torch
@@ -117,7 +118,9 @@ def main():
         reft = pyreft.get_reft_model(model, pyreft.ReftConfig(representations=reps))
     for p in model.classifier.parameters():  # allow_cls_grad
         p.requires_grad_(True)
-    train = load(a.data_dir, a.task, "train", a.train_limit)
+    train = load(a.data_dir, a.task, "train", None if a.train_indices else a.train_limit)
+    if a.train_indices:
+        train = [train[i] for i in json.load(open(a.train_indices))]
     dev = load(a.data_dir, a.task, "dev")
 
     def batches(rows, shuffle, gen=None):
