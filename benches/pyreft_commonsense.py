@@ -34,6 +34,7 @@ def main():
     ap.add_argument("--warmup-ratio", type=float, default=0.1)
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--device", default="cpu")
     a = ap.parse_args()
     import torch
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
@@ -42,8 +43,12 @@ def main():
     from transformers import AutoModelForCausalLM
     torch.manual_seed(a.seed)
     d, f = os.path.dirname(os.path.abspath(a.gguf)), os.path.basename(a.gguf)
-    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, torch_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, torch_dtype=torch.float32).to(a.device)
     model.eval()
+    if a.device.startswith("cuda"):  # f32 as on the CPU: no TF32
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    dev = torch.device(a.device)
     layers, hidden = model.config.num_hidden_layers, model.config.hidden_size
     cls = pyreft.LoreftIntervention if a.kind == "loreft" else pyreft.NodireftIntervention
     extra = {} if a.kind == "loreft" else {"add_bias": False}
@@ -67,9 +72,9 @@ def main():
         for s in range(0, len(order), a.batch_size):
             rows = [train[i] for i in order[s:s + a.batch_size]]
             t = max(len(r["input_ids"]) for r in rows)
-            ids = torch.tensor([r["input_ids"] + [pad] * (t - len(r["input_ids"])) for r in rows])
-            am = torch.tensor([[1] * len(r["input_ids"]) + [0] * (t - len(r["input_ids"])) for r in rows])
-            lab = torch.tensor([r["labels"] + [-100] * (t - len(r["labels"])) for r in rows])
+            ids = torch.tensor([r["input_ids"] + [pad] * (t - len(r["input_ids"])) for r in rows], device=dev)
+            am = torch.tensor([[1] * len(r["input_ids"]) + [0] * (t - len(r["input_ids"])) for r in rows], device=dev)
+            lab = torch.tensor([r["labels"] + [-100] * (t - len(r["labels"])) for r in rows], device=dev)
             # [intervention][example][position]
             locs = [[r["locations"][i] for r in rows] for i in range(layers)]
             _, cf = reft({"input_ids": ids, "attention_mask": am}, unit_locations={"sources->base": (None, locs)}, labels=lab)
@@ -86,7 +91,7 @@ def main():
     t1 = time.time()
     with open(os.path.join(a.out, "pyreft_generations.jsonl"), "w") as fo:
         for k, e in enumerate(evals):
-            ids = torch.tensor([e["input_ids"]])
+            ids = torch.tensor([e["input_ids"]], device=dev)
             locs = [[e["locations"][i]] for i in range(layers)]
             with torch.no_grad():
                 _, out = reft.generate({"input_ids": ids, "attention_mask": torch.ones_like(ids)},
@@ -100,7 +105,8 @@ def main():
     json.dump({"library": "pyreft 0.1.0 / pyvene 0.1.8", "torch": torch.__version__, "args": vars(a),
                "train_items": len(train), "steps": len(losses), "first_loss": losses[0], "last_loss": losses[-1],
                "train_seconds": train_s, "eval_seconds": eval_s, "eval_prompts": len(evals),
-               "threads": torch.get_num_threads()}, open(os.path.join(a.out, "pyreft_run.json"), "w"), indent=1)
+               "threads": torch.get_num_threads(), "device": a.device,
+               "gpu": torch.cuda.get_device_name(0) if a.device.startswith("cuda") else None}, open(os.path.join(a.out, "pyreft_run.json"), "w"), indent=1)
     print(f"pyreft: {len(losses)} steps in {train_s:.0f}s (loss {losses[0]:.3f} → {losses[-1]:.3f}); {len(evals)} generations in {eval_s:.0f}s")
 
 
