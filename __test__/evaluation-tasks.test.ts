@@ -26,20 +26,12 @@ import {
   writeReport,
   type TaskResult,
 } from '../src/index.js'
+import { code } from './helpers/error-code.js'
 
 const dataDir = resolve(import.meta.dirname, '../../shared/data')
 const noData = !existsSync(dataDir)
 const tmp = mkdtempSync(join(tmpdir(), 'reft-eval-'))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
-
-const code = (f: () => unknown): string => {
-  try {
-    f()
-  } catch (e) {
-    return String((e as { code?: unknown }).code)
-  }
-  return 'no error'
-}
 
 describe('pyreft templates and targets', () => {
   it('commonsense: instruction + "\\n", target "the correct answer is " + answer', () => {

@@ -15,15 +15,7 @@ import {
   spearman,
 } from '../src/glue/index.js'
 import { mulberry32 } from '../src/random.js'
-
-const code = (f: () => unknown): string => {
-  try {
-    f()
-  } catch (e) {
-    return String((e as { code?: unknown }).code)
-  }
-  return 'no error'
-}
+import { code } from './helpers/error-code.js'
 
 describe('classification metrics', () => {
   // preds [1,1,0,0,1] vs refs [1,0,0,1,1]: tp 2, tn 1, fp 1, fn 1.

@@ -5,15 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { glueRecipe, glueRecipeCommon, glueRecipeIntervention, glueRecipes, glueTaskNames } from '../src/glue/index.js'
 import { resolveConfig } from '../src/config.js'
-
-const code = (f: () => unknown): string => {
-  try {
-    f()
-  } catch (e) {
-    return String((e as { code?: unknown }).code)
-  }
-  return 'no error'
-}
+import { code } from './helpers/error-code.js'
 
 describe('GLUE recipes', () => {
   it('has one LoReFT and one DiReFT recipe per task, all rank 1 with prefix positions', () => {

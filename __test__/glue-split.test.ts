@@ -4,15 +4,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { glueEvalSize, glueTasks, splitGlueValidation } from '../src/glue/index.js'
-
-const code = (f: () => unknown): string => {
-  try {
-    f()
-  } catch (e) {
-    return String((e as { code?: unknown }).code)
-  }
-  return 'no error'
-}
+import { code } from './helpers/error-code.js'
 
 describe('glueEvalSize', () => {
   it('is ⌊n/2⌋ up to 5,000 rows and 1,000 above', () => {

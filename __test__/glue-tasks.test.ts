@@ -9,21 +9,13 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { glueFile, glueTaskNames, glueTasks, loadGlueTask, parseGlueLabel, resolveGlueTask, type GlueExample } from '../src/glue/index.js'
 import * as root from '../src/index.js'
+import { code } from './helpers/error-code.js'
 
 const dataDir = resolve(import.meta.dirname, '../../shared/data')
 const noData = !existsSync(join(dataDir, 'glue'))
 if (noData) console.warn(`skipping the real GLUE loading checks: ${join(dataDir, 'glue')} does not exist`)
 const tmp = mkdtempSync(join(tmpdir(), 'reft-glue-'))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
-
-const code = (f: () => unknown): string => {
-  try {
-    f()
-  } catch (e) {
-    return String((e as { code?: unknown }).code)
-  }
-  return 'no error'
-}
 
 const write = (rel: string, text: string): void => {
   mkdirSync(join(tmp, rel, '..'), { recursive: true })

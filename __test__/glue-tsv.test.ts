@@ -7,19 +7,11 @@ import { describe, expect, it } from 'vitest'
 import { existsSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { columnIndex, parseTsv } from '../src/glue/index.js'
+import { code } from './helpers/error-code.js'
 
 const dataDir = resolve(import.meta.dirname, '../../shared/data')
 const noData = !existsSync(join(dataDir, 'glue'))
 if (noData) console.warn(`skipping the real GLUE file checks: ${join(dataDir, 'glue')} does not exist`)
-
-const code = (f: () => unknown): string => {
-  try {
-    f()
-  } catch (e) {
-    return String((e as { code?: unknown }).code)
-  }
-  return 'no error'
-}
 
 describe('parseTsv', () => {
   it('splits on tabs with the first line as header', () => {

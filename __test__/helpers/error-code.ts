@@ -1,0 +1,9 @@
+/** The `code` of what `f` throws synchronously, or `'no error'` when it returns. */
+export function code(f: () => unknown): string {
+  try {
+    f()
+  } catch (e) {
+    return String((e as { code?: unknown }).code)
+  }
+  return 'no error'
+}
