@@ -45,6 +45,7 @@ export { lossCurveSvg, writeLossCurve } from './plot.js'
 export { ensureDefaultModel, defaultModelPath, defaultModelPackage, ensureMiniLM, minilmPath, minilmPackage, fetchModel, type FetchableModel } from './fetch-model.js'
 export { downloadFromHub, type HubOptions } from './hub.js'
 export type { NativeBatch, NativeForwardOutput, NativeStepStats } from './native-api.js'
+export { loadWasmBackend, wasmBuildExists, type WasmBackend, type WasmReftHandle, type FileRecord } from './wasm/index.js'
 
 import { native } from './native.js'
 

@@ -15,11 +15,13 @@
 //!   (all four, trainable or not, so the adapter is self-contained) in
 //!   `interventions.safetensors`.
 //!
-//! Writes are atomic: a new directory is written under a temporary name and renamed into place;
+//! [`ReftModel::to_files`] / [`ReftModel::from_files`] produce and read the same files in memory
+//! (a [`FileMap`]) where there is no file system. Writes to disk are atomic: a new directory is written under a temporary name and renamed into place;
 //! in an existing directory only our three files are replaced (each by rename, config last) and
 //! anything else there is left alone.
 
 use crate::error::{ReftError, Result};
+use crate::files::FileMap;
 use crate::interventions::rotation::Rotation;
 use crate::head::HeadSpec;
 use crate::interventions::{self, InterventionSpec};
@@ -61,9 +63,19 @@ struct CheckpointConfig {
     head: Option<HeadSpec>,
 }
 
+/// File names of a checkpoint.
+pub const CONFIG_FILE: &str = "reft_config.json";
+pub const TENSORS_FILE: &str = "interventions.safetensors";
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+
 /// Is `dir` one of our checkpoints?
 pub fn is_checkpoint(dir: &Path) -> bool {
-    dir.join("reft_config.json").exists()
+    dir.join(CONFIG_FILE).exists()
+}
+
+/// The safetensors bytes of `tensors` (what `candle_core::safetensors::save` writes).
+fn serialize(tensors: &HashMap<String, Tensor>) -> Result<Vec<u8>> {
+    Ok(safetensors::tensor::serialize(tensors, None).map_err(candle_core::Error::from)?)
 }
 
 impl ReftModel {
@@ -87,8 +99,10 @@ impl ReftModel {
         Ok(map)
     }
 
-    /// Saves the interventions (and with `with_optimizer` the AdamW state) to `dir` atomically.
-    pub fn save(&self, dir: &Path, with_optimizer: bool) -> Result<()> {
+    /// The checkpoint as in-memory files: `reft_config.json`, `interventions.safetensors` and,
+    /// with `with_optimizer` after at least one step, `optimizer.safetensors` — byte for byte
+    /// what [`ReftModel::save`] writes.
+    pub fn to_files(&self, with_optimizer: bool) -> Result<FileMap> {
         let has_opt = with_optimizer && self.optimizer.step > 0;
         let config = CheckpointConfig {
             format_version: FORMAT_VERSION,
@@ -103,24 +117,30 @@ impl ReftModel {
             metadata: self.metadata.clone(),
             head: self.head.as_ref().map(|h| h.spec.clone()),
         };
-        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        std::fs::create_dir_all(parent).map_err(|e| ReftError::io(parent, e))?;
-        let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "checkpoint".into());
-        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).map_err(|e| ReftError::io(&tmp, e))?;
+        let mut files = FileMap::new();
         let json = serde_json::to_string_pretty(&config).map_err(|e| ReftError::config("checkpoint", e.to_string()))?;
-        std::fs::write(tmp.join("reft_config.json"), json).map_err(|e| ReftError::io(tmp.join("reft_config.json"), e))?;
-        let st = tmp.join("interventions.safetensors");
-        candle_core::safetensors::save(&self.state_tensors()?, &st)?;
+        files.insert(CONFIG_FILE, json.into_bytes());
+        files.insert(TENSORS_FILE, serialize(&self.state_tensors()?)?);
         if has_opt {
             let mut map = HashMap::new();
             for (k, (m, v)) in self.optimizer.m.iter().zip(&self.optimizer.v).enumerate() {
                 map.insert(format!("adamw.m.{k}"), m.clone());
                 map.insert(format!("adamw.v.{k}"), v.clone());
             }
-            candle_core::safetensors::save(&map, tmp.join("optimizer.safetensors"))?;
+            files.insert(OPTIMIZER_FILE, serialize(&map)?);
         }
+        Ok(files)
+    }
+
+    /// Saves the interventions (and with `with_optimizer` the AdamW state) to `dir` atomically.
+    pub fn save(&self, dir: &Path, with_optimizer: bool) -> Result<()> {
+        let files = self.to_files(with_optimizer)?;
+        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(|e| ReftError::io(parent, e))?;
+        let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "checkpoint".into());
+        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        files.write_to_dir(&tmp)?;
         if !dir.exists() {
             // A new directory appears whole or not at all.
             std::fs::rename(&tmp, dir).map_err(|e| ReftError::io(dir, e))?;
@@ -129,11 +149,11 @@ impl ReftModel {
         // An existing directory keeps whatever else it holds (e.g. `checkpoint-*` folders): our
         // files are renamed in one by one, the config last, so a crash leaves the old config
         // pointing at complete tensors or the new one at complete tensors.
-        for f in ["interventions.safetensors", "optimizer.safetensors", "reft_config.json"] {
+        for f in [TENSORS_FILE, OPTIMIZER_FILE, CONFIG_FILE] {
             let (src, dst) = (tmp.join(f), dir.join(f));
             if src.exists() {
                 std::fs::rename(&src, &dst).map_err(|e| ReftError::io(&dst, e))?;
-            } else if f == "optimizer.safetensors" && dst.exists() {
+            } else if f == OPTIMIZER_FILE && dst.exists() {
                 std::fs::remove_file(&dst).map_err(|e| ReftError::io(&dst, e))?;
             }
         }
@@ -143,10 +163,23 @@ impl ReftModel {
 
     /// Loads one of our checkpoints onto `base`.
     pub fn load(base: Arc<Model>, dir: &Path, with_optimizer: bool) -> Result<Self> {
-        let cpath = dir.join("reft_config.json");
-        let text = std::fs::read_to_string(&cpath).map_err(|e| ReftError::io(&cpath, e))?;
+        let names: &[&str] = if with_optimizer { &[CONFIG_FILE, TENSORS_FILE, OPTIMIZER_FILE] } else { &[CONFIG_FILE, TENSORS_FILE] };
+        Self::load_files(base, &FileMap::read_dir_files(dir, names)?, with_optimizer, dir)
+    }
+
+    /// Loads a checkpoint held in memory (the files of [`ReftModel::to_files`]) onto `base`.
+    pub fn from_files(base: Arc<Model>, files: &FileMap, with_optimizer: bool) -> Result<Self> {
+        Self::load_files(base, files, with_optimizer, Path::new("<memory>"))
+    }
+
+    /// [`ReftModel::from_files`], naming `dir` in errors.
+    fn load_files(base: Arc<Model>, files: &FileMap, with_optimizer: bool, dir: &Path) -> Result<Self> {
+        let need = |name: &str| {
+            files.get(name).ok_or_else(|| ReftError::io(dir.join(name), std::io::ErrorKind::NotFound.into()))
+        };
+        let cpath = dir.join(CONFIG_FILE);
         let config: CheckpointConfig =
-            serde_json::from_str(&text).map_err(|e| ReftError::format(&cpath, e.to_string()))?;
+            serde_json::from_slice(need(CONFIG_FILE)?).map_err(|e| ReftError::format(&cpath, e.to_string()))?;
         if config.format_version != FORMAT_VERSION {
             return Err(ReftError::format(&cpath, format!("format_version {} (this build reads {FORMAT_VERSION})", config.format_version)));
         }
@@ -158,11 +191,8 @@ impl ReftModel {
                 format!("hidden {} × {} layers (checkpoint)", config.model.hidden_size, config.model.num_layers),
             ));
         }
-        let st = dir.join("interventions.safetensors");
-        if !st.exists() {
-            return Err(ReftError::io(&st, std::io::Error::from(std::io::ErrorKind::NotFound)));
-        }
-        let tensors = candle_core::safetensors::load(&st, base.device())
+        let st = dir.join(TENSORS_FILE);
+        let tensors = candle_core::safetensors::load_buffer(need(TENSORS_FILE)?, base.device())
             .map_err(|e| ReftError::format(&st, format!("unreadable safetensors: {e}")))?;
         let mut model = ReftModel::with_head(base, &config.interventions, config.head.clone(), 0)?;
         model.restore(&tensors, &st)?;
@@ -170,8 +200,8 @@ impl ReftModel {
         model.dropout_seed = config.dropout_seed;
         if with_optimizer {
             if let Some(step) = config.optimizer_step {
-                let op = dir.join("optimizer.safetensors");
-                let t = candle_core::safetensors::load(&op, model.base.device())
+                let op = dir.join(OPTIMIZER_FILE);
+                let t = candle_core::safetensors::load_buffer(need(OPTIMIZER_FILE)?, model.base.device())
                     .map_err(|e| ReftError::format(&op, format!("unreadable optimizer state: {e}")))?;
                 let n = model.named_params().len();
                 let get = |k: &str| t.get(k).cloned().ok_or_else(|| ReftError::format(&op, format!("missing `{k}`")));

@@ -3,12 +3,14 @@
 //! Frozen Llama-family decoders and BERT-family encoders we own ([`models`]), intervention types
 //! ([`interventions`]), classification heads ([`head`]),
 //! a model with interventions at chosen sites and positions ([`reft`]), training ([`train`]),
-//! generation ([`generate`]) and checkpoints ([`checkpoint`], [`pyreft_import`]).
+//! generation ([`generate`]) and checkpoints ([`checkpoint`], [`pyreft_import`]), from paths or
+//! from in-memory files ([`files`]).
 
 pub mod batch;
 pub mod checkpoint;
 pub mod default_model;
 pub mod error;
+pub mod files;
 pub mod generate;
 pub mod head;
 pub mod interventions;
@@ -25,4 +27,5 @@ pub mod train;
 
 pub use error::{ReftError, Result};
 pub use batch::Batch;
+pub use files::FileMap;
 pub use reft::ReftModel;

@@ -2,9 +2,11 @@
 //!
 //! `tiny_decoder` builds one in memory (any dtype, including f64 for gradient checks);
 //! `write_tiny_model` writes an HF-style directory (`config.json`, `model.safetensors`,
-//! `tokenizer.json` with a byte-level BPE of 256 byte tokens plus `<s>`, `</s>`, `<pad>`).
+//! `tokenizer.json` with a byte-level BPE of 256 byte tokens plus `<s>`, `</s>`, `<pad>`);
+//! `tiny_model_files` / `tiny_encoder_files` give the same files in memory (WebAssembly tests).
 
 use crate::error::{ReftError, Result};
+use crate::files::FileMap;
 use crate::models::config::{Architecture, DecoderConfig};
 use crate::models::llama::{Decoder, LayerWeights};
 use crate::models::Model;
@@ -109,8 +111,13 @@ pub fn tiny_model(dtype: DType, seed: u64) -> Result<Model> {
 
 /// Writes a tiny random model as an HF directory, with a byte-level `tokenizer.json`.
 pub fn write_tiny_model(dir: &Path, seed: u64) -> Result<()> {
+    tiny_model_files(seed)?.write_to_dir(dir)
+}
+
+/// The files of [`write_tiny_model`] in memory (`config.json`, `model.safetensors`,
+/// `tokenizer.json`).
+pub fn tiny_model_files(seed: u64) -> Result<FileMap> {
     let cfg = tiny_config();
-    std::fs::create_dir_all(dir).map_err(|e| ReftError::io(dir, e))?;
     let config = serde_json::json!({
         "architectures": ["LlamaForCausalLM"], "model_type": "llama",
         "hidden_size": cfg.hidden_size, "intermediate_size": cfg.intermediate_size,
@@ -120,14 +127,23 @@ pub fn write_tiny_model(dir: &Path, seed: u64) -> Result<()> {
         "max_position_embeddings": cfg.max_position_embeddings, "tie_word_embeddings": false,
         "bos_token_id": 256, "eos_token_id": 257, "pad_token_id": 258
     });
-    let p = dir.join("config.json");
-    std::fs::write(&p, serde_json::to_string_pretty(&config).unwrap_or_default()).map_err(|e| ReftError::io(&p, e))?;
     let map: HashMap<String, Tensor> = weights(&cfg, seed)?.into_iter().collect();
-    candle_core::safetensors::save(&map, dir.join("model.safetensors"))?;
-    write_byte_tokenizer(&dir.join("tokenizer.json"))
+    let mut files = FileMap::new();
+    files.insert("config.json", serde_json::to_string_pretty(&config).unwrap_or_default().into_bytes());
+    files.insert("model.safetensors", safetensors_bytes(&map)?);
+    files.insert("tokenizer.json", byte_tokenizer_json()?);
+    Ok(files)
 }
 
-fn write_byte_tokenizer(path: &Path) -> Result<()> {
+fn safetensors_bytes(map: &HashMap<String, Tensor>) -> Result<Vec<u8>> {
+    Ok(safetensors::tensor::serialize(map, None).map_err(candle_core::Error::from)?)
+}
+
+fn tokenizer_json(tok: &tokenizers::Tokenizer) -> Result<Vec<u8>> {
+    tok.to_string(false).map(String::into_bytes).map_err(|e| ReftError::config("tokenizer", e.to_string()))
+}
+
+fn byte_tokenizer_json() -> Result<Vec<u8>> {
     use tokenizers::decoders::byte_level::ByteLevel as Dec;
     use tokenizers::models::bpe::BPE;
     use tokenizers::pre_tokenizers::byte_level::ByteLevel;
@@ -144,13 +160,18 @@ fn write_byte_tokenizer(path: &Path) -> Result<()> {
     tok.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
     tok.with_decoder(Some(Dec::default()));
     tok.add_special_tokens(&[AddedToken::from("<s>", true), AddedToken::from("</s>", true), AddedToken::from("<pad>", true)]);
-    tok.save(path, false).map_err(|e| ReftError::io(path, std::io::Error::other(e.to_string())))
+    tokenizer_json(&tok)
 }
 
 /// Writes a tiny random BERT (hidden 32, 2 layers, 4 heads, 2 token types) as an HF directory
 /// with a character-level WordPiece `tokenizer.json` (`[CLS] a [SEP] b [SEP]` templates, lower
 /// casing). With `num_labels`, a random `classifier` as `BertForSequenceClassification` stores.
 pub fn write_tiny_encoder(dir: &Path, seed: u64, num_labels: Option<usize>) -> Result<()> {
+    tiny_encoder_files(seed, num_labels)?.write_to_dir(dir)
+}
+
+/// The files of [`write_tiny_encoder`] in memory.
+pub fn tiny_encoder_files(seed: u64, num_labels: Option<usize>) -> Result<FileMap> {
     use rand::{Rng, SeedableRng};
     let specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
     let chars: Vec<String> = ('a'..='z').chain('0'..='9').map(String::from).chain([".", ",", "!", "?", "'"].map(String::from)).collect();
@@ -158,7 +179,6 @@ pub fn write_tiny_encoder(dir: &Path, seed: u64, num_labels: Option<usize>) -> R
     vocab.extend(chars.iter().cloned());
     vocab.extend(chars.iter().map(|c| format!("##{c}")));
     let (d, f, layers, positions) = (32usize, 64usize, 2usize, 128usize);
-    std::fs::create_dir_all(dir).map_err(|e| ReftError::io(dir, e))?;
     let mut config = serde_json::json!({
         "architectures": ["BertModel"], "model_type": "bert", "hidden_size": d,
         "intermediate_size": f, "num_hidden_layers": layers, "num_attention_heads": 4,
@@ -169,8 +189,8 @@ pub fn write_tiny_encoder(dir: &Path, seed: u64, num_labels: Option<usize>) -> R
         config["architectures"] = serde_json::json!(["BertForSequenceClassification"]);
         config["num_labels"] = serde_json::json!(k);
     }
-    let p = dir.join("config.json");
-    std::fs::write(&p, serde_json::to_string_pretty(&config).unwrap_or_default()).map_err(|e| ReftError::io(&p, e))?;
+    let mut files = FileMap::new();
+    files.insert("config.json", serde_json::to_string_pretty(&config).unwrap_or_default().into_bytes());
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut map: HashMap<String, Tensor> = HashMap::new();
     let mut put = |name: String, shape: &[usize], scale: f64, offset: f64| -> Result<()> {
@@ -208,11 +228,12 @@ pub fn write_tiny_encoder(dir: &Path, seed: u64, num_labels: Option<usize>) -> R
         put("classifier.weight".into(), &[k, d], s, 0.0)?;
         put("classifier.bias".into(), &[k], 0.1, 0.0)?;
     }
-    candle_core::safetensors::save(&map, dir.join("model.safetensors"))?;
-    write_wordpiece_tokenizer(&dir.join("tokenizer.json"), &vocab)
+    files.insert("model.safetensors", safetensors_bytes(&map)?);
+    files.insert("tokenizer.json", wordpiece_tokenizer_json(&vocab)?);
+    Ok(files)
 }
 
-fn write_wordpiece_tokenizer(path: &Path, vocab: &[String]) -> Result<()> {
+fn wordpiece_tokenizer_json(vocab: &[String]) -> Result<Vec<u8>> {
     use tokenizers::models::wordpiece::WordPiece;
     use tokenizers::normalizers::bert::BertNormalizer;
     use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
@@ -234,5 +255,5 @@ fn write_wordpiece_tokenizer(path: &Path, vocab: &[String]) -> Result<()> {
     tok.with_post_processor(Some(post));
     tok.with_decoder(Some(tokenizers::decoders::wordpiece::WordPiece::default()));
     tok.add_special_tokens(&["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"].map(|s| AddedToken::from(s, true)));
-    tok.save(path, false).map_err(|e| ReftError::io(path, std::io::Error::other(e.to_string())))
+    tokenizer_json(&tok)
 }

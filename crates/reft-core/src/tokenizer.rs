@@ -37,17 +37,24 @@ impl Tok {
     /// Loads `tokenizer.json` (and the chat template of `tokenizer_config.json`, if any).
     pub fn from_dir(dir: &Path) -> Result<Self> {
         let path = dir.join("tokenizer.json");
-        let mut inner = Tokenizer::from_file(&path)
-            .map_err(|e| ReftError::format(&path, format!("cannot load tokenizer: {e}")))?;
+        let json = std::fs::read(&path).map_err(|e| ReftError::io(&path, e))?;
+        let config = std::fs::read(dir.join("tokenizer_config.json")).ok();
+        Self::from_bytes(&json, config.as_deref(), &path)
+    }
+
+    /// The same from the bytes of `tokenizer.json` and, optionally, `tokenizer_config.json`;
+    /// `path` only names the tokenizer in errors.
+    pub fn from_bytes(json: &[u8], config: Option<&[u8]>, path: &Path) -> Result<Self> {
+        let mut inner = Tokenizer::from_bytes(json)
+            .map_err(|e| ReftError::format(path, format!("cannot load tokenizer: {e}")))?;
         // transformers ignores the padding/truncation stored in tokenizer.json (sentence-
         // transformers files pad every text to 128) and applies only what each call asks for.
         inner.with_padding(None);
         inner
             .with_truncation(None)
-            .map_err(|e| ReftError::format(&path, format!("cannot reset truncation: {e}")))?;
-        let chat_template = std::fs::read_to_string(dir.join("tokenizer_config.json"))
-            .ok()
-            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .map_err(|e| ReftError::format(path, format!("cannot reset truncation: {e}")))?;
+        let chat_template = config
+            .and_then(|s| serde_json::from_slice::<serde_json::Value>(s).ok())
             .and_then(|v| v.get("chat_template").and_then(|t| t.as_str()).map(String::from));
         Ok(Self { inner, chat_template, truncating: Mutex::new(HashMap::new()) })
     }

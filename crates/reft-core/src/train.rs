@@ -51,6 +51,9 @@ pub struct AdamW {
 }
 
 /// Stack for the autograd thread: candle's graph walk and drop recurse once per node depth.
+/// (wasm32-unknown-unknown has no threads: there the pass runs on the caller's stack, whose
+/// size is set at link time, `-zstack-size` in .cargo/config.toml.)
+#[cfg(not(target_arch = "wasm32"))]
 const GRAD_STACK: usize = 512 * 1024 * 1024;
 
 impl ReftModel {
@@ -80,6 +83,9 @@ impl ReftModel {
         let mut sums: Vec<Option<Tensor>> = vec![None; params.len()];
         let (mut loss_sum, mut tokens) = (0f64, 0usize);
         for (k, batch) in batches.iter().enumerate() {
+            #[cfg(target_arch = "wasm32")]
+            let (loss, n, grads) = self.backward_one(batch, &params, k)?;
+            #[cfg(not(target_arch = "wasm32"))]
             let (loss, n, grads) = std::thread::scope(|s| {
                 std::thread::Builder::new()
                     .stack_size(GRAD_STACK)

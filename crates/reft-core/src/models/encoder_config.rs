@@ -74,8 +74,13 @@ impl EncoderConfig {
 
     /// Parses an HF `config.json`.
     pub fn from_hf_json(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| ReftError::io(path, e))?;
-        let raw: Raw = serde_json::from_str(&text)
+        let bytes = std::fs::read(path).map_err(|e| ReftError::io(path, e))?;
+        Self::from_hf_bytes(&bytes, path)
+    }
+
+    /// Parses the bytes of an HF `config.json`; `path` only names it in errors.
+    pub fn from_hf_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        let raw: Raw = serde_json::from_slice(bytes)
             .map_err(|e| ReftError::format(path, format!("not an encoder config.json: {e}")))?;
         let family = match raw.model_type.as_deref() {
             Some("bert") => EncoderFamily::Bert,

@@ -2,6 +2,7 @@
 //! tensors dequantized to the working dtype at load (any quant type Candle reads), and the
 //! Q/K row permutation of llama.cpp's converter undone so the HF rotate-half RoPE applies.
 //! Follows llama.cpp `convert_hf_to_gguf.py` (`LlamaModel.permute`) and `gguf-py` key names.
+//! The file is read from disk ([`GgufFile::open`]) or from memory ([`GgufFile::from_bytes`]).
 
 use super::config::{Architecture, DecoderConfig};
 use super::llama::{Decoder, LayerWeights};
@@ -9,22 +10,37 @@ use crate::error::{ReftError, Result};
 use crate::ops::FrozenLinear;
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::{DType, Device, Tensor};
-use std::fs::File;
+use std::io::{Read, Seek};
 use std::path::Path;
 
+/// What tensors are read from: an open file or an in-memory buffer.
+trait Source: Read + Seek {}
+impl<T: Read + Seek> Source for T {}
+
 /// A parsed GGUF file: header content and the open reader.
-pub struct GgufFile {
+pub struct GgufFile<'a> {
     pub content: Content,
-    file: File,
+    reader: Box<dyn Source + 'a>,
     path: std::path::PathBuf,
 }
 
-impl GgufFile {
+impl GgufFile<'static> {
     pub fn open(path: &Path) -> Result<Self> {
-        let mut file = File::open(path).map_err(|e| ReftError::io(path, e))?;
-        let content = Content::read(&mut file)
+        let file = std::fs::File::open(path).map_err(|e| ReftError::io(path, e))?;
+        Self::read(Box::new(file), path)
+    }
+}
+
+impl<'a> GgufFile<'a> {
+    /// A GGUF file held in memory; `path` only names it in errors.
+    pub fn from_bytes(bytes: &'a [u8], path: &Path) -> Result<Self> {
+        Self::read(Box::new(std::io::Cursor::new(bytes)), path)
+    }
+
+    fn read(mut reader: Box<dyn Source + 'a>, path: &Path) -> Result<Self> {
+        let content = Content::read(&mut reader)
             .map_err(|e| ReftError::format(path, format!("not a readable GGUF file: {e}")))?;
-        Ok(Self { content, file, path: path.to_path_buf() })
+        Ok(Self { content, reader, path: path.to_path_buf() })
     }
 
     pub fn meta(&self, key: &str) -> Option<&Value> {
@@ -50,7 +66,7 @@ impl GgufFile {
     fn tensor(&mut self, name: &str, dtype: DType, device: &Device) -> Result<Tensor> {
         let q = self
             .content
-            .tensor(&mut self.file, name, device)
+            .tensor(&mut self.reader, name, device)
             .map_err(|e| ReftError::format(&self.path, format!("tensor `{name}`: {e}")))?;
         Ok(q.dequantize(device)?.to_dtype(dtype)?)
     }
@@ -72,7 +88,7 @@ fn unpermute(w: &Tensor, n_head: usize) -> candle_core::Result<Tensor> {
 }
 
 /// Builds the decoder from a GGUF file's llama tensors.
-pub fn load_decoder(g: &mut GgufFile, dtype: DType, device: &Device) -> Result<Decoder> {
+pub fn load_decoder(g: &mut GgufFile<'_>, dtype: DType, device: &Device) -> Result<Decoder> {
     let arch = g.meta("general.architecture").and_then(|v| v.to_string().ok()).cloned().unwrap_or_default();
     if arch != "llama" {
         return Err(ReftError::UnsupportedModel(format!(
@@ -110,7 +126,7 @@ pub fn load_decoder(g: &mut GgufFile, dtype: DType, device: &Device) -> Result<D
     let mut layers = Vec::with_capacity(n_layers);
     for l in 0..n_layers {
         let p = format!("blk.{l}");
-        let lin = |g: &mut GgufFile, n: &str| -> Result<FrozenLinear> {
+        let lin = |g: &mut GgufFile<'_>, n: &str| -> Result<FrozenLinear> {
             Ok(FrozenLinear::new(g.tensor(&format!("{p}.{n}.weight"), dtype, device)?, None))
         };
         let q = g.tensor(&format!("{p}.attn_q.weight"), dtype, device)?;

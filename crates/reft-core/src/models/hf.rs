@@ -1,14 +1,32 @@
-//! Loading a decoder from an HF model directory: `config.json`, `model.safetensors` or a sharded
-//! `model.safetensors.index.json`, and `tokenizer.json`. Weight names follow transformers'
-//! `LlamaForCausalLM` state dict (`model.layers.N.self_attn.q_proj.weight`, ...).
+//! Loading a decoder from an HF model directory — or the same files in memory (a [`FileMap`]):
+//! `config.json`, `model.safetensors` or a sharded `model.safetensors.index.json`, and
+//! `tokenizer.json`. Weight names follow transformers' `LlamaForCausalLM` state dict
+//! (`model.layers.N.self_attn.q_proj.weight`, ...).
 
 use super::config::DecoderConfig;
 use super::llama::{Decoder, LayerWeights};
 use crate::error::{ReftError, Result};
+use crate::files::FileMap;
 use crate::ops::FrozenLinear;
-use candle_core::safetensors::MmapedSafetensors;
+use candle_core::safetensors::{MmapedSafetensors, SliceSafetensors};
 use candle_core::{DType, Device, Tensor};
 use std::path::{Path, PathBuf};
+
+/// File names of the shards listed by a `model.safetensors.index.json`, sorted, deduplicated.
+fn shard_names(index_json: &str, origin: &Path) -> Result<Vec<String>> {
+    let v: serde_json::Value = serde_json::from_str(index_json)
+        .map_err(|e| ReftError::format(origin, format!("invalid JSON: {e}")))?;
+    let map = v
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| ReftError::format(origin, "no `weight_map` object"))?;
+    let mut files: Vec<String> = map.values().filter_map(|f| f.as_str()).map(String::from).collect();
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+const NO_WEIGHTS: &str = "no model.safetensors or model.safetensors.index.json (PyTorch .bin weights are not supported)";
 
 /// Lists the safetensors files of a directory (single file or sharded index).
 pub(crate) fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -19,34 +37,26 @@ pub(crate) fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let index = dir.join("model.safetensors.index.json");
     if index.exists() {
         let text = std::fs::read_to_string(&index).map_err(|e| ReftError::io(&index, e))?;
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| ReftError::format(&index, format!("invalid JSON: {e}")))?;
-        let map = v.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| {
-            ReftError::format(&index, "no `weight_map` object")
-        })?;
-        let mut files: Vec<PathBuf> = map
-            .values()
-            .filter_map(|f| f.as_str())
-            .map(|f| dir.join(f))
-            .collect();
-        files.sort();
-        files.dedup();
-        return Ok(files);
+        return Ok(shard_names(&text, &index)?.into_iter().map(|f| dir.join(f)).collect());
     }
-    Err(ReftError::format(
-        dir,
-        "no model.safetensors or model.safetensors.index.json (PyTorch .bin weights are not supported)",
-    ))
+    Err(ReftError::format(dir, NO_WEIGHTS))
 }
 
-pub(crate) struct Weights {
-    pub(crate) st: MmapedSafetensors,
+/// Where the tensors live: memory-mapped files, or safetensors buffers already in memory.
+enum Store<'a> {
+    Mapped(MmapedSafetensors),
+    Slices(Vec<SliceSafetensors<'a>>),
+}
+
+pub(crate) struct Weights<'a> {
+    store: Store<'a>,
+    /// The directory (or `<memory>`) named in errors.
     pub(crate) dir: PathBuf,
     pub(crate) dtype: DType,
     pub(crate) device: Device,
 }
 
-impl Weights {
+impl Weights<'static> {
     /// Memory-maps the safetensors of an HF directory.
     pub(crate) fn open(dir: &Path, dtype: DType, device: &Device) -> Result<Self> {
         let files = weight_files(dir)?;
@@ -58,18 +68,47 @@ impl Weights {
         // SAFETY: the files are memory-mapped read-only; we never write to them while mapped.
         let st = unsafe { MmapedSafetensors::multi(&files) }
             .map_err(|e| ReftError::format(dir, format!("cannot map safetensors: {e}")))?;
-        Ok(Weights { st, dir: dir.to_path_buf(), dtype, device: device.clone() })
+        Ok(Weights { store: Store::Mapped(st), dir: dir.to_path_buf(), dtype, device: device.clone() })
+    }
+}
+
+impl<'a> Weights<'a> {
+    /// The safetensors of in-memory HF files (`model.safetensors` or the index's shards).
+    pub(crate) fn from_files(files: &'a FileMap, dtype: DType, device: &Device) -> Result<Self> {
+        let names = if files.contains("model.safetensors") {
+            vec!["model.safetensors".to_string()]
+        } else if let Some(index) = files.get("model.safetensors.index.json") {
+            let origin = FileMap::path("model.safetensors.index.json");
+            shard_names(&String::from_utf8_lossy(index), &origin)?
+        } else {
+            return Err(ReftError::format(FileMap::path(""), NO_WEIGHTS));
+        };
+        let mut slices = Vec::with_capacity(names.len());
+        for name in &names {
+            let st = SliceSafetensors::new(files.require(name)?)
+                .map_err(|e| ReftError::format(FileMap::path(name), format!("not a safetensors file: {e}")))?;
+            slices.push(st);
+        }
+        Ok(Weights { store: Store::Slices(slices), dir: FileMap::path(""), dtype, device: device.clone() })
     }
 
     pub(crate) fn get(&self, name: &str) -> Result<Tensor> {
-        let t = self.st.load(name, &self.device).map_err(|e| {
-            ReftError::format(&self.dir, format!("cannot read tensor `{name}`: {e}"))
-        })?;
+        let t = match &self.store {
+            Store::Mapped(st) => st.load(name, &self.device),
+            Store::Slices(v) => match v.iter().find(|s| s.get(name).is_ok()) {
+                Some(s) => s.load(name, &self.device),
+                None => Err(candle_core::Error::Msg(format!("no tensor named `{name}`"))),
+            },
+        }
+        .map_err(|e| ReftError::format(&self.dir, format!("cannot read tensor `{name}`: {e}")))?;
         Ok(t.to_dtype(self.dtype)?)
     }
 
     pub(crate) fn has(&self, name: &str) -> bool {
-        self.st.get(name).is_ok()
+        match &self.store {
+            Store::Mapped(st) => st.get(name).is_ok(),
+            Store::Slices(v) => v.iter().any(|s| s.get(name).is_ok()),
+        }
     }
 
     pub(crate) fn linear(&self, prefix: &str, bias: bool) -> Result<FrozenLinear> {
@@ -82,7 +121,17 @@ impl Weights {
 /// Loads the decoder of an HF directory.
 pub fn load_decoder(dir: &Path, dtype: DType, device: &Device) -> Result<Decoder> {
     let cfg = DecoderConfig::from_hf_json(&dir.join("config.json"))?;
-    let w = Weights::open(dir, dtype, device)?;
+    build_decoder(cfg, &Weights::open(dir, dtype, device)?)
+}
+
+/// Loads the decoder of in-memory HF files (`config.json` and the safetensors).
+pub fn load_decoder_from_files(files: &FileMap, dtype: DType, device: &Device) -> Result<Decoder> {
+    let cfg = DecoderConfig::from_hf_bytes(files.require("config.json")?, &FileMap::path("config.json"))?;
+    build_decoder(cfg, &Weights::from_files(files, dtype, device)?)
+}
+
+fn build_decoder(cfg: DecoderConfig, w: &Weights<'_>) -> Result<Decoder> {
+    let (dir, dtype, device) = (&w.dir, w.dtype, &w.device);
     let embed = w.get("model.embed_tokens.weight")?;
     check_shape(&embed, &[cfg.vocab_size, cfg.hidden_size], "model.embed_tokens.weight", dir)?;
     let mut layers = Vec::with_capacity(cfg.num_layers);

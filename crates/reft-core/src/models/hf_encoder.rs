@@ -1,19 +1,31 @@
 //! Loading a BERT-family encoder from an HF directory. Weight names follow transformers'
 //! `BertModel`/`RobertaModel` state dicts, bare (sentence-transformers layouts such as
 //! all-MiniLM-L6-v2) or under the `bert.` / `roberta.` prefix of the `*ForSequenceClassification`
-//! and `*ForMaskedLM` checkpoints; a stored `classifier` is kept to initialise the head.
+//! and `*ForMaskedLM` checkpoints; a stored `classifier` is kept to initialise the head. The
+//! same files can come from memory (a [`FileMap`]).
 
 use super::bert::{Encoder, EncoderLayer, Norm, StoredHead};
 use super::encoder_config::EncoderConfig;
 use super::hf::{check_shape, Weights};
 use crate::error::{ReftError, Result};
+use crate::files::FileMap;
 use candle_core::{DType, Device};
 use std::path::Path;
 
 /// Loads the encoder of an HF directory whose `config.json` has an encoder `model_type`.
 pub fn load_encoder(dir: &Path, dtype: DType, device: &Device) -> Result<Encoder> {
     let cfg = EncoderConfig::from_hf_json(&dir.join("config.json"))?;
-    let w = Weights::open(dir, dtype, device)?;
+    build_encoder(cfg, &Weights::open(dir, dtype, device)?)
+}
+
+/// Loads the encoder of in-memory HF files (`config.json` and the safetensors).
+pub fn load_encoder_from_files(files: &FileMap, dtype: DType, device: &Device) -> Result<Encoder> {
+    let cfg = EncoderConfig::from_hf_bytes(files.require("config.json")?, &FileMap::path("config.json"))?;
+    build_encoder(cfg, &Weights::from_files(files, dtype, device)?)
+}
+
+fn build_encoder(cfg: EncoderConfig, w: &Weights<'_>) -> Result<Encoder> {
+    let (dir, dtype, device) = (&w.dir, w.dtype, &w.device);
     let prefix = ["", "bert.", "roberta.", "model."]
         .into_iter()
         .find(|p| w.has(&format!("{p}embeddings.word_embeddings.weight")))

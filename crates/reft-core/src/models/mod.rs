@@ -1,6 +1,7 @@
 //! Base models we own. [`Model`] bundles a frozen backbone — a Llama-family [`Decoder`] or a
 //! BERT-family [`Encoder`] — with its tokenizer and where it came from; `load_model` picks the
-//! loader from the path (HF directory or `.gguf` file) and the directory's `config.json`.
+//! loader from the path (HF directory or `.gguf` file) and the directory's `config.json`;
+//! `load_model_from_files` does the same for in-memory files (WebAssembly, no file system).
 
 pub mod bert;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod hf_encoder;
 pub mod llama;
 
 use crate::error::{ReftError, Result};
+use crate::files::FileMap;
 use crate::tokenizer::Tok;
 pub use candle_core::{DType, Device};
 use std::path::Path;
@@ -77,12 +79,44 @@ pub fn load_model(path: &Path, opts: &LoadOptions) -> Result<Model> {
     Ok(Model { backbone: Backbone::Decoder(decoder), tokenizer, source: "gguf" })
 }
 
+/// Loads a model from in-memory files, named as in an HF directory (`config.json`,
+/// `model.safetensors` or `model.safetensors.index.json` and its shards, optionally
+/// `tokenizer.json` and `tokenizer_config.json`) or a single `*.gguf` file.
+pub fn load_model_from_files(files: &FileMap, opts: &LoadOptions) -> Result<Model> {
+    let gguf: Vec<&str> = files.names().filter(|n| n.to_ascii_lowercase().ends_with(".gguf")).collect();
+    if let [name] = gguf[..] {
+        let path = FileMap::path(name);
+        let mut g = gguf::GgufFile::from_bytes(files.require(name)?, &path)?;
+        let decoder = gguf::load_decoder(&mut g, opts.dtype, &opts.device)?;
+        let tokenizer = Some(Tok::from_gguf(&g, &path)?);
+        return Ok(Model { backbone: Backbone::Decoder(decoder), tokenizer, source: "gguf" });
+    }
+    if gguf.len() > 1 {
+        return Err(ReftError::UnsupportedModel(format!("{} .gguf files given; expected one", gguf.len())));
+    }
+    let config = files.require("config.json")?;
+    let backbone = if is_encoder_config(config, &FileMap::path("config.json"))? {
+        Backbone::Encoder(hf_encoder::load_encoder_from_files(files, opts.dtype, &opts.device)?)
+    } else {
+        Backbone::Decoder(hf::load_decoder_from_files(files, opts.dtype, &opts.device)?)
+    };
+    let tokenizer = match files.get("tokenizer.json") {
+        Some(json) => Some(Tok::from_bytes(json, files.get("tokenizer_config.json"), &FileMap::path("tokenizer.json"))?),
+        None => None,
+    };
+    Ok(Model { backbone, tokenizer, source: "hf" })
+}
+
 /// Whether the directory's `config.json` names an encoder `model_type`.
 fn is_encoder_dir(dir: &Path) -> Result<bool> {
     let path = dir.join("config.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| ReftError::io(&path, e))?;
+    let bytes = std::fs::read(&path).map_err(|e| ReftError::io(&path, e))?;
+    is_encoder_config(&bytes, &path)
+}
+
+fn is_encoder_config(bytes: &[u8], path: &Path) -> Result<bool> {
     let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| ReftError::format(&path, format!("invalid JSON: {e}")))?;
+        serde_json::from_slice(bytes).map_err(|e| ReftError::format(path, format!("invalid JSON: {e}")))?;
     Ok(EncoderConfig::is_encoder_json(&v))
 }
 
