@@ -103,7 +103,7 @@ fn encoders_with_heads_at_every_component() {
 /// Each op on its own: analytic gradient of `sum(op(x) * c)` against central differences.
 mod ops {
     use candle_core::{DType, Device, Tensor, Var};
-    use reft_core::ops::{apply_rope, frozen_linear, gelu, layer_norm, log_softmax_last, rms_norm, softmax_last, RopeTables};
+    use reft_core::ops::{apply_rope, attention_softmax, frozen_linear, gelu, layer_norm, log_softmax_last, rms_norm, softmax_last, RopeTables};
 
     fn check(name: &str, shape: (usize, usize, usize, usize), f: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>) {
         let dev = Device::Cpu;
@@ -135,6 +135,12 @@ mod ops {
         let b = Tensor::randn(0f64, 0.3, 8, &dev).unwrap();
         check("layer_norm", (2, 1, 3, 8), &|x| layer_norm(x, &w, &b, 1e-12));
         check("gelu", (2, 1, 3, 8), &|x| gelu(x));
+        // Fused attention softmax: key-padding mask [b,1,1,k] and causal-style mask [b,1,q,k].
+        let pad = Tensor::from_vec(vec![0f32, 0., -1e30, 0., 0., 0., 0., 0., 0., -1e30, -1e30, 0., 0., 0., 0., 0.], (2, 1, 1, 8), &dev).unwrap();
+        check("attention_softmax/pad", (2, 2, 3, 8), &|x| attention_softmax(x, &pad, 0.35));
+        let causal: Vec<f32> = (0..2 * 3 * 8).map(|i| if (i % 8) > (i / 8) % 3 + 4 { -1e30 } else { 0.0 }).collect();
+        let causal = Tensor::from_vec(causal, (2, 1, 3, 8), &dev).unwrap();
+        check("attention_softmax/causal", (2, 2, 3, 8), &|x| attention_softmax(x, &causal, 0.35));
         check("softmax", (2, 1, 3, 8), &|x| softmax_last(x));
         check("log_softmax", (2, 1, 3, 8), &|x| log_softmax_last(x));
         let inv: Vec<f64> = (0..4).map(|i| 1.0 / 10_000f64.powf(2.0 * i as f64 / 8.0)).collect();

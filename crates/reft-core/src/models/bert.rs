@@ -9,7 +9,7 @@
 
 use super::encoder_config::EncoderConfig;
 use super::llama::{Component, Hooks};
-use crate::ops::{gelu, layer_norm, softmax_last, FrozenLinear};
+use crate::ops::{attention_softmax, gelu, layer_norm, FrozenLinear};
 use candle_core::{DType, Device, Tensor};
 
 /// A LayerNorm's frozen gain and bias.
@@ -145,13 +145,8 @@ impl Encoder {
         let q = split(w.q.forward(x)?)?;
         let k = split(w.k.forward(x)?)?;
         let v = split(w.v.forward(x)?)?;
-        let scores = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (hd as f64).sqrt()))?;
-        let scores = if scores.dtype() == DType::F64 {
-            scores.broadcast_add(&mask.to_dtype(DType::F64)?)?
-        } else {
-            scores.to_dtype(DType::F32)?.broadcast_add(mask)?
-        };
-        let probs = softmax_last(&scores)?.to_dtype(self.dtype)?;
+        let scores = q.matmul(&k.t()?.contiguous()?)?;
+        let probs = attention_softmax(&scores, mask, 1.0 / (hd as f64).sqrt())?.to_dtype(self.dtype)?;
         let out = probs.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((b, t, nh * hd))?;
         w.o.forward(&out)
     }

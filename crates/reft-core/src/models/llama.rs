@@ -7,7 +7,7 @@
 //! layer through [`Hooks`], and the LM head can run on selected rows only.
 
 use super::config::DecoderConfig;
-use crate::ops::{apply_rope, frozen_linear, rms_norm, softmax_last, FrozenLinear, RopeTables};
+use crate::ops::{apply_rope, attention_softmax, frozen_linear, rms_norm, FrozenLinear, RopeTables};
 use candle_core::{DType, Device, Tensor, D};
 
 /// Where in a layer an intervention reads and writes the hidden state (pyvene's names).
@@ -214,14 +214,9 @@ impl Decoder {
         let k = repeat_kv(&k, nh / nkv)?;
         let v = repeat_kv(&v, nh / nkv)?;
         let scale = 1.0 / (hd as f64).sqrt();
-        let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?;
-        // Scores and softmax in f32 for half-precision models (f64 stays f64 for gradchecks).
-        let scores = if scores.dtype() == DType::F64 {
-            scores.broadcast_add(&mask.to_dtype(DType::F64)?)?
-        } else {
-            scores.to_dtype(DType::F32)?.broadcast_add(mask)?
-        };
-        let probs = softmax_last(&scores)?.to_dtype(self.dtype)?;
+        let scores = q.matmul(&k.t()?.contiguous()?)?;
+        // Softmax in f32 for half-precision models (f64 stays f64 for gradchecks).
+        let probs = attention_softmax(&scores, mask, scale)?.to_dtype(self.dtype)?;
         let out = probs.matmul(&v)?; // [b, nh, t, hd]
         let out = out.transpose(1, 2)?.contiguous()?.reshape((b, t, nh * hd))?;
         w.o.forward(&out)

@@ -5,12 +5,14 @@
 //! models use goes through this module instead; `tests/gradcheck.rs` proves each op against
 //! finite differences in f64.
 
+mod attention_softmax;
 mod frozen_linear;
 mod gelu;
 mod norm;
 mod rope;
 mod softmax;
 
+pub use attention_softmax::attention_softmax;
 pub use frozen_linear::{frozen_linear, FrozenLinear};
 pub use gelu::gelu;
 pub use norm::{layer_norm, rms_norm};
