@@ -1,12 +1,11 @@
 //! Option objects crossing the boundary (`#[napi(object)]`, copied) and their conversion into
 //! core types, in one place.
 
-use crate::error::{coded, IntoNapi};
+use crate::error::IntoNapi;
 use napi::bindgen_prelude::{Float32Array, Int32Array, Uint32Array, Uint8Array};
 use napi_derive::napi;
 use reft_core::generate::GenerateOptions;
-use reft_core::interventions::{Activation, InterventionSpec, Kind};
-use reft_core::models::Component;
+use reft_core::interventions::InterventionSpec;
 use reft_core::train::StepOptions;
 use reft_core::Batch;
 
@@ -40,24 +39,8 @@ pub struct InterventionSpecObject {
 impl TryFrom<&InterventionSpecObject> for InterventionSpec {
     type Error = napi::Error;
     fn try_from(o: &InterventionSpecObject) -> napi::Result<Self> {
-        let component = match &o.component {
-            None => Component::BlockOutput,
-            Some(c) => Component::parse(c).ok_or_else(|| {
-                coded("ERR_INVALID_CONFIG", format!("invalid config: component: unknown component `{c}`"))
-            })?,
-        };
-        Ok(InterventionSpec {
-            kind: Kind::parse(&o.kind).napi()?,
-            layer: o.layer as usize,
-            component,
-            rank: o.rank as usize,
-            dropout: o.dropout.unwrap_or(0.0),
-            activation: match &o.activation {
-                Some(a) => Activation::parse(a).napi()?,
-                None => Activation::Linear,
-            },
-            add_bias: o.add_bias.unwrap_or(false),
-        })
+        let (layer, rank) = (o.layer as usize, o.rank as usize);
+        InterventionSpec::from_fields(&o.kind, layer, o.component.as_deref(), rank, o.dropout, o.activation.as_deref(), o.add_bias).napi()
     }
 }
 
@@ -69,7 +52,7 @@ impl From<&InterventionSpec> for InterventionSpecObject {
             component: Some(s.component.as_str().into()),
             rank: s.rank as u32,
             dropout: Some(s.dropout),
-            activation: Some(serde_json::to_value(s.activation).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_else(|| "linear".into())),
+            activation: Some(s.activation_name()),
             add_bias: Some(s.add_bias),
         }
     }

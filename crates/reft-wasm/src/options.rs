@@ -6,8 +6,8 @@
 use crate::error::{coded, IntoJs};
 use reft_core::generate::GenerateOptions;
 use reft_core::head::HeadSpec;
-use reft_core::interventions::{Activation, InterventionSpec, Kind};
-use reft_core::models::{Component, DType, LoadOptions};
+use reft_core::interventions::InterventionSpec;
+use reft_core::models::{DType, LoadOptions};
 use reft_core::train::StepOptions;
 use reft_core::Batch;
 use serde::de::DeserializeOwned;
@@ -60,36 +60,19 @@ pub struct SpecObject {
 impl TryFrom<&SpecObject> for InterventionSpec {
     type Error = JsError;
     fn try_from(o: &SpecObject) -> Result<Self, JsError> {
-        let component = match &o.component {
-            None => Component::BlockOutput,
-            Some(c) => Component::parse(c)
-                .ok_or_else(|| coded("ERR_INVALID_CONFIG", format!("invalid config: component: unknown component `{c}`")))?,
-        };
-        Ok(InterventionSpec {
-            kind: Kind::parse(&o.kind).js()?,
-            layer: o.layer,
-            component,
-            rank: o.rank,
-            dropout: o.dropout.unwrap_or(0.0),
-            activation: match &o.activation {
-                Some(a) => Activation::parse(a).js()?,
-                None => Activation::Linear,
-            },
-            add_bias: o.add_bias.unwrap_or(false),
-        })
+        InterventionSpec::from_fields(&o.kind, o.layer, o.component.as_deref(), o.rank, o.dropout, o.activation.as_deref(), o.add_bias).js()
     }
 }
 
 impl From<&InterventionSpec> for SpecObject {
     fn from(s: &InterventionSpec) -> Self {
-        let activation = serde_json::to_value(s.activation).ok().and_then(|v| v.as_str().map(String::from));
         Self {
             kind: s.kind.as_str().into(),
             layer: s.layer,
             component: Some(s.component.as_str().into()),
             rank: s.rank,
             dropout: Some(s.dropout),
-            activation: Some(activation.unwrap_or_else(|| "linear".into())),
+            activation: Some(s.activation_name()),
             add_bias: Some(s.add_bias),
         }
     }

@@ -109,6 +109,37 @@ fn default_component() -> Component {
 }
 
 impl InterventionSpec {
+    /// A spec from the loose fields the bindings receive (names as strings, optional fields
+    /// defaulted as documented on the struct), with unknown names reported as `InvalidConfig`.
+    pub fn from_fields(
+        kind: &str,
+        layer: usize,
+        component: Option<&str>,
+        rank: usize,
+        dropout: Option<f64>,
+        activation: Option<&str>,
+        add_bias: Option<bool>,
+    ) -> Result<Self> {
+        let component = match component {
+            None => default_component(),
+            Some(c) => Component::parse(c).ok_or_else(|| ReftError::config("component", format!("unknown component `{c}`")))?,
+        };
+        Ok(InterventionSpec {
+            kind: Kind::parse(kind)?,
+            layer,
+            component,
+            rank,
+            dropout: dropout.unwrap_or(0.0),
+            activation: activation.map(Activation::parse).transpose()?.unwrap_or_default(),
+            add_bias: add_bias.unwrap_or(false),
+        })
+    }
+
+    /// The activation's serialised name (`"linear"`, `"relu"`, ...).
+    pub fn activation_name(&self) -> String {
+        serde_json::to_value(self.activation).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_else(|| "linear".into())
+    }
+
     /// Checks the spec against a model with `num_layers` layers of width `hidden`.
     pub fn validate(&self, num_layers: usize, hidden: usize) -> Result<()> {
         if self.layer >= num_layers {
