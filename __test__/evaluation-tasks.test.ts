@@ -192,4 +192,15 @@ describe.skipIf(noData)('loaders on the shared data', () => {
     expect(alpaca.some((e) => e.prompt.includes('### Input:\n'))).toBe(true)
     expect(alpaca.some((e) => !e.prompt.includes('### Input:'))).toBe(true)
   })
+  it('shuffleSeed mixes a union before limit, reproducibly', () => {
+    const plain = loadTrainingSet('commonsense', { dataDir, limit: 400 }).examples
+    const a = loadTrainingSet('commonsense', { dataDir, limit: 400, shuffleSeed: 1 }).examples
+    const b = loadTrainingSet('commonsense', { dataDir, limit: 400, shuffleSeed: 1 }).examples
+    expect(a).toEqual(b)
+    // File order puts BoolQ (true/false answers) first; a shuffled cut has the other sets' answers too.
+    const isBool = (e: { output: string }) => /answer is (true|false)$/.test(e.output)
+    expect(plain.every(isBool)).toBe(true)
+    expect(a.filter((e) => !isBool(e)).length).toBeGreaterThan(100)
+    expect(loadTrainingSet('commonsense', { dataDir, limit: 400, shuffleSeed: 2 }).examples).not.toEqual(a)
+  })
 })

@@ -3,7 +3,7 @@
  * and evaluate it on tasks, on the embedded default model unless `--model` says otherwise.
  *
  * usage: npx tsx scripts/experiment.ts --eval ARC-Easy,ARC-Challenge --eval-limit 200 \
- *          [--train ARC-Easy --train-limit 1000 --kind loreft --layers all --positions f3+l3 \
+ *          [--train ARC-Easy --train-limit 1000 [--train-shuffle SEED] --kind loreft --layers all --positions f3+l3 \
  *           --rank 4 --tied --epochs 1 --lr 9e-4 --batch-size 8 --warmup-ratio 0.1 --max-length 256] \
  *          [--model PATH] [--seed 42] [--out runs/NAME]
  * Writes OUT/result.json (and OUT/adapter/ when trained); prints a Markdown row.
@@ -16,7 +16,7 @@ import { evaluateTask, loadModel, loadTrainingSet, train, type InterventionConfi
 const { values: a } = parseArgs({
   options: {
     model: { type: 'string' }, train: { type: 'string' }, 'train-limit': { type: 'string' },
-    eval: { type: 'string' }, 'eval-limit': { type: 'string' }, kind: { type: 'string', default: 'none' },
+    eval: { type: 'string' }, 'eval-limit': { type: 'string' }, kind: { type: 'string', default: 'none' }, 'train-shuffle': { type: 'string' },
     layers: { type: 'string', default: 'all' }, positions: { type: 'string', default: 'f3+l3' },
     rank: { type: 'string', default: '4' }, tied: { type: 'boolean', default: true }, epochs: { type: 'string', default: '1' },
     lr: { type: 'string', default: '9e-4' }, 'batch-size': { type: 'string', default: '8' }, 'warmup-ratio': { type: 'string', default: '0' },
@@ -35,14 +35,17 @@ if (a.kind !== 'none') {
   const layers = a.layers === 'all' ? 'all' : a.layers!.split(',').map(Number)
   const cfg = { kind: a.kind, layers, positions: a.positions!, rank: num('rank'), tied: a.tied } as InterventionConfig
   const reft = model.withInterventions(cfg, { seed: num('seed') })
-  const { examples } = loadTrainingSet(a.train, { limit: a['train-limit'] === undefined ? undefined : num('train-limit') })
+  const { examples } = loadTrainingSet(a.train, {
+    limit: a['train-limit'] === undefined ? undefined : num('train-limit'),
+    shuffleSeed: a['train-shuffle'] === undefined ? undefined : num('train-shuffle'),
+  })
   const items = reft.dataset(examples, { maxLength: num('max-length') })
   const history = await train(reft, items, {
     epochs: num('epochs'), batchSize: num('batch-size'), lr: num('lr'), warmupRatio: num('warmup-ratio'), seed: num('seed'),
     onProgress: (e) => { if (e.step % 10 === 0 || e.step === e.totalSteps) console.error(`step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(4)}`) },
   })
   const p = reft.trainableParameters()
-  trainInfo = { ...cfg, train: a.train, trainExamples: items.length, epochs: num('epochs'), lr: num('lr'), batchSize: num('batch-size'),
+  trainInfo = { ...cfg, train: a.train, trainShuffle: a['train-shuffle'], trainExamples: items.length, epochs: num('epochs'), lr: num('lr'), batchSize: num('batch-size'),
     steps: history.steps.length, firstLoss: history.steps[0]?.loss, lastLoss: history.steps.at(-1)?.loss,
     trainSeconds: (Date.now() - t0) / 1000, params: p.interventionParams, paramsPercent: p.percent }
   if (a.out !== undefined) await reft.save(join(a.out, 'adapter'))

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { ReftError } from './errors.js'
-import { native } from './native.js'
+import { selectBackend } from './backend.js'
 
 const run = promisify(execFile)
 
@@ -34,12 +34,12 @@ export type FetchableModel = 'smollm2' | 'minilm'
 
 /** Where the default model lives (whether or not it has been fetched). */
 export function defaultModelPath(): string {
-  return native().defaultModelPath()
+  return selectBackend().defaultModelPath()
 }
 
 /** Where MiniLM's HF directory lives (whether or not it has been fetched). */
 export function minilmPath(): string {
-  return native().minilmPath()
+  return selectBackend().minilmPath()
 }
 
 async function firstWorking(cmds: string[][], what: string): Promise<string[]> {

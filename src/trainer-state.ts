@@ -9,39 +9,9 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ReftError, toReftError } from './errors.js'
-import type { TrainHistory } from './trainer-options.js'
 
-/** File name of the loop state inside a checkpoint directory. */
-export const trainerStateFile = 'trainer_state.json'
-
-/** Current `formatVersion` of `trainer_state.json`. */
-export const trainerStateVersion = 1
-
-/** Everything needed to continue a run at the exact same step and batch order. */
-export interface TrainerState {
-  formatVersion: number
-  /** Optimizer steps done. */
-  step: number
-  /** Epoch and step-within-epoch of the *next* step (the batch cursor). */
-  epoch: number
-  stepInEpoch: number
-  totalSteps: number
-  /** Shuffle seed (epoch e uses seed + e). */
-  seed: number
-  /** Shape of the run; a resume with different values is rejected. */
-  datasetSize: number
-  batchSize: number
-  gradientAccumulation: number
-  history: TrainHistory
-  /** Early-stopping bookkeeping: best eval loss so far (null before any eval) and evals since. */
-  bestEvalLoss: number | null
-  evalsWithoutImprovement: number
-}
-
-/** Directory name of the checkpoint after `step` steps. */
-export function checkpointName(step: number): string {
-  return `checkpoint-${step}`
-}
+export { checkpointName, trainerStateFile, trainerStateVersion, type TrainerState } from './trainer-state-format.js'
+import { checkpointName, trainerStateFile, trainerStateVersion, type TrainerState } from './trainer-state-format.js'
 
 /**
  * Atomically write `outputDir/checkpoint-<step>/`: `save(tmpDir)` fills a temporary directory,

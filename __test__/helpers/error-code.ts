@@ -7,3 +7,13 @@ export function code(f: () => unknown): string {
   }
   return 'no error'
 }
+
+/** The `code` of what `f` rejects (or throws) with, or `'no error'` when it resolves. */
+export async function codeAsync(f: () => unknown): Promise<string> {
+  try {
+    await f()
+  } catch (e) {
+    return String((e as { code?: unknown }).code)
+  }
+  return 'no error'
+}

@@ -1,7 +1,7 @@
 /**
  * Shared fixtures of the WebAssembly suites: both backends behind the same `NativeModule`
  * contract (the native addon and `loadWasmBackend()`), a tiny model on disk, hand-made batches
- * and a max-abs-difference helper. Suites skip, with a message, when `wasm/node/` is missing.
+ * and a max-abs-difference helper. Suites skip, with a message, when `wasm/node/` is missing (and fail with `REFT_REQUIRE_WASM=1`).
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -10,9 +10,13 @@ import { native } from '../../src/native.js'
 import type { NativeBatch, NativeModule } from '../../src/native-api.js'
 import { loadWasmBackend, wasmBindingsPath, wasmBuildExists, type WasmBackend } from '../../src/wasm/index.js'
 
-/** Whether the WebAssembly build exists; prints why the suite is skipped when it does not. */
+/**
+ * Whether the WebAssembly build exists; prints why the suite is skipped when it does not. With
+ * `REFT_REQUIRE_WASM=1` (CI builds the module) a missing build fails instead of skipping.
+ */
 export function wasmBuilt(): boolean {
   const built = wasmBuildExists()
+  if (!built && process.env.REFT_REQUIRE_WASM === '1') throw new Error(`REFT_REQUIRE_WASM=1 but there is no WebAssembly build at ${wasmBindingsPath()}`)
   if (!built) console.warn(`[wasm] skipping: no WebAssembly build at ${wasmBindingsPath()} (run scripts/build-wasm.sh)`)
   return built
 }

@@ -6,7 +6,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { invalidConfig } from '../errors.js'
 import { ensureDefaultModel } from '../fetch-model.js'
-import { loadModel, type Model } from '../model.js'
+import { loadModel } from '../load-model.js'
+import type { Model } from '../model.js'
 
 /** Output streams of one CLI run (injectable so the commands stay testable). */
 export interface CliIo {

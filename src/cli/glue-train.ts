@@ -17,7 +17,7 @@ import { evaluateGlue, isBetterGlueScore, type GlueEvaluation } from '../glue/ev
 import { loadGlueSplits } from '../glue/protocol.js'
 import { glueRecipe, glueRecipeCommon, glueRecipeIntervention, type GlueRecipe } from '../glue/recipes.js'
 import { loadReft } from '../load-reft.js'
-import { loadModel } from '../model.js'
+import { loadModel } from '../load-model.js'
 import { writeLossCurve } from '../plot.js'
 import { createProgressReporter } from '../progress.js'
 import type { ReftModel } from '../reft-model.js'

@@ -5,7 +5,7 @@
  * rejects positions when there are no interventions.
  */
 import type { Model } from '../model.js'
-import { call, callAsync, native } from '../native.js'
+import { call, callAsync } from '../call.js'
 import type { NativeBatch, NativeForwardOutput, NativeReft } from '../native-api.js'
 import { ReftError } from '../errors.js'
 
@@ -28,7 +28,7 @@ export function withoutPositions(batch: NativeBatch): NativeBatch {
 
 /** Opens a forward through `model` with no interventions. */
 export function openBaseForward(model: Model): BaseForward {
-  let handle: NativeReft | undefined = call(() => native().createReft(model.handle, [], 0))
+  let handle: NativeReft | undefined = call(() => model.backend.createReft(model.handle, [], 0))
   const live = (): NativeReft => {
     if (handle === undefined) throw new ReftError('ERR_DISPOSED', 'this base forward was disposed')
     return handle

@@ -8,6 +8,7 @@
  */
 import { alpacaPrompt, type InstructionExample } from '../datasets/instruction.js'
 import { invalidConfig } from '../errors.js'
+import { shuffledIndices } from '../random.js'
 import { checkInteger } from '../validate.js'
 import { readDataFile, stringField, type DataDirOptions } from './data-dir.js'
 import { trainingExample, type TaskKind } from './templates.js'
@@ -54,6 +55,11 @@ export function resolveTrainingSet(name: string): TrainingSetSpec {
 
 /** Options of {@link loadTrainingSet}. */
 export interface LoadTrainingSetOptions extends DataDirOptions {
+  /**
+   * Shuffle the concatenated files with this seed before `limit` and `holdOut`, so a limited
+   * union (`commonsense`) mixes its sources. @defaultValue no shuffle (file order)
+   */
+  shuffleSeed?: number
   /** Keep only the first `limit` examples (after concatenating the files). @defaultValue all */
   limit?: number
   /**
@@ -93,6 +99,10 @@ export function loadTrainingSet(name: string, options: LoadTrainingSetOptions = 
       const kind = spec.kind
       all = all.concat(toTaskRecords(rows, file).map((r) => trainingExample(kind, r)))
     }
+  }
+  if (options.shuffleSeed !== undefined) {
+    const order = shuffledIndices(all.length, checkInteger('shuffleSeed', options.shuffleSeed, { min: 0 }))
+    all = order.map((i) => all[i]!)
   }
   if (options.limit !== undefined) all = all.slice(0, checkInteger('limit', options.limit, { min: 0 }))
   const holdOut = checkInteger('holdOut', options.holdOut ?? 0, { min: 0, max: all.length })

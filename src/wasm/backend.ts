@@ -16,58 +16,37 @@
  *   then refuses further calls.
  */
 import { join } from 'node:path'
-import type { NativeHeadSpec, NativeInterventionSpec, NativeLoadOptions, NativeModel, NativeModule } from '../native-api.js'
-import { wasmBindings, type WasmBindings } from './bindings.js'
-import { fromRaw, guard, rawModel, toRaw, using, WasmModel, WasmReft, type WasmReftHandle } from './handles.js'
-import { cacheDir, readCheckpointFiles, readModelFiles, writeFiles, type FileRecord } from './node-files.js'
+import type { NativeModel, NativeModule } from '../native-api.js'
+import { wasmBindings } from './bindings.js'
+import { createCoreBackend, type WasmCoreBackend } from './core.js'
+import { cacheDir, readCheckpointFiles, readModelFiles, writeCheckpoint, writeFiles } from './node-files.js'
+import type { WasmReftHandle } from './handles.js'
 
 export type { WasmReftHandle } from './handles.js'
 
-/** The WebAssembly backend: the native contract plus in-memory loading and saving. */
-export interface WasmBackend extends NativeModule {
+/** The WebAssembly backend in Node: the native contract plus in-memory loading and saving. */
+export interface WasmBackend extends Omit<NativeModule, 'createReft' | 'loadReft'>, WasmCoreBackend {
   readonly kind: 'wasm'
-  createReft(model: NativeModel, specs: NativeInterventionSpec[], seed: number, head?: NativeHeadSpec | null): WasmReftHandle
   loadReft(model: NativeModel, dir: string, withOptimizer: boolean): Promise<WasmReftHandle>
-  /** A model from in-memory files: an HF directory's (by file name) or one `*.gguf`. */
-  loadModelFromFiles(files: FileRecord, options?: NativeLoadOptions): NativeModel
-  /** An adapter from a checkpoint's in-memory files (see {@link WasmReftHandle.saveFiles}). */
-  loadReftFromFiles(model: NativeModel, files: FileRecord, withOptimizer: boolean): WasmReftHandle
-  /** The files `createTinyModel` writes. */
-  tinyModelFiles(seed: number): FileRecord
-  /** The files `createTinyEncoder` writes. */
-  tinyEncoderFiles(seed: number, numLabels?: number | null): FileRecord
 }
 
-function createBackend(b: WasmBindings): WasmBackend {
-  const loadModelFromFiles = (files: FileRecord, options?: NativeLoadOptions): NativeModel =>
-    new WasmModel(guard(() => b.loadModel(toRaw(b, files), options === undefined ? undefined : JSON.stringify(options))))
-  const loadReftFromFiles = (model: NativeModel, files: FileRecord, withOptimizer: boolean): WasmReftHandle =>
-    new WasmReft(b, guard(() => using(toRaw(b, files), (raw) => b.loadReft(rawModel(model), raw, withOptimizer))))
-  const tinyModelFiles = (seed: number): FileRecord => fromRaw(guard(() => b.tinyModelFiles(seed)))
-  const tinyEncoderFiles = (seed: number, numLabels?: number | null): FileRecord => fromRaw(guard(() => b.tinyEncoderFiles(seed, numLabels ?? undefined)))
+function createBackend(): WasmBackend {
+  const core = createCoreBackend(wasmBindings(), writeCheckpoint)
   return {
-    kind: 'wasm',
-    loadModelFromFiles,
-    loadReftFromFiles,
-    tinyModelFiles,
-    tinyEncoderFiles,
+    ...core,
     async loadModel(path, options) {
-      return loadModelFromFiles(await readModelFiles(path), options)
-    },
-    createReft(model, specs, seed, head) {
-      const headJson = head === undefined || head === null ? undefined : JSON.stringify(head)
-      return new WasmReft(b, guard(() => b.createReft(rawModel(model), JSON.stringify(specs), seed, headJson)))
+      return core.loadModelFromFiles(await readModelFiles(path), options)
     },
     async loadReft(model, dir, withOptimizer) {
-      return loadReftFromFiles(model, await readCheckpointFiles(dir, withOptimizer), withOptimizer)
+      return core.loadReftFromFiles(model, await readCheckpointFiles(dir, withOptimizer), withOptimizer)
     },
     defaultModelPath: () => join(cacheDir(), 'SmolLM2-135M-Instruct.Q4_1.gguf'),
     minilmPath: () => join(cacheDir(), 'all-MiniLM-L6-v2'),
     createTinyModel(dir, seed) {
-      writeFiles(dir, tinyModelFiles(seed))
+      writeFiles(dir, core.tinyModelFiles(seed))
     },
     createTinyEncoder(dir, seed, numLabels) {
-      writeFiles(dir, tinyEncoderFiles(seed, numLabels))
+      writeFiles(dir, core.tinyEncoderFiles(seed, numLabels))
     },
   }
 }
@@ -79,6 +58,11 @@ let backend: WasmBackend | undefined
  * use. Rejects with ERR_BACKEND when the build is missing.
  */
 export async function loadWasmBackend(): Promise<WasmBackend> {
-  backend ??= createBackend(wasmBindings())
+  return wasmBackend()
+}
+
+/** {@link loadWasmBackend}, synchronously (throws ERR_BACKEND when the build is missing). */
+export function wasmBackend(): WasmBackend {
+  backend ??= createBackend()
   return backend
 }

@@ -2,7 +2,8 @@
  * The handles of the WebAssembly backend: `WasmModel` and `WasmReft` implement the
  * `NativeModel`/`NativeReft` contracts of src/native-api.ts over the wasm-bindgen objects of
  * `bindings.ts`, free what they allocate in WebAssembly memory, and convert errors (a trap
- * disables the whole backend, since the instance is then in an unknown state).
+ * disables the whole backend, since the instance is then in an unknown state). No Node imports:
+ * the browser entry uses these too; writing a checkpoint to a directory is injected.
  */
 import { ReftError, toReftError } from '../errors.js'
 import type {
@@ -19,8 +20,10 @@ import type {
   NativeStepStats,
   NativeTrainableParameters,
 } from '../native-api.js'
-import type { RawBatch, RawFiles, RawModel, RawReft, WasmBindings } from './bindings.js'
-import { writeCheckpoint, type FileRecord } from './node-files.js'
+import type { FileRecord, RawBatch, RawFiles, RawModel, RawReft, WasmBindings } from './raw.js'
+
+/** Writes a checkpoint's files to a directory (Node); absent where there is no file system. */
+export type CheckpointWriter = (dir: string, files: FileRecord) => void
 
 /** An adapter of the WebAssembly backend: a {@link NativeReft} that also saves to memory. */
 export interface WasmReftHandle extends NativeReft {
@@ -125,10 +128,12 @@ export class WasmModel implements NativeModel {
 export class WasmReft implements WasmReftHandle {
   #raw: RawReft | undefined
   readonly #b: WasmBindings
+  readonly #write: CheckpointWriter | undefined
 
-  constructor(b: WasmBindings, raw: RawReft) {
+  constructor(b: WasmBindings, raw: RawReft, write?: CheckpointWriter) {
     this.#b = b
     this.#raw = raw
+    this.#write = write
   }
 
   #get(): RawReft {
@@ -202,7 +207,10 @@ export class WasmReft implements WasmReftHandle {
   }
 
   async save(dir: string, withOptimizer: boolean): Promise<void> {
-    writeCheckpoint(dir, this.saveFiles(withOptimizer))
+    if (this.#write === undefined) {
+      throw new ReftError('ERR_IO', `cannot save to ${dir}: there is no file system here; use saveFiles() for the checkpoint's bytes`)
+    }
+    this.#write(dir, this.saveFiles(withOptimizer))
   }
 
   get disposed(): boolean {

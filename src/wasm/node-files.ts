@@ -11,8 +11,8 @@ import { homedir, tmpdir } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { ReftError } from '../errors.js'
 
-/** In-memory files of one flat directory: file name → bytes. */
-export type FileRecord = Record<string, Uint8Array>
+export type { FileRecord } from './raw.js'
+import type { FileRecord } from './raw.js'
 
 /** The files of a checkpoint, in the order they are renamed into an existing directory. */
 export const checkpointFiles = ['interventions.safetensors', 'optimizer.safetensors', 'reft_config.json'] as const
