@@ -1,7 +1,8 @@
 /**
  * WebAssembly (SIMD128, one thread) vs the native addon in the same Node process: a no-grad
- * forward with loss and one LoReFT training step (forward + backward + clip + AdamW), median of
- * timed repetitions after warm-ups, on the tiny random Llama and, when it is cached, on
+ * forward with loss, one LoReFT training step (forward + backward + clip + AdamW) and greedy
+ * decoding with the KV cache (batch 1, an 8-token prompt, no stop token), median of timed
+ * repetitions after warm-ups, on the tiny random Llama and, when it is cached, on
  * SmolLM2-135M-Instruct (the layer-15 case of BENCHMARKS.md). Both backends run the same batch
  * from the same initial adapter. Prints JSON lines, then a Markdown table.
  *
@@ -22,6 +23,7 @@ interface Case {
   seqLen: number
   vocab: number
   reps: number
+  newTokens: number
 }
 
 interface Row {
@@ -29,6 +31,7 @@ interface Row {
   backend: 'native' | 'wasm'
   forward_ms: number
   train_step_ms: number
+  decode_tokens_per_s: number
 }
 
 /** Deterministic ids, labels on the second half of each row, the intervention at its middle. */
@@ -58,9 +61,16 @@ async function run(api: NativeModule, backend: Row['backend'], c: Case): Promise
   const batch = batchFor(c)
   const forward_ms = await medianMs(c.reps, 2, () => reft.forward(batch, false))
   const train_step_ms = await medianMs(c.reps, 2, () => reft.trainStep([batch], { lr: 1e-3 }))
+  const prompt: NativeBatch = { inputIds: batch.inputIds.slice(0, 8), batchSize: 1, seqLen: 8, positions: Int32Array.of(7), numPositions: 1 }
+  let generated = 0
+  const decode_ms = await medianMs(Math.min(c.reps, 5), 1, async () => {
+    const out = await reft.generate(prompt, { maxNewTokens: c.newTokens, greedy: true, stopTokenIds: [] })
+    generated = out[0]!.length
+  })
+  if (generated !== c.newTokens) throw new Error(`${backend}: generated ${generated} tokens, expected ${c.newTokens}`)
   reft.dispose()
   model.dispose()
-  return { case: c.name, backend, forward_ms, train_step_ms }
+  return { case: c.name, backend, forward_ms, train_step_ms, decode_tokens_per_s: (1000 * generated) / decode_ms }
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'reft-bench-'))
@@ -68,11 +78,11 @@ const wasm = await loadWasmBackend()
 const nat = native()
 nat.createTinyModel(join(tmp, 'tiny'), 0)
 const cases: Case[] = [
-  { name: 'tiny Llama (hidden 32, 2 layers), 4×32 tokens, LoReFT r4 at layer 1', path: join(tmp, 'tiny'), spec: { kind: 'loreft', layer: 1, component: 'block_output', rank: 4 }, batchSize: 4, seqLen: 32, vocab: 259, reps: 50 },
+  { name: 'tiny Llama (hidden 32, 2 layers), 4×32 tokens, LoReFT r4 at layer 1', path: join(tmp, 'tiny'), spec: { kind: 'loreft', layer: 1, component: 'block_output', rank: 4 }, batchSize: 4, seqLen: 32, vocab: 259, reps: 50, newTokens: 64 },
 ]
 const smollm2 = nat.defaultModelPath()
 if (existsSync(smollm2)) {
-  cases.push({ name: 'SmolLM2-135M (f32 from Q4_1 GGUF), 4×64 tokens, LoReFT r4 at layer 15', path: smollm2, spec: { kind: 'loreft', layer: 15, component: 'block_output', rank: 4 }, batchSize: 4, seqLen: 64, vocab: 49152, reps: 5 })
+  cases.push({ name: 'SmolLM2-135M (f32 from Q4_1 GGUF), 4×64 tokens, LoReFT r4 at layer 15', path: smollm2, spec: { kind: 'loreft', layer: 15, component: 'block_output', rank: 4 }, batchSize: 4, seqLen: 64, vocab: 49152, reps: 5, newTokens: 32 })
 }
 const rows: Row[] = []
 for (const c of cases) {
@@ -89,4 +99,6 @@ for (const c of cases) {
   for (const [label, key] of [['forward + loss, no grad', 'forward_ms'], ['train step', 'train_step_ms']] as const) {
     console.log(`| ${c.name} | ${label} | ${n[key].toFixed(2)} | ${w[key].toFixed(2)} | ${(w[key] / n[key]).toFixed(1)}× |`)
   }
+  const [nd, wd] = [n.decode_tokens_per_s, w.decode_tokens_per_s]
+  console.log(`| ${c.name} | greedy decode, batch 1 (tokens/s) | ${nd.toFixed(1)} tok/s | ${wd.toFixed(1)} tok/s | ${(nd / wd).toFixed(1)}× slower |`)
 }

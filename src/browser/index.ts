@@ -20,32 +20,8 @@ import { readAdapterSource, readModelSource, type FileSource } from './sources.j
 export { initWasm, type InitWasmOptions, type WasmInput } from './module.js'
 export type { FileSource, FileListLike } from './sources.js'
 export type { FileRecord } from '../wasm/raw.js'
-export { Model, type ModelInfo, type WithInterventionsOptions } from '../model.js'
-export { ReftModel, type DatasetOptions, type GenerateOptions, type GenerateResult, type TrainableParameters } from '../reft-model.js'
-export type { LoadReftOptions } from '../load-reft.js'
-export type { ForwardInput } from '../forward-input.js'
-export {
-  parsePositions,
-  resolveConfig,
-  expandConfig,
-  defaults,
-  interventionKinds,
-  components,
-  activations,
-  type InterventionConfig,
-  type InterventionKind,
-  type Component,
-  type Activation,
-  type Positions,
-  type ResolvedInterventionConfig,
-} from '../config.js'
-export { ReftError, toReftError, type ReftErrorCode } from '../errors.js'
-export { getInterventionLocations, flattenPositions, type PadMode } from '../positions.js'
-export * from '../schedules/index.js'
-export * from '../datasets/index.js'
-export { evaluate, planEpoch } from '../train-loop.js'
-export type { TrainOptions, TrainHistory, TrainProgressEvent, TrainEpochEndEvent, Trainable, EarlyStoppingOptions } from '../trainer-options.js'
-export type { NativeBatch, NativeForwardOutput, NativeStepStats } from '../native-api.js'
+export * from '../common-exports.js'
+export { planEpoch } from '../train-loop.js'
 
 /** Options of the browser {@link loadModel}. */
 export interface BrowserLoadModelOptions {
