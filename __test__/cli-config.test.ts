@@ -45,6 +45,8 @@ describe('run config', () => {
     expect(c.model).toBe('m')
     expect(c.intervention).toEqual({ kind: 'noreft', positions: 'l1', rank: 2, layers: 'all', tied: false })
     expect(c.train).toEqual({ epochs: 5, lr: 0.1, batchSize: 2, gradientAccumulation: 3 })
+    expect(mergeRunConfig({}, flags('--group-by-length')).train).toEqual({ groupByLength: true })
+    expect(mergeRunConfig(checkConfigFile({ train: { groupByLength: true } }), flags()).train).toEqual({ groupByLength: true })
   })
   it('unknown keys at any level are ERR_INVALID_CONFIG', () => {
     expect(code(() => checkConfigFile({ modle: 'x' }))).toBe('ERR_INVALID_CONFIG')

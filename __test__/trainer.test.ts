@@ -4,6 +4,8 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { constantSchedule } from '../src/schedules/index.js'
 import { planEpoch, train } from '../src/trainer.js'
+import { paddingTokens, windowBatches } from '../src/length-groups.js'
+import { mulberry32 } from '../src/random.js'
 import type { TrainProgressEvent } from '../src/trainer-options.js'
 import { FakeReft, makeItems } from './helpers/fake-reft.js'
 
@@ -26,6 +28,24 @@ describe('batch plan', () => {
     expect(plan.flat(2).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
     expect(planEpoch(10, 3, 2, 42)).toEqual(plan)
     expect(planEpoch(10, 3, 2, 43)).not.toEqual(plan)
+  })
+
+  it('groupByLength: same coverage and step shape, reproducible, less padding', () => {
+    const rng = mulberry32(3)
+    const n = 1003
+    const lengths = Array.from({ length: n }, () => 8 + Math.floor(rng() * 200))
+    const plain = planEpoch(n, 8, 2, 11)
+    const grouped = planEpoch(n, 8, 2, 11, lengths)
+    expect(grouped.map((s) => s.map((m) => m.length))).toEqual(plain.map((s) => s.map((m) => m.length)))
+    expect(grouped.flat(2).sort((a, b) => a - b)).toEqual([...Array(n).keys()])
+    expect(planEpoch(n, 8, 2, 11, lengths)).toEqual(grouped)
+    expect(planEpoch(n, 8, 2, 12, lengths)).not.toEqual(grouped)
+    const pad = (p: number[][][]) => paddingTokens(p.flat(1), lengths)
+    expect(pad(grouped)).toBeLessThan(pad(plain) / 5)
+    // Micro-batch order is shuffled, not sorted by length across the epoch.
+    const maxLen = grouped.flat(1).slice(0, -1).map((m) => Math.max(...m.map((i) => lengths[i]!)))
+    expect(maxLen.some((l, i) => i > 0 && l > maxLen[i - 1]!)).toBe(true)
+    expect(windowBatches).toBe(50)
   })
 })
 
@@ -54,9 +74,9 @@ describe('train', () => {
     expect(events.every((e) => e.tokensPerSecond > 0 && e.elapsedMs >= 0)).toBe(true)
   })
 
-  for (const at of [1, 2, 3]) {
-    it(`resuming from checkpoint-${at} reproduces the uninterrupted run`, async () => {
-      const opts = { epochs: 3, batchSize: 3, gradientAccumulation: 2, seed: 7, lr: 0.05, warmupSteps: 1 }
+  for (const [at, groupByLength] of [[1, false], [2, false], [3, false], [2, true]] as const) {
+    it(`resuming from checkpoint-${at} reproduces the uninterrupted run${groupByLength ? ' (grouped by length)' : ''}`, async () => {
+      const opts = { epochs: 3, batchSize: 3, gradientAccumulation: 2, seed: 7, lr: 0.05, warmupSteps: 1, groupByLength }
       const full = new FakeReft()
       const expected = await train(full, items, opts)
 
@@ -78,6 +98,9 @@ describe('train', () => {
   it('rejects a resume with a different run shape, and a missing checkpoint', async () => {
     await train(new FakeReft(), items, { batchSize: 4, checkpointEvery: 1, outputDir: dir })
     await expect(train(new FakeReft(), items, { batchSize: 2, resumeFrom: join(dir, 'checkpoint-1') })).rejects.toThrow(
+      code('ERR_INVALID_CONFIG', 'resumeFrom'),
+    )
+    await expect(train(new FakeReft(), items, { batchSize: 4, groupByLength: true, resumeFrom: join(dir, 'checkpoint-1') })).rejects.toThrow(
       code('ERR_INVALID_CONFIG', 'resumeFrom'),
     )
     await expect(train(new FakeReft(), items, { resumeFrom: join(dir, 'nope') })).rejects.toThrow(code('ERR_IO'))

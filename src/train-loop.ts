@@ -13,6 +13,7 @@
 import { collateTraining, type CollatableItem } from './datasets/collate.js'
 import { ReftError, invalidConfig, toReftError } from './errors.js'
 import type { NativeBatch } from './native-api.js'
+import { lengthGroupedBatches } from './length-groups.js'
 import { shuffledIndices } from './random.js'
 import {
   type ResolvedTrainOptions,
@@ -23,11 +24,15 @@ import {
 } from './trainer-options.js'
 import { type TrainerState, trainerStateVersion } from './trainer-state-format.js'
 
-/** Item indices per optimizer step of one epoch: `[step][microBatch][row]`. */
-export function planEpoch(datasetSize: number, batchSize: number, gradientAccumulation: number, seed: number): number[][][] {
+/**
+ * Item indices per optimizer step of one epoch: `[step][microBatch][row]`. With `lengths` (one per
+ * item), micro-batches are grouped by length (see length-groups.ts).
+ */
+export function planEpoch(datasetSize: number, batchSize: number, gradientAccumulation: number, seed: number, lengths?: readonly number[]): number[][][] {
   const order = shuffledIndices(datasetSize, seed)
-  const micro: number[][] = []
-  for (let i = 0; i < order.length; i += batchSize) micro.push(order.slice(i, i + batchSize))
+  let micro: number[][] = []
+  if (lengths !== undefined) micro = lengthGroupedBatches(order, lengths, batchSize, seed)
+  else for (let i = 0; i < order.length; i += batchSize) micro.push(order.slice(i, i + batchSize))
   const steps: number[][][] = []
   for (let i = 0; i < micro.length; i += gradientAccumulation) steps.push(micro.slice(i, i + gradientAccumulation))
   return steps
@@ -71,6 +76,7 @@ function initialState(o: ResolvedTrainOptions, datasetSize: number): TrainerStat
     datasetSize,
     batchSize: o.batchSize,
     gradientAccumulation: o.gradientAccumulation,
+    groupByLength: o.groupByLength,
     history: { steps: [], evals: [], stoppedEarly: false },
     bestEvalLoss: null,
     evalsWithoutImprovement: 0,
@@ -87,8 +93,10 @@ export interface CheckpointStore {
 
 async function resumeState(store: CheckpointStore, dir: string, fresh: TrainerState): Promise<TrainerState> {
   const s = await store.read(dir)
-  for (const k of ['seed', 'datasetSize', 'batchSize', 'gradientAccumulation', 'totalSteps'] as const) {
-    if (s[k] !== fresh[k]) throw invalidConfig('resumeFrom', `checkpoint has ${k} = ${s[k]}, this run has ${fresh[k]}`)
+  // States written before `groupByLength` existed were ungrouped.
+  const saved = { ...s, groupByLength: s.groupByLength ?? false }
+  for (const k of ['seed', 'datasetSize', 'batchSize', 'gradientAccumulation', 'totalSteps', 'groupByLength'] as const) {
+    if (saved[k] !== fresh[k]) throw invalidConfig('resumeFrom', `checkpoint has ${k} = ${saved[k]}, this run has ${fresh[k]}`)
   }
   return { ...s, history: { ...s.history, stoppedEarly: false } }
 }
@@ -208,11 +216,12 @@ export async function runTraining(
   const fresh = initialState(o, dataset.length)
   const state = options.resumeFrom === undefined ? fresh : await resumeState(store!, options.resumeFrom, fresh)
   const run: Run = { reft, dataset, options, o, state, store, started: performance.now(), tokens: 0, steps: 0 }
+  const lengths = o.groupByLength ? dataset.map((item) => item.inputIds.length) : undefined
 
   reft.setTraining(true)
   try {
     for (let epoch = state.epoch; epoch < o.epochs && !state.history.stoppedEarly; epoch++) {
-      const plan = planEpoch(dataset.length, o.batchSize, o.gradientAccumulation, o.seed + epoch)
+      const plan = planEpoch(dataset.length, o.batchSize, o.gradientAccumulation, o.seed + epoch, lengths)
       for (let s = epoch === state.epoch ? state.stepInEpoch : 0; s < plan.length; s++) {
         if (options.signal?.aborted) throw abortError(state.step)
         await runStep(run, epoch, s, plan)

@@ -8,7 +8,7 @@ import { invalidConfig } from './errors.js'
 import type { NativeBatch, NativeForwardOutput, NativeStepOptions, NativeStepStats } from './native-api.js'
 import { linearSchedule } from './schedules/linear.js'
 import type { Schedule } from './schedules/warmup.js'
-import { checkInteger, checkNumber } from './validate.js'
+import { checkBoolean, checkInteger, checkNumber } from './validate.js'
 
 /**
  * What the trainer drives. `NativeReft` satisfies it, and so can a test fake.
@@ -118,6 +118,11 @@ export interface TrainOptions {
   maxGradNorm?: number
   /** Seed of the per-epoch shuffle (epoch e uses `seed + e`). @defaultValue `42` */
   seed?: number
+  /**
+   * Group micro-batches by length to cut padding (HF Trainer's `group_by_length`; see
+   * length-groups.ts). Off by default, as in pyreft's recipes. @defaultValue `false`
+   */
+  groupByLength?: boolean
   /** Token id used for padding when collating. @defaultValue `reft.padTokenId`, else `0` */
   padId?: number
   /** Items evaluated every `evalEvery` steps. */
@@ -170,6 +175,7 @@ export interface ResolvedTrainOptions {
   weightDecay: number
   maxGradNorm: number
   seed: number
+  groupByLength: boolean
   padId: number
   evalEvery: number | undefined
   evalBatchSize: number
@@ -215,6 +221,7 @@ export function resolveTrainOptions(options: TrainOptions, datasetSize: number):
     weightDecay: checkNumber('weightDecay', options.weightDecay ?? d.weightDecay, { min: 0 }),
     maxGradNorm: checkNumber('maxGradNorm', options.maxGradNorm ?? d.maxGradNorm),
     seed: checkInteger('seed', options.seed ?? d.seed),
+    groupByLength: checkBoolean('groupByLength', options.groupByLength ?? false),
     padId: checkInteger('padId', options.padId ?? d.padId, { min: 0 }),
     evalEvery,
     evalBatchSize: checkInteger('evalBatchSize', options.evalBatchSize ?? batchSize, { min: 1 }),

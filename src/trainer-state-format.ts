@@ -26,6 +26,8 @@ export interface TrainerState {
   datasetSize: number
   batchSize: number
   gradientAccumulation: number
+  /** Whether micro-batches were grouped by length (absent in older states: false). */
+  groupByLength?: boolean
   history: TrainHistory
   /** Early-stopping bookkeeping: best eval loss so far (null before any eval) and evals since. */
   bestEvalLoss: number | null

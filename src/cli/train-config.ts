@@ -33,6 +33,7 @@ export interface RunTrainOptions {
   maxGradNorm?: number
   seed?: number
   checkpointEvery?: number
+  groupByLength?: boolean
 }
 
 /** A merged run configuration. `intervention.layers` unset means the model's middle layer. */
@@ -52,7 +53,7 @@ export interface RunConfig {
 
 const topKeys = ['model', 'data', 'output', 'chat', 'format', 'limit', 'maxLength', 'seed', 'resume', 'intervention', 'train']
 const interventionKeys = ['kind', 'layers', 'component', 'positions', 'rank', 'tied', 'dropout', 'activation', 'addBias']
-const trainKeys = ['epochs', 'batchSize', 'gradientAccumulation', 'lr', 'warmupSteps', 'warmupRatio', 'weightDecay', 'maxGradNorm', 'seed', 'checkpointEvery']
+const trainKeys = ['epochs', 'batchSize', 'gradientAccumulation', 'lr', 'warmupSteps', 'warmupRatio', 'weightDecay', 'maxGradNorm', 'seed', 'checkpointEvery', 'groupByLength']
 
 function object(value: unknown, field: string, allowed: readonly string[]): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidConfig(field, `expected an object, got ${describe(value)}`)
@@ -142,6 +143,7 @@ export function mergeRunConfig(file: Partial<RunConfig>, p: Parsed): RunConfig {
       warmupRatio: num(p, 'warmup-ratio'),
       weightDecay: num(p, 'weight-decay'),
       checkpointEvery: int(p, 'checkpoint-every'),
+      groupByLength: p.values['group-by-length'] === true ? true : undefined,
     }),
   }
   const format = str(p, 'format') ?? file.format ?? 'raw'
