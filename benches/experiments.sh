@@ -21,7 +21,7 @@ declare -A ARGS=(
   [math-loreft]="$MATH --kind loreft"
   [math-direft]="$MATH --kind direft"
 )
-ROWS=${ROWS:-"zeroshot-cs cs-loreft cs-direft zeroshot-math math-loreft math-direft"}
+ROWS=${ROWS:-"zeroshot-cs cs-loreft zeroshot-math math-loreft cs-direft math-direft"}
 for row in $ROWS; do
   out=runs/$row
   if [ -f "$out/result.json" ]; then echo "== $row: done ($out/result.json)"; continue; fi
