@@ -3,6 +3,8 @@
 # toolkit, for running later on the lent H100 (Ubuntu 24.04, driver 580, CUDA 13.0 at /usr/local/cuda).
 #
 #   scripts/build-cuda.sh            # everything: SDK wheels, link stubs, cargo builds, .device/cuda bundle
+#   scripts/build-cuda.sh --node     # only the Node addon's CUDA build: native/reft.linux-x64-gnu.cuda.node
+#                                    # (what loadModel(..., { device: 'cuda' }) loads; the CPU addon is separate)
 #
 # How (see docs CANDLE.md §3):
 #   * nvcc 13.0.88 + headers + libcudart.so.13 come from PyPI wheels pinned to CUDA 13.0.x, installed with
@@ -66,6 +68,16 @@ export LIBRARY_PATH="$STUBS${LIBRARY_PATH:+:$LIBRARY_PATH}"
 # ---------------------------------------------------------------- 3. cargo builds
 cd "$ROOT"
 export CUDAFORGE_THREADS="${CUDAFORGE_THREADS:-2}"
+if [ "${1:-}" = "--node" ]; then
+  # The napi addon as a cdylib; napi's CLI only renames it and writes the JS loader, which the
+  # CUDA variant does not use (src/native.ts requires the .node file directly).
+  echo "== cargo build -p reft-node --features cuda (target $CARGO_TARGET_DIR)"
+  $NICE cargo build --release -p reft-node --features cuda
+  dest="$ROOT/native/reft.linux-x64-gnu.cuda.node"
+  cp "$CARGO_TARGET_DIR/release/libreft_node.so" "$dest.tmp" && strip "$dest.tmp" && mv "$dest.tmp" "$dest"
+  echo "== wrote $dest ($(du -h "$dest" | cut -f1)); NEEDED: $(objdump -p "$dest" | awk '/NEEDED/{printf "%s ", $2}')"
+  exit 0
+fi
 echo "== cargo test --no-run (target $CARGO_TARGET_DIR)"
 $NICE cargo test --release -p reft-core --features cuda --no-run --message-format=json-render-diagnostics \
   > "$CARGO_TARGET_DIR.tests.json"

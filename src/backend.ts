@@ -2,10 +2,11 @@
  * Which backend runs a model in Node: the native addon (the default) or the WebAssembly build of
  * the same core. `'auto'` takes the native addon and falls back to WebAssembly when no native
  * binary loads on this platform (with one warning on stderr); `'native'` and `'wasm'` insist.
- * `REFT_BACKEND` sets the default for a whole process (`auto`, `native` or `wasm`).
+ * `REFT_BACKEND` sets the default for a whole process (`auto`, `native` or `wasm`). `device: 'cuda'`
+ * selects the CUDA build of the addon, a separate binary (src/native.ts `nativeCuda`).
  */
 import { invalidConfig, ReftError, toReftError } from './errors.js'
-import { native } from './native.js'
+import { native, nativeCuda } from './native.js'
 import type { Backend, NativeModule } from './native-api.js'
 import { wasmBuildExists } from './wasm/bindings.js'
 import { wasmBackend } from './wasm/backend.js'
@@ -17,12 +18,13 @@ export type BackendChoice = 'auto' | 'native' | 'wasm'
 export type NodeBackend = Omit<NativeModule, 'loadReft'> & Backend & Pick<NativeModule, 'loadReft'>
 
 const choices: readonly BackendChoice[] = ['auto', 'native', 'wasm']
-let nativeTagged: NodeBackend | undefined
+const tagged = new Map<NativeModule, NodeBackend>()
 let warned = false
 
-function nativeBackend(): NodeBackend {
+function nativeBackend(load: () => NativeModule = native): NodeBackend {
+  const m = load()
+  let nativeTagged = tagged.get(m)
   if (nativeTagged === undefined) {
-    const m = native()
     nativeTagged = {
       kind: 'native',
       loadModel: (path, options) => m.loadModel(path, options),
@@ -33,6 +35,7 @@ function nativeBackend(): NodeBackend {
       createTinyEncoder: (dir, seed, numLabels) => m.createTinyEncoder(dir, seed, numLabels),
       minilmPath: () => m.minilmPath(),
     }
+    tagged.set(m, nativeTagged)
   }
   return nativeTagged
 }
@@ -44,9 +47,17 @@ function defaultChoice(): BackendChoice {
   return env as BackendChoice
 }
 
-/** The backend for `choice`; throws ERR_BACKEND when it cannot load (and, for `'auto'`, neither can the other). */
-export function selectBackend(choice: BackendChoice = defaultChoice()): NodeBackend {
+/**
+ * The backend for `choice` and `device`; throws ERR_BACKEND when it cannot load (and, for
+ * `'auto'`, neither can the other). `device: 'cuda'` takes the CUDA build of the addon (no
+ * fallback: a CUDA run that silently ran on the CPU would be wrong in the way that matters).
+ */
+export function selectBackend(choice: BackendChoice = defaultChoice(), device: 'cpu' | 'cuda' = 'cpu'): NodeBackend {
   if (!choices.includes(choice)) throw invalidConfig('backend', `expected one of ${choices.join(', ')}, got ${JSON.stringify(choice)}`)
+  if (device === 'cuda') {
+    if (choice === 'wasm') throw invalidConfig('device', "'cuda' needs the native addon; the WebAssembly backend runs on the CPU only")
+    return nativeBackend(nativeCuda)
+  }
   if (choice === 'wasm') return wasmBackend()
   if (choice === 'native') return nativeBackend()
   try {

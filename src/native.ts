@@ -3,11 +3,14 @@
  * `napi build`), checks that it is there with an actionable message, and exposes it typed as
  * {@link NativeModule}. Every other module imports the native side only through here.
  */
+import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
 import { ReftError } from './errors.js'
 import type { NativeModule } from './native-api.js'
 
 let cached: NativeModule | undefined
+let cachedCuda: NativeModule | undefined
 
 /** The native module (loaded on first use). */
 export function native(): NativeModule {
@@ -23,6 +26,40 @@ export function native(): NativeModule {
     )
   }
   return cached
+}
+
+/**
+ * Where the CUDA build of the addon is expected: `$REFT_CUDA_ADDON`, else
+ * `native/reft.linux-x64-gnu.cuda.node` (written by `scripts/build-cuda.sh --node`). The CPU
+ * addon never links CUDA; this one needs an NVIDIA driver and the CUDA 13 libraries.
+ */
+export function cudaAddonPath(): string {
+  return process.env.REFT_CUDA_ADDON ?? fileURLToPath(new URL('../native/reft.linux-x64-gnu.cuda.node', import.meta.url))
+}
+
+/**
+ * The CUDA build of the addon (loaded on first use; `loadModel(..., { device: 'cuda' })` picks it).
+ * ERR_BACKEND, saying what is missing, when it is not installed or cannot load here.
+ */
+export function nativeCuda(): NativeModule {
+  if (cachedCuda !== undefined) return cachedCuda
+  const path = cudaAddonPath()
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    throw new ReftError('ERR_BACKEND', `device 'cuda' needs the CUDA build of the addon, which exists for Linux x64 only (this is ${process.platform}-${process.arch})`)
+  }
+  if (!existsSync(path)) {
+    throw new ReftError('ERR_BACKEND', `device 'cuda' needs the CUDA build of the addon at ${path}, which is not installed; build it with \`scripts/build-cuda.sh --node\` (docs/CUDA.md)`)
+  }
+  try {
+    cachedCuda = createRequire(import.meta.url)(path) as NativeModule
+  } catch (e) {
+    const msg = (e as Error).message
+    const hint = /libcuda|libcublas|libcurand|libnvrtc|cannot open shared object/.test(msg)
+      ? ' It needs an NVIDIA driver (libcuda.so.1) and the CUDA 13 libraries (libcublas, libcublasLt, libcurand).'
+      : ''
+    throw new ReftError('ERR_BACKEND', `the CUDA build of the addon (${path}) could not be loaded: ${msg}.${hint}`, { cause: e })
+  }
+  return cachedCuda
 }
 
 export { call, callAsync } from './call.js'

@@ -1,0 +1,59 @@
+/**
+ * `device: 'cuda'` loads the CUDA build of the addon, a separate binary: where it is missing or
+ * cannot load (no NVIDIA driver), `loadModel` fails with ERR_BACKEND saying what is missing,
+ * never falling back to the CPU. On a GPU machine the same call loads the model on the GPU.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createTinyModel, loadModel } from '../../src/index.js'
+import { cudaAddonPath } from '../../src/native.js'
+
+const reason = (p: Promise<unknown>) => p.then(() => ({ code: 'no error', message: '' }), (e: { code?: string; message: string }) => ({ code: e.code, message: e.message }))
+
+describe('the CUDA addon loader', () => {
+  let root: string
+  let modelDir: string
+  const saved = process.env.REFT_CUDA_ADDON
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), 'reft-cuda-'))
+    modelDir = join(root, 'model')
+    createTinyModel(modelDir, 0)
+  })
+  afterEach(() => {
+    if (saved === undefined) delete process.env.REFT_CUDA_ADDON
+    else process.env.REFT_CUDA_ADDON = saved
+  })
+  afterAll(() => rmSync(root, { recursive: true, force: true }))
+
+  it('names the build script when the CUDA addon is not installed', async () => {
+    process.env.REFT_CUDA_ADDON = join(root, 'missing.cuda.node')
+    const r = await reason(loadModel(modelDir, { device: 'cuda' }))
+    expect(r.code).toBe('ERR_BACKEND')
+    expect(r.message).toMatch(/scripts\/build-cuda\.sh --node/)
+  })
+
+  it('reports a binary that cannot load, with the loader message', async () => {
+    const bad = join(root, 'bad.cuda.node')
+    writeFileSync(bad, 'not a shared object')
+    process.env.REFT_CUDA_ADDON = bad
+    const r = await reason(loadModel(modelDir, { device: 'cuda' }))
+    expect(r.code).toBe('ERR_BACKEND')
+    expect(r.message).toMatch(/could not be loaded/)
+  })
+
+  it('refuses cuda on the WebAssembly backend', async () => {
+    expect((await reason(loadModel(modelDir, { device: 'cuda', backend: 'wasm' }))).code).toBe('ERR_INVALID_CONFIG')
+  })
+
+  const gpu = existsSync('/dev/nvidia0')
+  it.skipIf(!existsSync(cudaAddonPath()))(`the built CUDA addon ${gpu ? 'loads the model on the GPU' : 'fails with ERR_BACKEND without an NVIDIA driver'}`, async () => {
+    const r = await reason(loadModel(modelDir, { device: 'cuda' }).then((m) => m.dispose()))
+    if (gpu) expect(r).toEqual({ code: 'no error', message: '' })
+    else {
+      expect(r.code).toBe('ERR_BACKEND')
+      expect(r.message).toMatch(/libcuda|NVIDIA|CUDA/)
+    }
+  })
+})
