@@ -93,7 +93,7 @@ describe.skipIf(missing.length > 0 && !required)('browser demo (examples/web)', 
     browser = await chromium.launch({
       executablePath: chromiumPath,
       headless: true,
-      args: ['--no-sandbox', '--headless', '--disable-background-networking', '--disable-component-update', '--disable-default-apps', '--disable-sync', '--no-first-run'],
+      args: ['--no-sandbox', '--headless', '--disable-background-networking', '--disable-component-update', '--disable-default-apps', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage', '--disable-gpu'],
     })
     page = await browser.newPage({ viewport })
     page.on('console', (msg) => pageLog.push(`[${msg.type()}] ${msg.text()}`))
