@@ -55,7 +55,16 @@ const results = []
 for (const task of (a.eval ?? '').split(',').filter((s) => s !== '')) {
   const t1 = Date.now()
   const r = await evaluateTask(target, task, { limit: a['eval-limit'] === undefined ? undefined : num('eval-limit'), batchSize: num('eval-batch-size') })
-  results.push({ task: r.task, n: r.n, accuracy: r.accuracy, ci95: r.ci95, seconds: (Date.now() - t1) / 1000 })
+  // How often each prediction and each gold answer occurs: shows an adapter that answers one label.
+  const tally = (xs: string[]) => Object.fromEntries([...new Set(xs)].map((x) => [x, xs.filter((y) => y === x).length]).sort((p, q) => Number(q[1]) - Number(p[1])).slice(0, 8))
+  results.push({
+    task: r.task, n: r.n, accuracy: r.accuracy, ci95: r.ci95, seconds: (Date.now() - t1) / 1000,
+    predictions: tally(r.examples.map((e) => e.prediction)), gold: tally(r.examples.map((e) => e.gold)),
+  })
+  if (a.out !== undefined) {
+    mkdirSync(a.out, { recursive: true })
+    writeFileSync(join(a.out, `generations-${r.task}.jsonl`), r.examples.map((e) => JSON.stringify(e)).join('\n') + '\n')
+  }
   console.error(`${r.task}: ${(100 * r.accuracy).toFixed(1)}% (n=${r.n}, 95% CI ${(100 * r.ci95[0]).toFixed(1)}–${(100 * r.ci95[1]).toFixed(1)})`)
 }
 const out = { model: a.model ?? 'SmolLM2-135M-Instruct (Q4_1 GGUF, f32)', modelParams: info.numParameters, train: trainInfo, results, argv: process.argv.slice(2).join(' ') }
