@@ -4,7 +4,7 @@
  *
  * usage: npx tsx scripts/experiment.ts --eval ARC-Easy,ARC-Challenge --eval-limit 200 \
  *          [--train ARC-Easy --train-limit 1000 [--train-shuffle SEED] --kind loreft --layers all --positions f3+l3 \
- *           --rank 4 --tied --epochs 1 --lr 9e-4 --batch-size 8 --warmup-ratio 0.1 --max-length 256] \
+ *           --rank 4 --tied --epochs 1 --lr 9e-4 --batch-size 8 [--grad-accum 1] [--group-by-length] --warmup-ratio 0.1 --max-length 256] \
  *          [--model PATH] [--seed 42] [--out runs/NAME]
  * Writes OUT/result.json (and OUT/adapter/ when trained); prints a Markdown row.
  */
@@ -19,7 +19,7 @@ const { values: a } = parseArgs({
     eval: { type: 'string' }, 'eval-limit': { type: 'string' }, kind: { type: 'string', default: 'none' }, 'train-shuffle': { type: 'string' },
     layers: { type: 'string', default: 'all' }, positions: { type: 'string', default: 'f3+l3' },
     rank: { type: 'string', default: '4' }, tied: { type: 'boolean', default: true }, epochs: { type: 'string', default: '1' },
-    lr: { type: 'string', default: '9e-4' }, 'batch-size': { type: 'string', default: '8' }, 'warmup-ratio': { type: 'string', default: '0' },
+    lr: { type: 'string', default: '9e-4' }, 'batch-size': { type: 'string', default: '8' }, 'grad-accum': { type: 'string', default: '1' }, 'group-by-length': { type: 'boolean', default: false }, 'warmup-ratio': { type: 'string', default: '0' },
     'max-length': { type: 'string', default: '256' }, seed: { type: 'string', default: '42' }, out: { type: 'string' },
     'eval-batch-size': { type: 'string', default: '8' },
   },
@@ -41,11 +41,11 @@ if (a.kind !== 'none') {
   })
   const items = reft.dataset(examples, { maxLength: num('max-length') })
   const history = await train(reft, items, {
-    epochs: num('epochs'), batchSize: num('batch-size'), lr: num('lr'), warmupRatio: num('warmup-ratio'), seed: num('seed'),
+    epochs: num('epochs'), batchSize: num('batch-size'), gradientAccumulation: num('grad-accum'), groupByLength: a['group-by-length'], lr: num('lr'), warmupRatio: num('warmup-ratio'), seed: num('seed'),
     onProgress: (e) => { if (e.step % 10 === 0 || e.step === e.totalSteps) console.error(`step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(4)}`) },
   })
   const p = reft.trainableParameters()
-  trainInfo = { ...cfg, train: a.train, trainShuffle: a['train-shuffle'], trainExamples: items.length, epochs: num('epochs'), lr: num('lr'), batchSize: num('batch-size'),
+  trainInfo = { ...cfg, train: a.train, trainShuffle: a['train-shuffle'], trainExamples: items.length, epochs: num('epochs'), lr: num('lr'), batchSize: num('batch-size'), gradientAccumulation: num('grad-accum'), groupByLength: a['group-by-length'],
     steps: history.steps.length, firstLoss: history.steps[0]?.loss, lastLoss: history.steps.at(-1)?.loss,
     trainSeconds: (Date.now() - t0) / 1000, params: p.interventionParams, paramsPercent: p.percent }
   if (a.out !== undefined) await reft.save(join(a.out, 'adapter'))
