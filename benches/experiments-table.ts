@@ -17,7 +17,7 @@ const dir = process.argv[2] ?? 'runs'
 const pct = (x: number) => (100 * x).toFixed(1)
 const groups = [
   { title: 'Commonsense (first 200 test examples each)', rows: ['zeroshot-cs', 'cs-loreft', 'cs-direft'], tasks: ['boolq', 'ARC-Easy', 'ARC-Challenge', 'openbookqa'] },
-  { title: 'Math (first 100 test examples each)', rows: ['zeroshot-math', 'math-loreft', 'math-direft'], tasks: ['gsm8k', 'SVAMP', 'mawps', 'AQuA'] },
+  { title: 'Math (first 50 test examples each)', rows: ['zeroshot-math', 'math-loreft', 'math-direft'], tasks: ['gsm8k', 'SVAMP', 'mawps', 'AQuA'] },
 ]
 for (const g of groups) {
   console.log(`\n### ${g.title}\n`)
