@@ -80,38 +80,25 @@ export function using<T extends { free(): void }, R>(obj: T, f: (o: T) => R): R 
 
 const rawModels = new WeakMap<object, () => RawModel>()
 
-export class WasmModel implements NativeModel {
-  #raw: RawModel | undefined
+/** Owns one wasm-bindgen object until `dispose()`; later calls fail with ERR_DISPOSED. */
+abstract class Owned<T extends { dispose(): void; free(): void }> {
+  #raw: T | undefined
+  readonly #what: string
 
-  constructor(raw: RawModel) {
+  constructor(raw: T, what: string) {
     this.#raw = raw
-    rawModels.set(this, () => this.#get())
+    this.#what = what
   }
 
-  #get(): RawModel {
-    if (this.#raw === undefined) throw new ReftError('ERR_DISPOSED', 'this model was disposed')
+  /** The live object (ERR_DISPOSED after `dispose`). */
+  protected get raw(): T {
+    if (this.#raw === undefined) throw new ReftError('ERR_DISPOSED', `this ${this.#what} was disposed`)
     return this.#raw
   }
 
-  info(): NativeModelInfo {
-    return JSON.parse(guard(() => this.#get().info())) as NativeModelInfo
-  }
-
-  encode(text: string, addSpecialTokens: boolean): Uint32Array {
-    return guard(() => this.#get().encode(text, addSpecialTokens))
-  }
-
-  encodePair(text: string, pair: string | null, addSpecialTokens: boolean, maxLength?: number | null): NativeEncodedPair {
-    const raw = guard(() => this.#get().encodePair(text, pair ?? undefined, addSpecialTokens, maxLength ?? undefined))
-    return using(raw, (e) => ({ ids: e.ids, typeIds: e.typeIds }))
-  }
-
-  decode(ids: Uint32Array, skipSpecialTokens: boolean): string {
-    return guard(() => this.#get().decode(ids, skipSpecialTokens))
-  }
-
-  tokenToId(token: string): number | null {
-    return guard(() => this.#get().tokenToId(token)) ?? null
+  /** The object, or `undefined` once disposed. */
+  protected get rawIfLive(): T | undefined {
+    return this.#raw
   }
 
   get disposed(): boolean {
@@ -125,30 +112,52 @@ export class WasmModel implements NativeModel {
   }
 }
 
-export class WasmReft implements WasmReftHandle {
-  #raw: RawReft | undefined
+export class WasmModel extends Owned<RawModel> implements NativeModel {
+  constructor(raw: RawModel) {
+    super(raw, 'model')
+    rawModels.set(this, () => this.raw)
+  }
+
+  info(): NativeModelInfo {
+    return JSON.parse(guard(() => this.raw.info())) as NativeModelInfo
+  }
+
+  encode(text: string, addSpecialTokens: boolean): Uint32Array {
+    return guard(() => this.raw.encode(text, addSpecialTokens))
+  }
+
+  encodePair(text: string, pair: string | null, addSpecialTokens: boolean, maxLength?: number | null): NativeEncodedPair {
+    const raw = guard(() => this.raw.encodePair(text, pair ?? undefined, addSpecialTokens, maxLength ?? undefined))
+    return using(raw, (e) => ({ ids: e.ids, typeIds: e.typeIds }))
+  }
+
+  decode(ids: Uint32Array, skipSpecialTokens: boolean): string {
+    return guard(() => this.raw.decode(ids, skipSpecialTokens))
+  }
+
+  tokenToId(token: string): number | null {
+    return guard(() => this.raw.tokenToId(token)) ?? null
+  }
+}
+
+export class WasmReft extends Owned<RawReft> implements WasmReftHandle {
   readonly #b: WasmBindings
   readonly #write: CheckpointWriter | undefined
 
   constructor(b: WasmBindings, raw: RawReft, write?: CheckpointWriter) {
+    super(raw, 'adapter')
     this.#b = b
-    this.#raw = raw
     this.#write = write
   }
 
-  #get(): RawReft {
-    if (this.#raw === undefined) throw new ReftError('ERR_DISPOSED', 'this adapter was disposed')
-    return this.#raw
-  }
-
   specs(): NativeInterventionSpec[] {
-    return JSON.parse(guard(() => this.#get().specs())) as NativeInterventionSpec[]
+    return JSON.parse(guard(() => this.raw.specs())) as NativeInterventionSpec[]
   }
 
   async forward(batch: NativeBatch, wantLogits: boolean): Promise<NativeForwardOutput> {
     return guard(() =>
       using(toRawBatch(this.#b, batch), (rb) =>
-        using(this.#get().forward(rb, wantLogits), (o) => {
+        using(this.raw.forward(rb, wantLogits), (o) => {
           const out: NativeForwardOutput = { logits: o.logits, dims: Array.from(o.dims), numTokens: o.numTokens }
           if (o.loss !== undefined) out.loss = o.loss
           return out
@@ -159,7 +168,7 @@ export class WasmReft implements WasmReftHandle {
 
   async trainStep(microBatches: NativeBatch[], options: NativeStepOptions): Promise<NativeStepStats> {
     return guard(() => {
-      const raw = this.#get()
+      const raw = this.raw
       const batches = microBatches.map((m) => toRawBatch(this.#b, m))
       return using(raw.trainStep(batches, JSON.stringify(options)), (s) => ({ loss: s.loss, gradNorm: s.gradNorm, numTokens: s.numTokens, step: s.step }))
     })
@@ -169,7 +178,7 @@ export class WasmReft implements WasmReftHandle {
     return guard(() =>
       using(toRawBatch(this.#b, prompts), (rb) => {
         const cb = onToken === undefined ? undefined : (t: Uint32Array) => onToken(Array.from(t))
-        return using(this.#get().generate(rb, JSON.stringify(options), cb), (g) => {
+        return using(this.raw.generate(rb, JSON.stringify(options), cb), (g) => {
           const { tokens, offsets } = g
           return Array.from({ length: offsets.length - 1 }, (_, i) => tokens.slice(offsets[i], offsets[i + 1]))
         })
@@ -178,32 +187,32 @@ export class WasmReft implements WasmReftHandle {
   }
 
   abort(): void {
-    this.#raw?.abort()
+    this.rawIfLive?.abort()
   }
 
   metadata(): string | null {
-    return guard(() => this.#get().metadata()) ?? null
+    return guard(() => this.raw.metadata()) ?? null
   }
 
   setMetadata(json: string): void {
-    guard(() => this.#get().setMetadata(json))
+    guard(() => this.raw.setMetadata(json))
   }
 
   setTraining(training: boolean): void {
-    guard(() => this.#get().setTraining(training))
+    guard(() => this.raw.setTraining(training))
   }
 
   trainableParameters(): NativeTrainableParameters {
-    return JSON.parse(guard(() => this.#get().trainableParameters())) as NativeTrainableParameters
+    return JSON.parse(guard(() => this.raw.trainableParameters())) as NativeTrainableParameters
   }
 
   head(): NativeHeadInfo | null {
-    const json = guard(() => this.#get().head())
+    const json = guard(() => this.raw.head())
     return json === undefined ? null : (JSON.parse(json) as NativeHeadInfo)
   }
 
   saveFiles(withOptimizer: boolean): FileRecord {
-    return fromRaw(guard(() => this.#get().saveFiles(withOptimizer)))
+    return fromRaw(guard(() => this.raw.saveFiles(withOptimizer)))
   }
 
   async save(dir: string, withOptimizer: boolean): Promise<void> {
@@ -211,16 +220,6 @@ export class WasmReft implements WasmReftHandle {
       throw new ReftError('ERR_IO', `cannot save to ${dir}: there is no file system here; use saveFiles() for the checkpoint's bytes`)
     }
     this.#write(dir, this.saveFiles(withOptimizer))
-  }
-
-  get disposed(): boolean {
-    return this.#raw === undefined
-  }
-
-  dispose(): void {
-    const raw = this.#raw
-    this.#raw = undefined
-    if (raw !== undefined) guard(() => (raw.dispose(), raw.free()))
   }
 }
 
