@@ -192,6 +192,8 @@ export interface StepOptionsObject {
   beta1?: number
   beta2?: number
   eps?: number
+  /** Per-layer activation recomputation (decoders): far less memory, one more forward. Default false. */
+  recompute?: boolean
 }
 
 export interface StepStatsObject {

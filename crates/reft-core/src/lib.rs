@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod default_model;
 pub mod error;
 pub mod files;
+mod frozen_window;
 pub mod generate;
 pub mod head;
 pub mod interventions;
@@ -19,9 +20,11 @@ pub mod ops;
 pub mod positions;
 pub mod prefix_cache;
 pub mod pyreft_import;
+mod recompute;
 pub mod reft;
 #[doc(hidden)]
 pub mod testing;
+pub mod threads;
 pub mod tokenizer;
 pub mod train;
 

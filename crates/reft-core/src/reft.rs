@@ -8,7 +8,7 @@ use crate::error::{ReftError, Result};
 use crate::interventions::{self, Ctx, Intervention, InterventionSpec};
 use crate::head::{ClassifierHead, HeadSpec};
 use crate::models::{Backbone, Component, EncoderInput, ForwardInput, Hooks, Model};
-use crate::ops::log_softmax_last;
+use crate::ops::lm_cross_entropy;
 use crate::train::AdamW;
 use candle_core::{DType, Tensor};
 use rand::rngs::StdRng;
@@ -36,6 +36,9 @@ pub struct ReftModel {
     pub prefix_cache: Mutex<Option<PrefixCache>>,
     /// Classification/regression head (encoders only), trained with the interventions.
     pub head: Option<ClassifierHead>,
+    /// Train-time forward over only the positions that can carry a gradient (decoders; see
+    /// `frozen_window.rs`). On by default; off runs every position with a graph.
+    pub frozen_window: bool,
 }
 
 /// Default budget of the frozen-prefix cache.
@@ -110,6 +113,7 @@ impl ReftModel {
     }
 
     pub(crate) fn from_parts(base: Arc<Model>, interventions: Vec<Box<dyn Intervention>>, seed: u64) -> Self {
+        crate::threads::pin_thread_count();
         Self {
             base,
             interventions,
@@ -120,6 +124,7 @@ impl ReftModel {
             prefix_cache_bytes: DEFAULT_PREFIX_CACHE_BYTES,
             prefix_cache: Mutex::new(None),
             head: None,
+            frozen_window: true,
         }
     }
 
@@ -160,7 +165,7 @@ impl ReftModel {
 
     /// The hidden state entering layer `layer` for every row, from the prefix cache where
     /// possible (see `prefix_cache.rs`); rows beyond their last real token are zero.
-    fn cached_prefix(&self, batch: &Batch, mask: &[u8], layer: usize) -> Result<Tensor> {
+    pub(crate) fn cached_prefix(&self, batch: &Batch, mask: &[u8], layer: usize) -> Result<Tensor> {
         let dec = self.base.decoder()?;
         let (b, t, d) = (batch.batch_size, batch.seq_len, dec.cfg.hidden_size);
         let mut guard = self.prefix_cache.lock().map_err(|_| ReftError::NonFinite("poisoned prefix cache".into()))?;
@@ -199,10 +204,20 @@ impl ReftModel {
 
     /// The site hooks for a validated batch.
     pub(crate) fn hooks_for<'a>(&'a self, batch: &Batch, track: bool, rng: Option<&'a mut StdRng>) -> Result<SiteHooks<'a>> {
+        self.hooks_from(batch, track, rng, 0)
+    }
+
+    /// The site hooks for hidden states that cover positions `offset..seq_len` of each row
+    /// (every intervened position must be `>= offset`).
+    pub(crate) fn hooks_from<'a>(&'a self, batch: &Batch, track: bool, rng: Option<&'a mut StdRng>, offset: usize) -> Result<SiteHooks<'a>> {
         let dev = self.base.device();
+        let (t, w) = (batch.seq_len, batch.seq_len - offset);
         let mut rows = Vec::with_capacity(self.interventions.len());
         for i in 0..self.interventions.len() {
-            let r = batch.rows(i);
+            let r: Vec<u32> = batch.rows(i).into_iter().map(|r| {
+                let (e, p) = (r as usize / t, r as usize % t);
+                (e * w + p - offset) as u32
+            }).collect();
             let n = r.len();
             rows.push(Tensor::from_vec(r, n, dev)?);
         }
@@ -210,7 +225,8 @@ impl ReftModel {
     }
 
     /// The training loss from hidden states and how many tokens (or examples) it averages.
-    pub(crate) fn loss(&self, h: &Tensor, batch: &Batch) -> Result<(Tensor, usize)> {
+    /// `offset` is the first position `h` covers (see `frozen_window.rs`); 0 for full rows.
+    pub(crate) fn loss(&self, h: &Tensor, batch: &Batch, offset: usize) -> Result<(Tensor, usize)> {
         match &self.head {
             Some(head) => {
                 let targets = batch.class_labels.as_ref().ok_or_else(|| {
@@ -218,22 +234,26 @@ impl ReftModel {
                 })?;
                 Ok((head.loss(&head.forward(h)?, targets, self.base.device())?, batch.batch_size))
             }
-            None => self.lm_loss(h, batch),
+            None => self.lm_loss(h, batch, offset),
         }
     }
 
     /// Causal-LM loss (HF's shifted cross-entropy, mean over labelled tokens) from hidden states.
     /// The final norm and LM head run only on the labelled rows.
-    fn lm_loss(&self, h: &Tensor, batch: &Batch) -> Result<(Tensor, usize)> {
+    fn lm_loss(&self, h: &Tensor, batch: &Batch, offset: usize) -> Result<(Tensor, usize)> {
         let dec = self.base.decoder()?;
         let labels = batch.labels.as_ref().ok_or_else(|| ReftError::config("labels", "missing"))?;
         let (b, t) = (batch.batch_size, batch.seq_len);
+        let w = t - offset;
         let (mut rows, mut targets) = (Vec::new(), Vec::new());
         for e in 0..b {
             for p in 0..t.saturating_sub(1) {
                 let y = labels[e * t + p + 1];
                 if y != IGNORE_INDEX {
-                    rows.push((e * t + p) as u32);
+                    if p < offset {
+                        return Err(ReftError::config("labels", format!("position {p} is labelled but lies before the window at {offset}")));
+                    }
+                    rows.push((e * w + p - offset) as u32);
                     targets.push(y as u32);
                 }
             }
@@ -246,18 +266,15 @@ impl ReftModel {
         let rows = Tensor::from_vec(rows, n, dev)?;
         let targets = Tensor::from_vec(targets, (n, 1), dev)?;
         let sel = crate::models::llama::hidden_rows(h)?.index_select(&rows, 0)?;
-        let logits = dec.logits(&sel)?;
-        // Half-precision logits are promoted for the softmax; f64 stays f64 (gradient checks).
-        let logits = if logits.dtype() == DType::F64 { logits } else { logits.to_dtype(DType::F32)? };
-        let logp = log_softmax_last(&logits)?;
-        let nll = logp.gather(&targets, 1)?.neg()?.mean_all()?;
+        // Fused and chunked: the [n, vocab] logits never exist all at once (ops/lm_cross_entropy.rs).
+        let nll = lm_cross_entropy(&dec.final_norm(&sel)?, &dec.lm_head, &targets)?.mean_all()?;
         Ok((nll, n))
     }
 
     /// The loss as a tensor with its graph (for callers that run their own backward).
     pub fn loss_graph(&self, batch: &Batch) -> Result<Tensor> {
-        let h = self.hidden(batch, true, None)?;
-        Ok(self.loss(&h, batch)?.0)
+        let (h, offset) = self.hidden_for_grad(batch, None)?;
+        Ok(self.loss(&h, batch, offset)?.0)
     }
 
     /// Inference forward (no graph, dropout off): logits for every position (or the head's
@@ -275,7 +292,7 @@ impl ReftModel {
         }
         let (loss, num_tokens) = match &batch.labels {
             Some(_) => {
-                let (l, n) = self.loss(&h, batch)?;
+                let (l, n) = self.loss(&h, batch, 0)?;
                 (Some(l.to_dtype(DType::F64)?.to_scalar::<f64>()?), n)
             }
             None => (None, 0),

@@ -25,11 +25,14 @@ pub struct StepOptions {
     pub beta1: f64,
     pub beta2: f64,
     pub eps: f64,
+    /// Per-layer activation recomputation (`recompute.rs`): far less memory, one more forward.
+    /// Decoders only (ignored for encoders). Default false.
+    pub recompute: bool,
 }
 
 impl Default for StepOptions {
     fn default() -> Self {
-        Self { lr: 1e-3, weight_decay: 0.0, max_grad_norm: 1.0, beta1: 0.9, beta2: 0.999, eps: 1e-8 }
+        Self { lr: 1e-3, weight_decay: 0.0, max_grad_norm: 1.0, beta1: 0.9, beta2: 0.999, eps: 1e-8, recompute: false }
     }
 }
 
@@ -75,6 +78,12 @@ impl ReftModel {
 
     /// Loss and gradients (summed over micro-batches, each scaled by `1/n`) without updating.
     pub fn gradients(&self, batches: &[Batch]) -> Result<(f64, usize, Vec<Tensor>)> {
+        self.gradients_with(batches, false)
+    }
+
+    /// [`Self::gradients`], optionally by per-layer recomputation (decoders; see `recompute.rs`).
+    pub fn gradients_with(&self, batches: &[Batch], recompute: bool) -> Result<(f64, usize, Vec<Tensor>)> {
+        let recompute = recompute && self.head.is_none() && self.base.encoder().is_none();
         if batches.is_empty() {
             return Err(ReftError::config("micro_batches", "at least one batch is required"));
         }
@@ -84,12 +93,12 @@ impl ReftModel {
         let (mut loss_sum, mut tokens) = (0f64, 0usize);
         for (k, batch) in batches.iter().enumerate() {
             #[cfg(target_arch = "wasm32")]
-            let (loss, n, grads) = self.backward_one(batch, &params, k)?;
+            let (loss, n, grads) = self.backward_one(batch, &params, k, recompute)?;
             #[cfg(not(target_arch = "wasm32"))]
             let (loss, n, grads) = std::thread::scope(|s| {
                 std::thread::Builder::new()
                     .stack_size(GRAD_STACK)
-                    .spawn_scoped(s, || self.backward_one(batch, &params, k))
+                    .spawn_scoped(s, || self.backward_one(batch, &params, k, recompute))
                     .map_err(|e| ReftError::io("<autograd thread>", e))?
                     .join()
                     .map_err(|_| ReftError::NonFinite("autograd thread panicked".into()))?
@@ -108,13 +117,16 @@ impl ReftModel {
         Ok((loss_sum, tokens, grads))
     }
 
-    fn backward_one(&self, batch: &Batch, params: &[(String, Var)], micro: usize) -> Result<(f64, usize, Vec<Tensor>)> {
+    fn backward_one(&self, batch: &Batch, params: &[(String, Var)], micro: usize, recompute: bool) -> Result<(f64, usize, Vec<Tensor>)> {
         // Dropout masks are a pure function of (seed, step, micro-batch): exact resume.
         let stream = self.dropout_seed ^ (self.optimizer.step.wrapping_mul(0x9E37_79B9_7F4A_7C15)) ^ ((micro as u64) << 48);
+        if recompute {
+            return self.backward_recompute(batch, params, stream);
+        }
         let mut rng = StdRng::seed_from_u64(stream);
         let rng = if self.training { Some(&mut rng) } else { None };
-        let h = self.hidden(batch, true, rng)?;
-        let (loss, n) = self.loss(&h, batch)?;
+        let (h, offset) = self.hidden_for_grad(batch, rng)?;
+        let (loss, n) = self.loss(&h, batch, offset)?;
         let value = loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
         if !value.is_finite() {
             return Err(ReftError::NonFinite(format!("loss is {value}")));
@@ -135,7 +147,7 @@ impl ReftModel {
         if !(opts.lr.is_finite() && opts.lr >= 0.0) {
             return Err(ReftError::config("lr", format!("{} is not a finite non-negative number", opts.lr)));
         }
-        let (loss, num_tokens, mut grads) = self.gradients(batches)?;
+        let (loss, num_tokens, mut grads) = self.gradients_with(batches, opts.recompute)?;
         let mut sq = 0f64;
         for g in &grads {
             sq += g.sqr()?.sum_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;

@@ -264,3 +264,91 @@ fn frozen_prefix_cache_gives_the_same_gradients() {
     }
     assert_eq!(cached.prefix_cache.lock().unwrap().as_ref().map(|c| c.len()), Some(3), "one entry per example");
 }
+
+/// pyreft's quickstart shape: one position at the last prompt token, loss on the completion,
+/// prompts of different lengths (so the frozen window starts at the shortest prompt).
+fn last_position_batch() -> Batch {
+    let row = |n: usize, off: usize| (0..n).map(|i| ((i * 31 + off * 7 + 5) % 250) as u32).collect::<Vec<_>>();
+    Batch::last_position_supervised(&[(row(11, 0), 6), (row(9, 1), 4), (row(12, 2), 8)], 0)
+}
+
+#[test]
+fn frozen_window_gives_the_same_loss_and_gradients() {
+    let cases: [&[(Kind, usize, Component)]; 3] = [
+        &[(Kind::Loreft, 1, Component::BlockOutput)],
+        &[(Kind::Direft, 0, Component::BlockInput), (Kind::Loreft, 1, Component::AttentionOutput)],
+        &[(Kind::Noreft, 1, Component::MlpOutput)],
+    ];
+    for (c, kinds) in cases.iter().enumerate() {
+        for cache in [0usize, 1 << 20] {
+            let mut b = last_position_batch();
+            if kinds.len() > 1 {
+                b.positions = Some([b.positions.clone().unwrap(), vec![7, 5, 9]].concat());
+            }
+            let mut full = reft(kinds, DType::F64, 21);
+            full.frozen_window = false;
+            full.prefix_cache_bytes = cache;
+            let mut win = reft(kinds, DType::F64, 21);
+            win.prefix_cache_bytes = cache;
+            assert_eq!(win.frozen_positions(&b), 3, "case {c}: the shortest prompt's last token");
+            for m in [&mut full, &mut win] {
+                m.training = true;
+            }
+            let (l0, _, g0) = full.gradients(std::slice::from_ref(&b)).unwrap();
+            let (l1, _, g1) = win.gradients(std::slice::from_ref(&b)).unwrap();
+            assert!((l0 - l1).abs() < 1e-12, "case {c} cache {cache}: loss {l0} vs {l1}");
+            for (a, g) in g0.iter().zip(&g1) {
+                let d = (a - g).unwrap().abs().unwrap().max_all().unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap();
+                let s = a.abs().unwrap().max_all().unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap();
+                assert!(s > 1e-8 && d < 1e-10 * s.max(1.0), "case {c} cache {cache}: gradient differs by {d} (scale {s})");
+            }
+        }
+    }
+    // A labelled position before the first intervened one moves the window back; positions
+    // from 0 (as with f7+l7) turn it off.
+    let m = reft(&[(Kind::Loreft, 1, Component::BlockOutput)], DType::F64, 21);
+    let mut b = last_position_batch();
+    b.labels.as_mut().unwrap()[2] = 17;
+    assert_eq!(m.frozen_positions(&b), 1);
+    assert_eq!(m.frozen_positions(&batch(1)), 0);
+}
+
+#[test]
+fn recomputation_gives_the_same_loss_and_gradients() {
+    use reft_core::interventions::Kind::*;
+    // f-positions from 0 (no frozen window), the last-position batch (window), stacked sites at
+    // every component including the block input of layer 0 (the embeddings' layer).
+    let cases: [(&[(Kind, usize, Component)], Batch); 3] = [
+        (&[(Loreft, 0, Component::BlockOutput), (Direft, 1, Component::MlpOutput)], batch(2)),
+        (&[(Loreft, 1, Component::BlockOutput)], last_position_batch()),
+        (&[(Noreft, 0, Component::BlockInput), (Consreft, 1, Component::AttentionOutput), (Lobireft, 1, Component::BlockOutput)], batch(3)),
+    ];
+    for (c, (kinds, b)) in cases.iter().enumerate() {
+        let m = reft(kinds, DType::F64, 31);
+        let (l0, n0, g0) = m.gradients_with(std::slice::from_ref(b), false).unwrap();
+        let (l1, n1, g1) = m.gradients_with(std::slice::from_ref(b), true).unwrap();
+        assert_eq!(n0, n1);
+        assert!((l0 - l1).abs() < 1e-12, "case {c}: loss {l0} vs {l1}");
+        for ((name, _), (a, g)) in m.named_params().iter().zip(g0.iter().zip(&g1)) {
+            let d = (a - g).unwrap().abs().unwrap().max_all().unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap();
+            let s = a.abs().unwrap().max_all().unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap();
+            assert!(s > 1e-8 && d <= 1e-6 * s.max(1e-3), "case {c} {name}: gradient differs by {d} (scale {s})");
+        }
+    }
+    // Training with it lowers the loss, and dropout masks are reproducible per step.
+    let mut specs = vec![spec(Loreft, 0, Component::BlockOutput), spec(Direft, 1, Component::BlockOutput)];
+    specs[1].dropout = 0.3;
+    let mut m = ReftModel::new(model(DType::F32), &specs, 4).unwrap();
+    m.training = true;
+    let b = batch(2);
+    let (a, _, _) = m.gradients_with(std::slice::from_ref(&b), true).unwrap();
+    let (a2, _, _) = m.gradients_with(std::slice::from_ref(&b), true).unwrap();
+    assert_eq!(a, a2, "same step, same masks");
+    let opts = StepOptions { lr: 2e-2, recompute: true, ..Default::default() };
+    let first = m.train_step(std::slice::from_ref(&b), &opts).unwrap().loss;
+    let mut last = first;
+    for _ in 0..15 {
+        last = m.train_step(std::slice::from_ref(&b), &opts).unwrap().loss;
+    }
+    assert!(last < first * 0.9, "loss {first} -> {last}");
+}

@@ -103,7 +103,7 @@ fn encoders_with_heads_at_every_component() {
 /// Each op on its own: analytic gradient of `sum(op(x) * c)` against central differences.
 mod ops {
     use candle_core::{DType, Device, Tensor, Var};
-    use reft_core::ops::{apply_rope, attention_softmax, frozen_linear, gelu, layer_norm, log_softmax_last, rms_norm, softmax_last, RopeTables};
+    use reft_core::ops::{apply_rope, attention_softmax, frozen_linear, gelu, layer_norm, lm_cross_entropy_with, log_softmax_last, rms_norm, softmax_last, RopeTables};
 
     fn check(name: &str, shape: (usize, usize, usize, usize), f: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>) {
         let dev = Device::Cpu;
@@ -148,6 +148,30 @@ mod ops {
         check("rope", (2, 1, 3, 8), &|x| apply_rope(x, &rope));
         let lin = Tensor::randn(0f64, 0.5, (5, 8), &dev).unwrap();
         check("frozen_linear", (2, 1, 3, 8), &|x| frozen_linear(x, &lin));
+        // Fused LM-head cross-entropy: probabilities kept (one chunk), and recomputed in chunks
+        // of 2 rows and of 1 row.
+        let head = Tensor::randn(0f64, 0.7, (11, 8), &dev).unwrap();
+        let y = Tensor::from_vec(vec![3u32, 0, 10, 7, 7, 1], 6, &dev).unwrap();
+        for (label, chunk, keep) in [("lm_ce/kept", 1 << 20, 1 << 20), ("lm_ce/recomputed", 2 * 11 * 8, 0), ("lm_ce/rows", 11 * 8, 0)] {
+            check(label, (2, 1, 3, 8), &|x| lm_cross_entropy_with(&x.reshape((6, 8))?, &head, &y, chunk, keep));
+        }
+    }
+
+    #[test]
+    fn lm_cross_entropy_equals_log_softmax_and_gather() {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f64, 1.0, (7, 8), &dev).unwrap();
+        let head = Tensor::randn(0f64, 0.7, (13, 8), &dev).unwrap();
+        let y = Tensor::from_vec(vec![3u32, 0, 12, 7, 7, 1, 5], 7, &dev).unwrap();
+        let reference = log_softmax_last(&frozen_linear(&x, &head).unwrap()).unwrap().gather(&y.reshape((7, 1)).unwrap(), 1).unwrap().neg().unwrap().squeeze(1).unwrap();
+        let r: Vec<f64> = reference.to_vec1().unwrap();
+        for (chunk, keep) in [(1 << 20, 1 << 20), (3 * 13 * 8, 0)] {
+            let got: Vec<f64> = lm_cross_entropy_with(&x, &head, &y, chunk, keep).unwrap().to_vec1().unwrap();
+            for (a, b) in r.iter().zip(&got) {
+                assert!((a - b).abs() < 1e-12, "chunk {chunk}: {a} vs {b}");
+            }
+        }
+        assert!(lm_cross_entropy_with(&x, &head, &y.narrow(0, 0, 5).unwrap(), 1 << 20, 1 << 20).is_err(), "target count must match rows");
     }
 
     #[test]

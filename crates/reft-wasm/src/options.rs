@@ -102,6 +102,7 @@ pub struct StepOptionsObject {
     pub beta1: Option<f64>,
     pub beta2: Option<f64>,
     pub eps: Option<f64>,
+    pub recompute: Option<bool>,
 }
 
 impl From<StepOptionsObject> for StepOptions {
@@ -114,6 +115,7 @@ impl From<StepOptionsObject> for StepOptions {
             beta1: o.beta1.unwrap_or(d.beta1),
             beta2: o.beta2.unwrap_or(d.beta2),
             eps: o.eps.unwrap_or(d.eps),
+            recompute: o.recompute.unwrap_or(d.recompute),
         }
     }
 }

@@ -81,7 +81,8 @@ pub struct KvCache {
 
 impl KvCache {
     pub fn past_len(&self) -> usize {
-        self.layers.first().and_then(|l| l.as_ref()).map(|(k, _)| k.dims()[2]).unwrap_or(0)
+        // The first filled layer: a cache may start above layer 0 (training's frozen window).
+        self.layers.iter().flatten().next().map(|(k, _)| k.dims()[2]).unwrap_or(0)
     }
 }
 
@@ -142,7 +143,7 @@ impl Decoder {
         let rope = RopeTables::new(&self.inv_freq, input.position_ids, self.dtype, &self.device)?;
         let mut h = match h_in {
             Some(h) => h,
-            None => self.embed.index_select(&input.ids.flatten_all()?, 0)?.reshape((b, t, self.cfg.hidden_size))?,
+            None => self.embed_tokens(input.ids)?,
         };
         if let Some(c) = cache.as_deref_mut() {
             c.layers.resize_with(self.layers.len(), || None);
@@ -163,10 +164,20 @@ impl Decoder {
         Ok(h)
     }
 
+    /// Token embeddings of `[b, t]` ids: `[b, t, d]`.
+    pub fn embed_tokens(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, self.cfg.hidden_size))
+    }
+
     /// Final norm + LM head on hidden rows `[n, d]` (or `[b, t, d]`) → logits.
     pub fn logits(&self, h: &Tensor) -> candle_core::Result<Tensor> {
-        let x = rms_norm(h, &self.norm, self.cfg.rms_norm_eps)?;
-        frozen_linear(&x, &self.lm_head)
+        frozen_linear(&self.final_norm(h)?, &self.lm_head)
+    }
+
+    /// The final RMSNorm (the LM head's input).
+    pub fn final_norm(&self, h: &Tensor) -> candle_core::Result<Tensor> {
+        rms_norm(h, &self.norm, self.cfg.rms_norm_eps)
     }
 
     fn additive_mask(&self, key_mask: &[u8], b: usize, t: usize, past: usize) -> candle_core::Result<Tensor> {

@@ -54,6 +54,7 @@ impl Default for LoadOptions {
 
 /// Loads an HF model directory or a `.gguf` file.
 pub fn load_model(path: &Path, opts: &LoadOptions) -> Result<Model> {
+    crate::threads::pin_thread_count();
     if !path.exists() {
         return Err(ReftError::io(path, std::io::Error::from(std::io::ErrorKind::NotFound)));
     }
@@ -83,6 +84,7 @@ pub fn load_model(path: &Path, opts: &LoadOptions) -> Result<Model> {
 /// `model.safetensors` or `model.safetensors.index.json` and its shards, optionally
 /// `tokenizer.json` and `tokenizer_config.json`) or a single `*.gguf` file.
 pub fn load_model_from_files(files: &FileMap, opts: &LoadOptions) -> Result<Model> {
+    crate::threads::pin_thread_count();
     let gguf: Vec<&str> = files.names().filter(|n| n.to_ascii_lowercase().ends_with(".gguf")).collect();
     if let [name] = gguf[..] {
         let path = FileMap::path(name);

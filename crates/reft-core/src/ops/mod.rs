@@ -8,6 +8,7 @@
 mod attention_softmax;
 mod frozen_linear;
 mod gelu;
+mod lm_cross_entropy;
 mod norm;
 mod rope;
 mod softmax;
@@ -15,6 +16,7 @@ mod softmax;
 pub use attention_softmax::attention_softmax;
 pub use frozen_linear::{frozen_linear, FrozenLinear};
 pub use gelu::gelu;
+pub use lm_cross_entropy::{lm_cross_entropy, lm_cross_entropy_with};
 pub use norm::{layer_norm, rms_norm};
 pub use rope::{apply_rope, RopeTables};
 pub use softmax::{log_softmax_last, softmax_last};

@@ -1,0 +1,151 @@
+//! The training forward of a decoder over only the positions that can carry a gradient.
+//!
+//! Attention is causal, so the hidden state at position `p` depends on positions `<= p` only.
+//! If every intervened position and every labelled position of a batch is `>= P`, the states at
+//! positions `< P` are the frozen model's at every layer: they neither depend on a trainable
+//! parameter nor feed the loss except as attention keys and values. pyreft (and a plain autograd
+//! forward) still records them in the graph and back-propagates through them. Here they run
+//! once without a graph and leave only their keys and values (a KV cache, as in decoding); the
+//! window `P..t` then runs with the graph, attending to those cached keys.
+//!
+//! The result is the same function: the loss equals the full forward's and the gradients are
+//! the same (tests in `tests/conformance.rs`), while the backward does `(t − P) / t` of the
+//! work. With pyreft's quickstart setup (one intervention at the last prompt token, loss on the
+//! completion) `P` is the prompt length less one, often most of the sequence. With positions
+//! such as `f7+l7`, `P` is 0 and this path is not taken.
+
+use crate::batch::{Batch, IGNORE_INDEX};
+use crate::error::Result;
+use crate::models::{Backbone, ForwardInput, KvCache, NoHooks};
+use crate::reft::ReftModel;
+use candle_core::Tensor;
+use rand::rngs::StdRng;
+
+/// Rows of a flat `[b, t]` array restricted to positions `from..from + len`.
+fn window<T: Copy>(xs: &[T], b: usize, t: usize, from: usize, len: usize) -> Vec<T> {
+    (0..b).flat_map(|e| xs[e * t + from..e * t + from + len].iter().copied()).collect()
+}
+
+impl ReftModel {
+    /// The first position of `batch` whose state can depend on a trainable parameter or that
+    /// carries a label (after HF's shift); 0 when the window is off or does not apply.
+    pub fn frozen_positions(&self, batch: &Batch) -> usize {
+        if !self.frozen_window || self.head.is_some() || !matches!(self.base.backbone, Backbone::Decoder(_)) {
+            return 0;
+        }
+        let Some(labels) = &batch.labels else { return 0 };
+        let t = batch.seq_len;
+        let mut first = t;
+        for i in 0..self.interventions.len() {
+            for r in batch.rows(i) {
+                first = first.min(r as usize % t);
+            }
+        }
+        for e in 0..batch.batch_size {
+            if let Some(p) = (0..t.saturating_sub(1)).find(|&p| labels[e * t + p + 1] != IGNORE_INDEX) {
+                first = first.min(p);
+            }
+        }
+        if first >= t.saturating_sub(1) {
+            0
+        } else {
+            first
+        }
+    }
+
+    /// Last hidden state with a graph for the loss, and the first position it covers: `[b, t, d]`
+    /// and 0, or `[b, t − P, d]` and `P` when the frozen window applies.
+    pub(crate) fn hidden_for_grad(&self, batch: &Batch, rng: Option<&mut StdRng>) -> Result<(Tensor, usize)> {
+        batch.validate(self.interventions.len(), self.base.vocab_size())?;
+        if self.frozen_positions(batch) == 0 {
+            return Ok((self.hidden(batch, true, rng)?, 0));
+        }
+        let mut w = self.window(batch)?;
+        let dec = self.base.decoder()?;
+        let hooks = self.hooks_from(batch, true, rng, w.split)?;
+        let mut kv = w.kv.take();
+        let h = dec.run_layers(&w.input(), &hooks, kv.as_mut(), w.lowest..dec.layers.len(), w.h_in.clone())?;
+        Ok((h, w.split))
+    }
+
+    /// The inputs of the layers from the lowest intervened one up, over the window `P..t`
+    /// (`P` = [`Self::frozen_positions`], possibly 0) of a validated decoder batch: the states
+    /// entering that layer (no graph) and, when `P > 0`, the keys and values of positions `< P`
+    /// at every layer from it.
+    pub(crate) fn window(&self, batch: &Batch) -> Result<Window> {
+        let split = self.frozen_positions(batch);
+        let dec = self.base.decoder()?;
+        let (b, t, n_layers) = (batch.batch_size, batch.seq_len, dec.layers.len());
+        let mask = batch.mask();
+        let lowest = self.interventions.iter().map(|iv| iv.spec().layer).min().unwrap_or(0);
+        // The states entering the lowest intervened layer (no graph): cached, or computed.
+        let h_low = if lowest == 0 {
+            None
+        } else if self.prefix_cache_bytes > 0 {
+            Some(self.cached_prefix(batch, &mask, lowest)?)
+        } else {
+            let ids = Tensor::from_slice(&batch.input_ids, (b, t), &dec.device)?;
+            let pos: Vec<Vec<i64>> = vec![(0..t as i64).collect(); b];
+            let input = ForwardInput { ids: &ids, key_mask: &mask, position_ids: &pos };
+            Some(dec.run_layers(&input, &NoHooks, None, 0..lowest, None)?)
+        };
+        let narrow = |from: usize, len: usize| -> Result<Option<Tensor>> {
+            Ok(match &h_low {
+                Some(h) if len == t => Some(h.clone()),
+                Some(h) => Some(h.narrow(1, from, len)?.contiguous()?),
+                None => None,
+            })
+        };
+        let mut kv = None;
+        if split > 0 {
+            // Positions 0..split: no hooks, no graph; their keys and values stay in the cache.
+            let mut cache = KvCache::default();
+            let ids = Tensor::from_vec(window(&batch.input_ids, b, t, 0, split), (b, split), &dec.device)?;
+            let key_mask = window(&mask, b, t, 0, split);
+            let pos: Vec<Vec<i64>> = vec![(0..split as i64).collect(); b];
+            let input = ForwardInput { ids: &ids, key_mask: &key_mask, position_ids: &pos };
+            dec.run_layers(&input, &NoHooks, Some(&mut cache), lowest..n_layers, narrow(0, split)?)?;
+            kv = Some(cache);
+        }
+        let w = t - split;
+        Ok(Window {
+            split,
+            lowest,
+            ids: Tensor::from_vec(window(&batch.input_ids, b, t, split, w), (b, w), &dec.device)?,
+            // Positions split..t attend to the cached keys: the full key mask.
+            key_mask: mask,
+            position_ids: vec![(split as i64..t as i64).collect(); b],
+            kv,
+            h_in: narrow(split, w)?,
+        })
+    }
+}
+
+/// What the layers from `lowest` up need to run over positions `split..t` (see [`ReftModel::window`]).
+pub(crate) struct Window {
+    pub split: usize,
+    pub lowest: usize,
+    /// `[b, t − split]` token ids.
+    pub ids: Tensor,
+    pub key_mask: Vec<u8>,
+    pub position_ids: Vec<Vec<i64>>,
+    /// Keys and values of positions `< split` (from layer `lowest` up), when `split > 0`.
+    pub kv: Option<KvCache>,
+    /// States entering layer `lowest`; `None` = the token embeddings (`lowest == 0`).
+    pub h_in: Option<Tensor>,
+}
+
+impl Window {
+    pub fn input(&self) -> ForwardInput<'_> {
+        ForwardInput { ids: &self.ids, key_mask: &self.key_mask, position_ids: &self.position_ids }
+    }
+
+    /// A cache holding only layer `l`'s keys and values of the frozen positions, for running that
+    /// layer alone (the run appends the window's keys to it, so each run gets its own).
+    pub fn layer_cache(&self, l: usize) -> Option<KvCache> {
+        let kv = self.kv.as_ref()?;
+        let mut layers = vec![None; kv.layers.len()];
+        layers[l] = kv.layers[l].clone();
+        Some(KvCache { layers })
+    }
+}
