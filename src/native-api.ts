@@ -99,6 +99,8 @@ export interface NativeStepOptions {
   beta1?: number
   beta2?: number
   eps?: number
+  /** Per-layer activation recomputation (decoders): far less memory, one more forward. Default false. */
+  recompute?: boolean
 }
 
 export interface NativeStepStats {

@@ -150,7 +150,7 @@ async function runStep(run: Run, epoch: number, s: number, plan: number[][][]): 
   const micro = plan[s]!.map((rows) => collateTraining(rows.map((i) => run.dataset[i]!), { padId: o.padId }))
   const lr = o.schedule(state.step)
   const stats = await reft
-    .trainStep(micro, { lr, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm })
+    .trainStep(micro, { lr, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm, recompute: o.recompute })
     .catch((e: unknown) => Promise.reject(toReftError(e)))
   const step = state.step + 1
   if (!Number.isFinite(stats.loss) || !Number.isFinite(stats.gradNorm)) {

@@ -123,6 +123,13 @@ export interface TrainOptions {
    * length-groups.ts). Off by default, as in pyreft's recipes. @defaultValue `false`
    */
   groupByLength?: boolean
+  /**
+   * Recompute each layer's activations in the backward instead of keeping them (gradient
+   * checkpointing, decoders only): memory drops to one layer's activations, at the cost of one
+   * more forward over the intervened layers. The gradients are the same; with dropout the masks
+   * are drawn per layer, so they differ from a run without it. @defaultValue `false`
+   */
+  recompute?: boolean
   /** Token id used for padding when collating. @defaultValue `reft.padTokenId`, else `0` */
   padId?: number
   /** Items evaluated every `evalEvery` steps. */
@@ -176,6 +183,7 @@ export interface ResolvedTrainOptions {
   maxGradNorm: number
   seed: number
   groupByLength: boolean
+  recompute: boolean
   padId: number
   evalEvery: number | undefined
   evalBatchSize: number
@@ -222,6 +230,7 @@ export function resolveTrainOptions(options: TrainOptions, datasetSize: number):
     maxGradNorm: checkNumber('maxGradNorm', options.maxGradNorm ?? d.maxGradNorm),
     seed: checkInteger('seed', options.seed ?? d.seed),
     groupByLength: checkBoolean('groupByLength', options.groupByLength ?? false),
+    recompute: checkBoolean('recompute', options.recompute ?? false),
     padId: checkInteger('padId', options.padId ?? d.padId, { min: 0 }),
     evalEvery,
     evalBatchSize: checkInteger('evalBatchSize', options.evalBatchSize ?? batchSize, { min: 1 }),

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { join } from 'node:path'
-import { interventionKinds, loadReft, ReftModel, type InterventionKind, type Model, type NativeBatch } from '../../src/index.js'
+import { interventionKinds, loadReft, ReftModel, train, type InterventionKind, type Model, type NativeBatch } from '../../src/index.js'
 import { tinyExamples, tinyHidden, tinyPad, tinyVocab, tinyWorkspace, loadForSuite } from './helpers.js'
 
 const ws = tinyWorkspace()
@@ -96,4 +96,20 @@ describe.each(interventionKinds)('%s', (kind) => {
 it('noreft with addBias adds r parameters', () => {
   using reft = model.withInterventions({ kind: 'noreft', layers: [1], positions: 'l1', rank, addBias: true })
   expect(reft.trainableParameters().interventionParams).toBe(expectedParams('noreft', true))
+})
+
+it('recompute: true trains to the same losses as the plain backward', async () => {
+  // Dropout 0: recomputation changes memory and time, not the numbers (core tests prove the
+  // gradients equal; this checks the option reaches the core from train()).
+  const runs: number[][] = []
+  for (const recompute of [false, true]) {
+    using reft = model.withInterventions({ kind: 'loreft', layers: 'all', positions: 'f1+l1', rank }, { seed: 3 })
+    const history = await train(reft, reft.dataset(tinyExamples), { epochs: 4, batchSize: 2, lr: 2e-2, recompute })
+    runs.push(history.steps.map((s) => s.loss))
+  }
+  expect(runs[1]!.length).toBe(runs[0]!.length)
+  runs[0]!.forEach((l, i) => expect(runs[1]![i]!).toBeCloseTo(l, 4))
+  expect(runs[0]!.at(-1)!).toBeLessThan(runs[0]![0]!)
+  using reft = model.withInterventions({ kind: 'loreft', layers: [1], positions: 'l1', rank })
+  await expect(train(reft, reft.dataset(tinyExamples), { recompute: 'yes' as unknown as boolean })).rejects.toMatchObject({ code: 'ERR_INVALID_CONFIG' })
 })

@@ -34,6 +34,7 @@ export interface RunTrainOptions {
   seed?: number
   checkpointEvery?: number
   groupByLength?: boolean
+  recompute?: boolean
 }
 
 /** A merged run configuration. `intervention.layers` unset means the model's middle layer. */
@@ -53,7 +54,7 @@ export interface RunConfig {
 
 const topKeys = ['model', 'data', 'output', 'chat', 'format', 'limit', 'maxLength', 'seed', 'resume', 'intervention', 'train']
 const interventionKeys = ['kind', 'layers', 'component', 'positions', 'rank', 'tied', 'dropout', 'activation', 'addBias']
-const trainKeys = ['epochs', 'batchSize', 'gradientAccumulation', 'lr', 'warmupSteps', 'warmupRatio', 'weightDecay', 'maxGradNorm', 'seed', 'checkpointEvery', 'groupByLength']
+const trainKeys = ['epochs', 'batchSize', 'gradientAccumulation', 'lr', 'warmupSteps', 'warmupRatio', 'weightDecay', 'maxGradNorm', 'seed', 'checkpointEvery', 'groupByLength', 'recompute']
 
 function object(value: unknown, field: string, allowed: readonly string[]): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidConfig(field, `expected an object, got ${describe(value)}`)
@@ -144,6 +145,7 @@ export function mergeRunConfig(file: Partial<RunConfig>, p: Parsed): RunConfig {
       weightDecay: num(p, 'weight-decay'),
       checkpointEvery: int(p, 'checkpoint-every'),
       groupByLength: p.values['group-by-length'] === true ? true : undefined,
+      recompute: p.values.recompute === true ? true : undefined,
     }),
   }
   const format = str(p, 'format') ?? file.format ?? 'raw'

@@ -24,7 +24,7 @@ const b = { type: 'boolean' } as const
 export const trainFlags = {
   config: s, model: s, data: s, kind: s, layers: s, component: s, positions: s, rank: s, tied: b, 'no-tied': b, dropout: s,
   epochs: s, 'batch-size': s, 'grad-accum': s, lr: s, 'warmup-ratio': s, 'weight-decay': s, 'max-length': s,
-  chat: b, format: s, limit: s, seed: s, output: s, 'checkpoint-every': s, resume: s, 'group-by-length': b,
+  chat: b, format: s, limit: s, seed: s, output: s, 'checkpoint-every': s, resume: s, 'group-by-length': b, recompute: b,
 }
 
 export const trainHelp = `usage: reft train [--config run.json] [flags]
@@ -48,6 +48,7 @@ and saves the adapter (plus loss.svg) to --output. Flags override the config fil
   --warmup-ratio R       (default 0)          --weight-decay W   (default 0)
   --max-length N         truncate examples to N tokens
   --group-by-length      batch examples of similar length together (less padding; off as in pyreft)
+  --recompute            recompute layer activations in the backward: far less memory, ~1/3 slower
   --chat                 format prompts with the model's chat template
   --format F             raw | alpaca | no_header (default raw)
   --limit N              use the first N examples
