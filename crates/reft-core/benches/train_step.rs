@@ -68,6 +68,20 @@ fn main() {
             .collect();
         let s = median(times);
         println!("{{\"impl\":\"reft\",\"device\":\"{device:?}\",\"case\":\"{name}\",\"what\":\"train_step\",\"batch\":{b},\"seq\":{t},\"s_per_step\":{s:.4},\"tokens_per_s\":{:.1},\"trainable\":{}}}", (b * t) as f64 / s, m.num_trainable());
+        // The same step with the frozen causal window off (every position in the graph), to
+        // show what the window contributes; it only applies when positions start after 0.
+        if m.frozen_positions(&bt) > 0 {
+            m.frozen_window = false;
+            let plain: Vec<f64> = (0..steps)
+                .map(|_| {
+                    let t0 = Instant::now();
+                    m.train_step(std::slice::from_ref(&bt), &opts).unwrap();
+                    t0.elapsed().as_secs_f64()
+                })
+                .collect();
+            m.frozen_window = true;
+            println!("{{\"impl\":\"reft\",\"case\":\"{name}\",\"what\":\"train_step_window_off\",\"batch\":{b},\"seq\":{t},\"s_per_step\":{:.4}}}", median(plain));
+        }
         let fwd: Vec<f64> = (0..steps)
             .map(|_| {
                 let t0 = Instant::now();

@@ -103,7 +103,7 @@ fn encoders_with_heads_at_every_component() {
 /// Each op on its own: analytic gradient of `sum(op(x) * c)` against central differences.
 mod ops {
     use candle_core::{DType, Device, Tensor, Var};
-    use reft_core::ops::{apply_rope, attention_softmax, frozen_linear, gelu, layer_norm, lm_cross_entropy_with, log_softmax_last, rms_norm, softmax_last, RopeTables};
+    use reft_core::ops::{apply_rope, attention_softmax, batched_matmul, frozen_linear, gelu, layer_norm, lm_cross_entropy_with, log_softmax_last, rms_norm, softmax_last, RopeTables};
 
     fn check(name: &str, shape: (usize, usize, usize, usize), f: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>) {
         let dev = Device::Cpu;
@@ -155,6 +155,26 @@ mod ops {
         for (label, chunk, keep) in [("lm_ce/kept", 1 << 20, 1 << 20), ("lm_ce/recomputed", 2 * 11 * 8, 0), ("lm_ce/rows", 11 * 8, 0)] {
             check(label, (2, 1, 3, 8), &|x| lm_cross_entropy_with(&x.reshape((6, 8))?, &head, &y, chunk, keep));
         }
+    }
+
+    #[test]
+    fn batched_matmul_matches_candle_and_finite_differences() {
+        let dev = Device::Cpu;
+        // 2 × 3 heads: enough batches for the parallel path on any thread count up to 3.
+        let b = Tensor::randn(0f64, 1.0, (2, 3, 8, 5), &dev).unwrap();
+        check("batched_matmul/lhs", (2, 3, 4, 8), &|x| batched_matmul(x, &b));
+        let a = Tensor::randn(0f64, 1.0, (2, 3, 5, 4), &dev).unwrap();
+        check("batched_matmul/rhs", (2, 3, 4, 8), &|x| batched_matmul(&a, x));
+        // A transposed (strided) operand, as attention passes kᵀ; f32 against candle's matmul.
+        let q = Tensor::randn(0f32, 1.0, (4, 3, 7, 6), &dev).unwrap();
+        let k = Tensor::randn(0f32, 1.0, (4, 3, 9, 6), &dev).unwrap();
+        let want: Vec<f32> = q.matmul(&k.t().unwrap().contiguous().unwrap()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let got: Vec<f32> = batched_matmul(&q, &k.t().unwrap()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(got.len(), want.len());
+        for (x, y) in got.iter().zip(&want) {
+            assert!((x - y).abs() < 1e-5 * (1.0 + y.abs()), "{x} vs {y}");
+        }
+        assert!(batched_matmul(&q, &q).is_err(), "7x6 · 7x6 does not multiply");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! layer through [`Hooks`], and the LM head can run on selected rows only.
 
 use super::config::DecoderConfig;
-use crate::ops::{apply_rope, attention_softmax, frozen_linear, rms_norm, FrozenLinear, RopeTables};
+use crate::ops::{apply_rope, attention_softmax, batched_matmul, frozen_linear, rms_norm, FrozenLinear, RopeTables};
 use candle_core::{DType, Device, Tensor, D};
 
 /// Where in a layer an intervention reads and writes the hidden state (pyvene's names).
@@ -225,10 +225,10 @@ impl Decoder {
         let k = repeat_kv(&k, nh / nkv)?;
         let v = repeat_kv(&v, nh / nkv)?;
         let scale = 1.0 / (hd as f64).sqrt();
-        let scores = q.matmul(&k.t()?.contiguous()?)?;
+        let scores = batched_matmul(&q, &k.t()?)?;
         // Softmax in f32 for half-precision models (f64 stays f64 for gradchecks).
         let probs = attention_softmax(&scores, mask, scale)?.to_dtype(self.dtype)?;
-        let out = probs.matmul(&v)?; // [b, nh, t, hd]
+        let out = batched_matmul(&probs, &v)?; // [b, nh, t, hd]
         let out = out.transpose(1, 2)?.contiguous()?.reshape((b, t, nh * hd))?;
         w.o.forward(&out)
     }

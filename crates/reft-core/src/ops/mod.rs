@@ -6,6 +6,7 @@
 //! finite differences in f64.
 
 mod attention_softmax;
+mod batched_matmul;
 mod frozen_linear;
 mod gelu;
 mod lm_cross_entropy;
@@ -14,6 +15,7 @@ mod rope;
 mod softmax;
 
 pub use attention_softmax::attention_softmax;
+pub use batched_matmul::batched_matmul;
 pub use frozen_linear::{frozen_linear, FrozenLinear};
 pub use gelu::gelu;
 pub use lm_cross_entropy::{lm_cross_entropy, lm_cross_entropy_with};
