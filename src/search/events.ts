@@ -3,10 +3,19 @@ import type { EvalProgressEvent } from '../evaluation/evaluate.js'
 import type { TrainProgressEvent } from '../trainer-options.js'
 import type { Rung } from './halving.js'
 import type { TrialConfig } from './space.js'
-import type { DefaultRecord, TestRecord, TrialRecord } from './trials-file.js'
+import type { DefaultRecord, SearchTestRecord, TrialRecord } from './trials-file.js'
 
-/** The metric that ranks trials on the dev slice. */
-export type DevMetric = 'accuracy' | 'loss'
+/**
+ * The metric that ranks trials on the dev slice: `'accuracy'` (generation, or a GLUE
+ * classification task), `'loss'`, or a GLUE task's primary metric (CoLA's Matthews correlation,
+ * STS-B's Pearson correlation).
+ */
+export type DevMetric = 'accuracy' | 'loss' | 'matthews_correlation' | 'pearson'
+
+/** Whether a higher value of `metric` is better (every metric but the loss). */
+export function higherIsBetter(metric: DevMetric): boolean {
+  return metric !== 'loss'
+}
 
 /** Reported by `search` through `onProgress`. */
 export type SearchProgressEvent =
@@ -26,4 +35,4 @@ export type SearchProgressEvent =
   /** `promoted` are the ids that go on to the next rung (none after the last). */
   | { type: 'rung-end'; rung: Rung; ranked: readonly TrialRecord[]; promoted: readonly number[] }
   | { type: 'test-start'; which: 'selected' | 'default'; task: string }
-  | { type: 'test-end'; record: TestRecord; resumed: boolean }
+  | { type: 'test-end'; record: SearchTestRecord; resumed: boolean }

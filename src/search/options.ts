@@ -1,8 +1,8 @@
 /**
  * Options of `search`, their defaults, and the settings fingerprint stored in the trials file
  * header: everything that changes which trials run or what they score. Test-split options
- * (`testTasks`, `testLimit`, `compareDefault`) are not part of it, so adding them to a finished
- * search reuses its trials.
+ * (`testTasks`, `evalTest`, `testLimit`, `compareDefault`) are not part of it, so adding them to a
+ * finished search reuses its trials. (GLUE searches build their fingerprint in glue-plan.ts.)
  */
 import { createHash } from 'node:crypto'
 import { components, resolveConfig, type Component } from '../config.js'
@@ -13,6 +13,7 @@ import type { Model } from '../model.js'
 import { trainDefaults } from '../trainer-options.js'
 import { checkBoolean, checkInteger, checkNumber, checkOneOf } from '../validate.js'
 import type { SearchData, SearchSplit } from './data.js'
+import type { GlueDevSource, GlueSearchData } from './glue-data.js'
 import type { DevMetric, SearchProgressEvent } from './events.js'
 import { halvingRungs, type HalvingOptions, type Rung } from './halving.js'
 import type { Sampling } from './sampling.js'
@@ -35,24 +36,28 @@ export interface SearchTrainOptions {
   maxLength?: number
   /** @defaultValue `'block_output'` */
   component?: Component
-  /** @defaultValue `true` */
+  /** @defaultValue `true` (GLUE: `false`, as the recipes) */
   tied?: boolean
+  /** Intervention dropout; GLUE searches only. @defaultValue the task's LoReFT recipe's (SST-2: 0.1) */
+  dropout?: number
 }
 
 /** Dev and test scoring settings. */
 export interface SearchEvalOptions {
-  /** Prompts per generate call and items per dev-loss batch. @defaultValue `4` */
+  /** Prompts per generate call and items per dev-loss batch. @defaultValue `4` (GLUE: `32`, pyreft's eval batch) */
   batchSize?: number
-  /** @defaultValue the task family's (32 commonsense, 256 math) */
+  /** Generation searches only. @defaultValue the task family's (32 commonsense, 256 math) */
   maxNewTokens?: number
-  /** @defaultValue `'pyreft'` */
+  /** Generation searches only. @defaultValue `'pyreft'` */
   scoring?: CommonsenseScoring
 }
 
 /** Options of `search`. */
 export interface SearchOptions {
+  /** A decoder for a generation search; an encoder for a GLUE search. */
   model: Model
-  data: SearchData
+  /** A training set or your own examples (generation search), or `{ glue: TASK }` (GLUE search on an encoder). */
+  data: SearchData | GlueSearchData
   /** Data root for training sets and test tasks. @defaultValue `$REFT_DATA_DIR`, else `../shared/data` */
   dataDir?: string
   /** Receives `trials.jsonl`, `search.json`, `search.md`, `trials/` and `adapter/`. */
@@ -66,21 +71,36 @@ export interface SearchOptions {
   seed?: number
   /** Successive halving, or `false` for every trial at the full budget. @defaultValue `{ eta: 3 }` */
   halving?: HalvingOptions | false
-  /** @defaultValue `100` */
+  /** Dev slice size (not with GLUE `devSource: 'eval-half'`). @defaultValue `100` */
   devSize?: number
   /** @defaultValue `false` */
   devShuffle?: boolean
-  /** @defaultValue `'accuracy'` when the data has gold answers, else `'loss'` */
+  /**
+   * GLUE searches only: rank trials on rows held out from the train split (`'train'`), or on the
+   * validation split's eval half (`'eval-half'`), the half pyreft's protocol reserves for model
+   * selection; trials then train on all `limit` rows. The test half is never used for selection.
+   * @defaultValue `'train'`
+   */
+  devSource?: GlueDevSource
+  /**
+   * @defaultValue `'accuracy'` when the data has gold answers, else `'loss'`; GLUE: the task's
+   * primary metric (accuracy, CoLA `'matthews_correlation'`, STS-B `'pearson'`), or `'loss'`
+   */
   devMetric?: DevMetric
   train?: SearchTrainOptions
   eval?: SearchEvalOptions
-  /** Test tasks the selected configuration is evaluated on after the search. @defaultValue none */
+  /** Test tasks the selected configuration is evaluated on after the search (generation searches). @defaultValue none */
   testTasks?: readonly string[]
-  /** First N examples of each test task. @defaultValue all */
+  /**
+   * GLUE searches: evaluate the selected (and default) configuration on the task's test half, the
+   * validation rows `reft glue train` reports on. @defaultValue `false`
+   */
+  evalTest?: boolean
+  /** First N examples of each test task (GLUE: of the test half). @defaultValue all */
   testLimit?: number
   /** Also train the default configuration at the full budget and score it on dev and test. @defaultValue `false` */
   compareDefault?: boolean
-  /** The configuration `compareDefault` trains. @defaultValue {@link defaultTrialConfig} */
+  /** The configuration `compareDefault` trains. @defaultValue {@link defaultTrialConfig}; GLUE: `glueDefaultTrialConfig(task)` */
   defaultConfig?: TrialConfig
   signal?: AbortSignal
   onProgress?: (event: SearchProgressEvent) => void
@@ -122,7 +142,7 @@ export function resolveDevMetric(o: SearchOptions, split: SearchSplit): DevMetri
 }
 
 /** Throws (naming the field) when a config cannot be built on `model`. */
-export function checkTrialConfig(config: TrialConfig, model: Model, s: TrialSettings, field: string): void {
+export function checkTrialConfig(config: TrialConfig, model: Model, s: Pick<TrialSettings, 'component' | 'tied'>, field: string): void {
   const numLayers = model.info().numLayers
   try {
     resolveConfig(interventionFor(config, numLayers, s), numLayers)

@@ -85,7 +85,11 @@ export function createSearchProgressReporter(options: SearchProgressOptions = {}
         return line(`test: ${e.which} configuration on ${e.task}`)
       case 'test-end': {
         const r = e.record
-        return line(`test ${r.task} (${r.which}): ${(100 * r.accuracy).toFixed(1)}% (${r.correct}/${r.n})${e.resumed ? ', resumed' : ''}`)
+        const resumed = e.resumed ? ', resumed' : ''
+        if (r.type === 'test') return line(`test ${r.task} (${r.which}): ${(100 * r.accuracy).toFixed(1)}% (${r.correct}/${r.n})${resumed}`)
+        const value = r.primary === null ? 'undefined' : (100 * r.primary).toFixed(1)
+        const of = r.correct === undefined ? '' : ` (${r.correct}/${r.n})`
+        return line(`test ${r.task} test half (${r.which}): ${r.primaryMetric} ${value}${of}${resumed}`)
       }
     }
   }

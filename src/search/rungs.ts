@@ -5,7 +5,7 @@
  * tested without a model.
  */
 import { ReftError } from '../errors.js'
-import type { DevMetric, SearchProgressEvent } from './events.js'
+import { higherIsBetter, type DevMetric, type SearchProgressEvent } from './events.js'
 import { rankTrials, type Rung } from './halving.js'
 import { canonicalJson, type TrialMeasurement, type TrialRecord, type TrialsFile } from './trials-file.js'
 import type { TrialConfig } from './space.js'
@@ -43,14 +43,14 @@ export interface RungOutcome {
 }
 
 /** Ranking key of a record; failed runs rank last. */
-export function rankable(r: TrialRecord, higherIsBetter: boolean): TrialRecord & { score: number; devLoss: number } {
-  const worst = higherIsBetter ? -Infinity : Infinity
+export function rankable(r: TrialRecord, higher: boolean): TrialRecord & { score: number; devLoss: number } {
+  const worst = higher ? -Infinity : Infinity
   return { ...r, score: r.score ?? worst, devLoss: r.devLoss ?? Infinity }
 }
 
 /** Sorts records best first (see `rankTrials`), keeping the stored `null`s of failed runs. */
 export function rankRecords(records: readonly TrialRecord[], devMetric: DevMetric): TrialRecord[] {
-  const higher = devMetric === 'accuracy'
+  const higher = higherIsBetter(devMetric)
   const byKey = new Map(records.map((r) => [r, rankable(r, higher)] as const))
   const order = rankTrials([...byKey.values()], higher)
   const back = new Map([...byKey].map(([r, k]) => [k, r] as const))

@@ -1,14 +1,18 @@
 /**
- * `search`: hyperparameter search for ReFT on a dev slice held out from the training split.
+ * `search`: hyperparameter search for ReFT on a dev slice held out from the training split, for
+ * generation on a decoder (generation-plan.ts) or GLUE classification on an encoder
+ * (glue-plan.ts); this file is the loop both share.
  *
- * 1. Load the data and hold out the last `devSize` training examples (see data.ts).
+ * 1. Load the data and hold out the last `devSize` training examples (data.ts, glue-data.ts; a
+ *    GLUE search can rank on the validation split's eval half instead).
  * 2. Draw trial configs from the space (grid, or seeded random without replacement).
  * 3. Successive halving over rungs (halving.ts, rungs.ts): each trial trains from scratch at the
  *    rung's budget and is scored on the dev slice; the best `1/eta` go on with `eta`× the budget.
  *    Full-budget runs save their adapter under `trials/trial-<id>/`.
  * 4. The best trial of the last rung is selected; its adapter is copied to `adapter/`.
  * 5. Optionally the default configuration is trained at the full budget (`compareDefault`), and
- *    the selected (and default) adapters are evaluated on test tasks (`testTasks`).
+ *    the selected (and default) adapters are evaluated on test tasks (`testTasks`; GLUE:
+ *    `evalTest`, the task's test half, with a paired comparison of the two).
  * 6. `search.json` and `search.md` are written.
  *
  * Every finished run is appended to `trials.jsonl` first, so an interrupted search resumes where
@@ -17,25 +21,15 @@
 import { cpSync, existsSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { ReftError } from '../errors.js'
-import { evaluateTask } from '../evaluation/evaluate.js'
-import { defaultMaxNewTokens, loadTask, resolveTask, type EvalExample, type TaskSpec } from '../evaluation/tasks.js'
-import { loadReft } from '../load-reft.js'
-import { splitSearchData, type SearchSplit } from './data.js'
 import type { DevMetric } from './events.js'
-import {
-  checkTrialConfig,
-  defaultTrialConfig,
-  resolveDevMetric,
-  resolveRungs,
-  resolveTrialSettings,
-  searchSettings,
-  type SearchOptions,
-} from './options.js'
+import { planGenerationSearch } from './generation-plan.js'
+import { planGlueSearch } from './glue-plan.js'
+import type { TestComparison } from './glue-test.js'
+import type { SearchOptions } from './options.js'
+import type { AdapterPath, SearchPlan } from './plan.js'
 import { runRungs, type RungOutcome } from './rungs.js'
-import { sampleTrials } from './sampling.js'
-import { gridSize, resolveSearchSpace, type TrialConfig } from './space.js'
-import { measureTrial, type TrialContext, type TrialSettings } from './trial.js'
-import { canonicalJson, openTrialsFile, type DefaultRecord, type TestRecord, type TrialRecord, type TrialsFile } from './trials-file.js'
+import { gridSize } from './space.js'
+import { canonicalJson, openTrialsFile, type DefaultRecord, type SearchTestRecord, type TrialRecord, type TrialsFile } from './trials-file.js'
 import { writeSearchReport, type SearchReportFiles } from './report.js'
 
 /** What `search` returns. */
@@ -53,78 +47,29 @@ export interface SearchResult {
   adapterDir: string
   /** The default configuration's run (with `compareDefault`). */
   default: DefaultRecord | undefined
-  /** Test-split results, selected first then default, in `testTasks` order. */
-  test: TestRecord[]
-}
-
-/** A test task and its examples (read before the search starts). */
-interface TestSet {
-  spec: TaskSpec
-  examples: EvalExample[]
+  /** Test-split results, selected first then default (generation: in `testTasks` order; GLUE: the task's test half). */
+  test: SearchTestRecord[]
+  /** GLUE: selected minus default on the test half, with a paired bootstrap interval (needs `evalTest` and `compareDefault`). */
+  comparison: TestComparison[]
 }
 
 /** Absolute and output-relative directory of a full-budget run's adapter. */
-const adapterPath = (out: string, rel: string) => ({ abs: join(out, rel), rel })
+const adapterPath = (out: string, rel: string): AdapterPath => ({ abs: join(out, rel), rel })
 
 /** Trains (or resumes) the default configuration at the full budget. */
-async function runDefault(ctx: TrialContext, file: TrialsFile, config: TrialConfig, out: string): Promise<DefaultRecord> {
+async function runDefault(plan: SearchPlan, options: SearchOptions, file: TrialsFile, out: string): Promise<DefaultRecord> {
+  const config = plan.defaultConfig
   const stored = file.records.filter((r): r is DefaultRecord => r.type === 'default' && canonicalJson(r.config) === canonicalJson(config)).at(-1)
   if (stored !== undefined && (stored.adapter === undefined || existsSync(join(out, stored.adapter)))) {
-    ctx.onProgress?.({ type: 'trial-skip', record: stored })
+    options.onProgress?.({ type: 'trial-skip', record: stored })
     return stored
   }
-  if (ctx.signal?.aborted === true) throw new ReftError('ERR_ABORTED', 'search aborted before the default configuration')
-  ctx.onProgress?.({ type: 'trial-start', id: 'default', rung: -1, budget: 1, config, index: 1, count: 1 })
-  const record: DefaultRecord = { type: 'default', ...(await measureTrial(ctx, config, 1, adapterPath(out, 'default-adapter'))) }
+  if (options.signal?.aborted === true) throw new ReftError('ERR_ABORTED', 'search aborted before the default configuration')
+  options.onProgress?.({ type: 'trial-start', id: 'default', rung: -1, budget: 1, config, index: 1, count: 1 })
+  const record: DefaultRecord = { type: 'default', ...(await plan.measure(config, 1, adapterPath(out, 'default-adapter'))) }
   file.append(record)
-  ctx.onProgress?.({ type: 'trial-end', record })
+  options.onProgress?.({ type: 'trial-end', record })
   return record
-}
-
-/** Evaluates one adapter on the test tasks, reusing matching records of the trials file. */
-async function runTests(
-  ctx: TrialContext,
-  file: TrialsFile,
-  which: 'selected' | 'default',
-  config: TrialConfig,
-  adapterDir: string,
-  o: { sets: readonly TestSet[]; limit: number | undefined },
-): Promise<TestRecord[]> {
-  const s: TrialSettings = ctx.settings
-  const out: TestRecord[] = []
-  for (const { spec, examples } of o.sets) {
-    const maxNewTokens = s.maxNewTokens ?? defaultMaxNewTokens[spec.kind]
-    const limit = o.limit ?? null
-    const same = (r: TestRecord): boolean =>
-      r.which === which && r.task === spec.name && r.limit === limit && r.maxNewTokens === maxNewTokens && r.scoring === s.scoring &&
-      canonicalJson(r.config) === canonicalJson(config)
-    const stored = file.records.find((r): r is TestRecord => r.type === 'test' && same(r))
-    if (stored !== undefined) {
-      ctx.onProgress?.({ type: 'test-end', record: stored, resumed: true })
-      out.push(stored)
-      continue
-    }
-    ctx.onProgress?.({ type: 'test-start', which, task: spec.name })
-    const started = performance.now()
-    using reft = await loadReft(adapterDir, ctx.model)
-    const r = await evaluateTask(reft, spec, {
-      examples,
-      batchSize: s.evalBatchSize,
-      maxNewTokens,
-      scoring: s.scoring,
-      signal: ctx.signal,
-      onProgress: (event) => ctx.onProgress?.({ type: 'eval', event }),
-    })
-    ctx.onProgress?.({ type: 'eval-end' })
-    const record: TestRecord = {
-      type: 'test', which, config, task: r.task, limit, maxNewTokens, scoring: s.scoring, n: r.n, correct: r.correct, accuracy: r.accuracy, ci95: r.ci95,
-      seconds: Math.round(performance.now() - started) / 1000,
-    }
-    file.append(record)
-    ctx.onProgress?.({ type: 'test-end', record, resumed: false })
-    out.push(record)
-  }
-  return out
 }
 
 function selectBest(outcomes: readonly RungOutcome[]): TrialRecord {
@@ -139,27 +84,13 @@ function selectBest(outcomes: readonly RungOutcome[]): TrialRecord {
 export async function search(options: SearchOptions): Promise<SearchResult> {
   if (typeof options.outputDir !== 'string' || options.outputDir === '') throw new ReftError('ERR_INVALID_CONFIG', 'outputDir: required', { field: 'outputDir' })
   const out = resolve(options.outputDir)
-  const space = resolveSearchSpace(options.space)
-  const settings = resolveTrialSettings(options)
-  const dataDir = options.dataDir ?? ('trainingSet' in options.data ? options.data.dataDir : undefined)
-  const data = 'trainingSet' in options.data ? { ...options.data, dataDir } : options.data
-  const split: SearchSplit = splitSearchData(data, { devSize: options.devSize, devShuffle: options.devShuffle, seed: settings.seed })
-  const devMetric = resolveDevMetric(options, split)
-  const configs = sampleTrials(space, { sampling: options.sampling, trials: options.trials, seed: settings.seed })
-  configs.forEach((c, i) => checkTrialConfig(c, options.model, settings, `trial ${i}`))
-  const defaultConfig = options.defaultConfig ?? defaultTrialConfig
-  if (options.compareDefault === true) checkTrialConfig(defaultConfig, options.model, settings, 'defaultConfig')
-  // Read the test data now, so a missing file fails before any training.
-  const testSets = (options.testTasks ?? []).map((t): TestSet => {
-    const spec = resolveTask(t)
-    return { spec, examples: loadTask(spec, { dataDir, limit: options.testLimit }) }
-  })
-  const rungs = resolveRungs(options, configs.length)
+  const data = options.data
+  const plan = typeof data === 'object' && data !== null && 'glue' in data ? planGlueSearch({ ...options, data }) : planGenerationSearch({ ...options, data })
+  const { configs, rungs, devMetric, space } = plan
 
-  const file = openTrialsFile(join(out, 'trials.jsonl'), searchSettings(options, { space, configs, rungs, split, devMetric, settings }))
-  const ctx: TrialContext = { model: options.model, split, devMetric, settings, signal: options.signal, onProgress: options.onProgress }
+  const file = openTrialsFile(join(out, 'trials.jsonl'), plan.settings)
   options.onProgress?.({
-    type: 'plan', trials: configs.length, rungs, trainSize: split.train.length, devSize: split.dev.length, devMetric,
+    type: 'plan', trials: configs.length, rungs, trainSize: plan.data.train, devSize: plan.data.dev, devMetric,
     resumed: file.records.filter((r) => r.type === 'trial').length,
   })
 
@@ -170,7 +101,7 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     file,
     signal: options.signal,
     onProgress: options.onProgress,
-    run: (t) => measureTrial(ctx, t.config, t.budget, t.budget === 1 ? adapterPath(out, join('trials', `trial-${t.id}`)) : undefined),
+    run: (t) => plan.measure(t.config, t.budget, t.budget === 1 ? adapterPath(out, join('trials', `trial-${t.id}`)) : undefined),
   })
   const selected = selectBest(outcomes)
   if (selected.adapter === undefined || !existsSync(join(out, selected.adapter))) {
@@ -180,14 +111,15 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
   rmSync(adapterDir, { recursive: true, force: true })
   cpSync(join(out, selected.adapter), adapterDir, { recursive: true })
 
-  const def = options.compareDefault === true ? await runDefault(ctx, file, defaultConfig, out) : undefined
-  const testOptions = { sets: testSets, limit: options.testLimit }
-  const test = await runTests(ctx, file, 'selected', selected.config, adapterDir, testOptions)
-  if (def !== undefined && def.adapter !== undefined) test.push(...(await runTests(ctx, file, 'default', def.config, join(out, def.adapter), testOptions)))
+  const def = options.compareDefault === true ? await runDefault(plan, options, file, out) : undefined
+  const test = await plan.test(file, 'selected', selected.config, adapterDir)
+  if (def !== undefined && def.adapter !== undefined) test.push(...(await plan.test(file, 'default', def.config, join(out, def.adapter))))
+  const comparison = plan.compare(test)
 
   const report = writeSearchReport(out, {
     model: options.model.path,
-    data: { name: split.name, train: split.train.length, dev: split.dev.length, devShuffle: options.devShuffle ?? false, seed: settings.seed },
+    data: plan.data,
+    ...(plan.glue === undefined ? {} : { glue: plan.glue }),
     devMetric,
     space,
     sampling: options.sampling ?? 'random',
@@ -198,6 +130,7 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     adapter: 'adapter',
     default: def,
     test,
+    comparison,
   })
-  return { outputDir: out, trialsFile: file.path, report, devMetric, rungs: outcomes, selected, adapterDir, default: def, test }
+  return { outputDir: out, trialsFile: file.path, report, devMetric, rungs: outcomes, selected, adapterDir, default: def, test, comparison }
 }

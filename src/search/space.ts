@@ -64,6 +64,20 @@ export const defaultSearchSpace: Readonly<ResolvedSearchSpace> = {
   epochs: [1, 2],
 }
 
+/**
+ * The default space of a GLUE search (2·3·3·3·2 = 108 points): the paper's GLUE recipes intervene
+ * on every layer at prefix positions with rank 1; the lr and epochs are around the CPU-scaled
+ * setting of docs/EXPERIMENTS.md (lr 1e-2, 3 epochs on 500 examples).
+ */
+export const defaultGlueSearchSpace: Readonly<ResolvedSearchSpace> = {
+  kind: ['loreft'],
+  layers: ['all', 'middle'],
+  positions: ['f1', 'f3', 'f5'],
+  rank: [1, 2, 4],
+  lr: [3e-3, 1e-2, 3e-2],
+  epochs: [3, 5],
+}
+
 /** Canonical pyreft notation of parsed positions. */
 export function formatPositions(p: Positions): string {
   if (p.first > 0 && p.last > 0) return `f${p.first}+l${p.last}`
@@ -112,14 +126,14 @@ const spaceKeys: readonly string[] = searchDimensions
 
 /**
  * Validates a space (unknown keys, types, ranges, duplicates: ERR_INVALID_CONFIG or
- * ERR_OUT_OF_RANGE naming the field) and fills in the defaults. Layer indices are checked against
- * the model later, when a trial is built.
+ * ERR_OUT_OF_RANGE naming the field) and fills in the missing keys from `defaults`. Layer indices
+ * are checked against the model later, when a trial is built.
  */
-export function resolveSearchSpace(space: SearchSpace = {}): ResolvedSearchSpace {
+export function resolveSearchSpace(space: SearchSpace = {}, defaults: Readonly<ResolvedSearchSpace> = defaultSearchSpace): ResolvedSearchSpace {
   if (typeof space !== 'object' || space === null || Array.isArray(space)) throw invalidConfig('space', `expected an object, got ${describe(space)}`)
   const unknown = Object.keys(space).find((k) => !spaceKeys.includes(k))
   if (unknown !== undefined) throw invalidConfig(`space.${unknown}`, `unknown key (allowed: ${spaceKeys.join(', ')})`)
-  const d = defaultSearchSpace
+  const d = defaults
   return {
     kind: list('space.kind', space.kind ?? d.kind, (v, f) => checkOneOf(f, v, interventionKinds), String),
     layers: list('space.layers', space.layers ?? d.layers, parseLayerSet, formatLayerSet),

@@ -40,6 +40,9 @@ export interface TrialSettings {
   scoring: CommonsenseScoring
 }
 
+/** The settings {@link trainForSteps} and {@link fullSteps} read (shared by generation and GLUE trials). */
+export type StepSettings = Pick<TrialSettings, 'batchSize' | 'gradientAccumulation' | 'warmupRatio' | 'weightDecay' | 'maxGradNorm' | 'seed'>
+
 /** What a trial needs besides its config. */
 export interface TrialContext {
   model: Model
@@ -72,7 +75,7 @@ export async function trainForSteps(
   items: readonly CollatableItem[],
   steps: number,
   lr: number,
-  ctx: Pick<TrialContext, 'settings' | 'signal' | 'onProgress'> & { padId: number },
+  ctx: Pick<TrialContext, 'signal' | 'onProgress'> & { settings: StepSettings; padId: number },
 ): Promise<TrainStepRecord[]> {
   const s = ctx.settings
   const perEpoch = stepsPerEpoch(items.length, s.batchSize, s.gradientAccumulation)

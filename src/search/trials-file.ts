@@ -5,7 +5,8 @@
  *
  * - `{"type":"trial", id, rung, budget, steps, config, score, devLoss, …}` for trial `id` at `rung`;
  * - `{"type":"default", …}` for the default configuration's full-budget run (`compareDefault`);
- * - `{"type":"test", which, task, …}` for a test-split evaluation of the selected or default config.
+ * - `{"type":"test", which, task, …}` for a test-split evaluation of the selected or default config;
+ * - `{"type":"glue-test", which, task, …}` for a GLUE search's evaluation on the task's test half.
  *
  * A rerun with equal settings reads the file and skips what it holds; different settings are
  * refused with ERR_INVALID_CONFIG naming the first differing setting. A torn last line (a crash
@@ -15,6 +16,8 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { dirname } from 'node:path'
 import { ReftError } from '../errors.js'
 import type { CommonsenseScoring } from '../evaluation/extract.js'
+import type { GlueMetrics } from '../glue/metrics.js'
+import type { GlueMetricName, GlueTaskName } from '../glue/tasks.js'
 import type { TrialConfig } from './space.js'
 
 /** Format version of the trials file. */
@@ -27,7 +30,7 @@ export interface TrialMeasurement {
   budget: number
   /** Optimizer steps trained. */
   steps: number
-  /** The dev metric (`null` when the run failed). */
+  /** The dev metric (`null` when the run failed, or when a correlation is undefined: constant predictions). */
   score: number | null
   /** Mean dev loss over labelled tokens (`null` when the run failed). */
   devLoss: number | null
@@ -74,8 +77,37 @@ export interface TestRecord {
   seconds: number
 }
 
+/**
+ * A GLUE search's evaluation on the task's test half (the validation split's held-out half, as
+ * `reft glue train` reports on).
+ */
+export interface GlueTestRecord {
+  type: 'glue-test'
+  which: 'selected' | 'default'
+  config: TrialConfig
+  task: GlueTaskName
+  /** First N rows of the test half, or `null` for all of it. */
+  limit: number | null
+  n: number
+  /** Every metric HF `evaluate` reports for the task. */
+  metrics: GlueMetrics
+  primaryMetric: GlueMetricName
+  /** The primary metric (`null` when undefined, e.g. Pearson of constant predictions). */
+  primary: number | null
+  /** Correct predictions, for accuracy tasks. */
+  correct?: number
+  /** 95% interval of the primary metric: Wilson for accuracy, else a percentile bootstrap; `null` when undefined. */
+  ci95: [number, number] | null
+  /** Per test row, in test-half order: the predicted class (or STS-B score), for paired comparisons. */
+  predictions: number[]
+  seconds: number
+}
+
+/** A test record of either kind of search. */
+export type SearchTestRecord = TestRecord | GlueTestRecord
+
 /** Any record after the header. */
-export type TrialsFileRecord = TrialRecord | DefaultRecord | TestRecord
+export type TrialsFileRecord = TrialRecord | DefaultRecord | TestRecord | GlueTestRecord
 
 interface Header {
   type: 'search'
