@@ -7,17 +7,15 @@
  * step's (no best-epoch pick: the dev rows rank whole configurations, epochs included).
  */
 import type { Component, InterventionConfig } from '../config.js'
-import { toReftError } from '../errors.js'
 import { evaluateGlue } from '../glue/evaluate.js'
 import type { GlueMetrics } from '../glue/metrics.js'
 import type { Model } from '../model.js'
 import { evaluate } from '../trainer.js'
-import type { TrainStepRecord } from '../trainer-options.js'
 import type { DevMetric, SearchProgressEvent } from './events.js'
 import type { GlueSearchSplit } from './glue-data.js'
 import { budgetSteps } from './halving.js'
 import type { TrialConfig } from './space.js'
-import { fullSteps, interventionFor, trainForSteps, type StepSettings } from './trial.js'
+import { elapsed, finishedFields, fullSteps, interventionFor, trainTrial, type StepSettings } from './trial.js'
 import type { TrialMeasurement } from './trials-file.js'
 
 /** Settings shared by every GLUE trial (not searched). */
@@ -53,7 +51,6 @@ export interface GlueTrialMeasurement extends TrialMeasurement {
   devMetrics?: GlueMetrics
 }
 
-const elapsed = (started: number): number => Math.round(performance.now() - started) / 1000
 
 /**
  * Runs one GLUE trial at `budget`. `saveDir` (absolute) receives the adapter and its head. A run
@@ -69,14 +66,8 @@ export async function measureGlueTrial(ctx: GlueTrialContext, config: TrialConfi
   try {
     base.params = reft.trainableParameters().interventionParams
     const items = reft.classificationDataset(split.train, { maxLength: s.maxLength })
-    let history: TrainStepRecord[]
-    try {
-      history = await trainForSteps(reft, items, steps, config.lr, { ...ctx, padId })
-    } catch (e) {
-      const err = toReftError(e)
-      if (err.code !== 'ERR_NON_FINITE') throw err
-      return { ...base, score: null, devLoss: null, trainLoss: null, seconds: elapsed(started), failed: `${err.code}: ${err.message}` }
-    }
+    const { history, failed } = await trainTrial(reft, items, steps, config.lr, { ...ctx, padId })
+    if (failed !== undefined) return { ...base, score: null, devLoss: null, trainLoss: null, seconds: elapsed(started), failed }
     const dev = await evaluateGlue(reft, split.task, split.dev, { batchSize: s.evalBatchSize, maxLength: s.maxLength, signal: ctx.signal })
     const devLoss = await evaluate(reft, reft.classificationDataset(split.dev, { maxLength: s.maxLength }), { batchSize: s.evalBatchSize, padId })
     // A correlation of constant predictions is NaN; stored as null, it ranks last.
@@ -84,17 +75,13 @@ export async function measureGlueTrial(ctx: GlueTrialContext, config: TrialConfi
     const counts =
       split.task.primaryMetric === 'accuracy' ? { devCorrect: dev.predictions.filter((p) => p.prediction === p.label).length, devN: dev.n } : {}
     if (saveDir !== undefined) await reft.save(saveDir.abs)
-    const first = history[0]
-    const last = history.at(-1)
     return {
       ...base,
       score: ctx.devMetric === 'loss' ? devLoss : primary,
       devLoss,
       ...counts,
       devMetrics: dev.metrics,
-      trainLoss: first === undefined || last === undefined ? null : { first: first.loss, last: last.loss },
-      seconds: elapsed(started),
-      ...(saveDir === undefined ? {} : { adapter: saveDir.rel }),
+      ...finishedFields(history, started, saveDir),
     }
   } finally {
     reft.dispose()

@@ -70,6 +70,33 @@ export function interventionFor(config: TrialConfig, numLayers: number, s: Pick<
  * ending at `steps`, and an internal abort after step `steps` (the trainer checks its signal
  * before each step; the weights of the finished steps stay in `reft`).
  */
+/**
+ * {@link trainForSteps} for a trial: a non-finite loss is returned as the failure text (the trial
+ * then ranks last) instead of ending the search; every other error propagates.
+ */
+export async function trainTrial(
+  ...args: Parameters<typeof trainForSteps>
+): Promise<{ history: TrainStepRecord[]; failed?: undefined } | { history?: undefined; failed: string }> {
+  try {
+    return { history: await trainForSteps(...args) }
+  } catch (e) {
+    const err = toReftError(e)
+    if (err.code !== 'ERR_NON_FINITE') throw err
+    return { failed: `${err.code}: ${err.message}` }
+  }
+}
+
+/** The fields a finished measurement ends with: the first and last training loss, time, adapter. */
+export function finishedFields(history: TrainStepRecord[], started: number, saveDir?: { rel: string }) {
+  const first = history[0]
+  const last = history.at(-1)
+  return {
+    trainLoss: first === undefined || last === undefined ? null : { first: first.loss, last: last.loss },
+    seconds: elapsed(started),
+    ...(saveDir === undefined ? {} : { adapter: saveDir.rel }),
+  }
+}
+
 export async function trainForSteps(
   reft: Trainable,
   items: readonly CollatableItem[],
@@ -107,7 +134,7 @@ export async function trainForSteps(
 }
 
 /** Seconds since `started` (a `performance.now()`), to the millisecond. */
-const elapsed = (started: number): number => Math.round(performance.now() - started) / 1000
+export const elapsed = (started: number): number => Math.round(performance.now() - started) / 1000
 
 /** Steps of a full run of `config` on `trainSize` examples. */
 export function fullSteps(config: TrialConfig, trainSize: number, s: Pick<TrialSettings, 'batchSize' | 'gradientAccumulation'>): number {
@@ -129,15 +156,8 @@ export async function measureTrial(ctx: TrialContext, config: TrialConfig, budge
   try {
     base.params = reft.trainableParameters().interventionParams
     const items = reft.dataset(split.train, { maxLength: s.maxLength })
-    let history: TrainStepRecord[]
-    try {
-      history = await trainForSteps(reft, items, steps, config.lr, { ...ctx, padId })
-    } catch (e) {
-      const err = toReftError(e)
-      if (err.code !== 'ERR_NON_FINITE') throw err
-      const seconds = elapsed(started)
-      return { ...base, score: null, devLoss: null, trainLoss: null, seconds, failed: `${err.code}: ${err.message}` }
-    }
+    const { history, failed } = await trainTrial(reft, items, steps, config.lr, { ...ctx, padId })
+    if (failed !== undefined) return { ...base, score: null, devLoss: null, trainLoss: null, seconds: elapsed(started), failed }
     const devItems = reft.dataset(split.dev, { maxLength: s.maxLength })
     const devLoss = await evaluate(reft, devItems, { batchSize: s.evalBatchSize, padId })
     let accuracy: { score: number; devCorrect: number; devN: number } | undefined
@@ -155,16 +175,12 @@ export async function measureTrial(ctx: TrialContext, config: TrialConfig, budge
       accuracy = { score: r.accuracy, devCorrect: r.correct, devN: r.n }
     }
     if (saveDir !== undefined) await reft.save(saveDir.abs)
-    const first = history[0]
-    const last = history.at(-1)
     return {
       ...base,
       score: accuracy?.score ?? devLoss,
       devLoss,
       ...(accuracy === undefined ? {} : { devCorrect: accuracy.devCorrect, devN: accuracy.devN }),
-      trainLoss: first === undefined || last === undefined ? null : { first: first.loss, last: last.loss },
-      seconds: elapsed(started),
-      ...(saveDir === undefined ? {} : { adapter: saveDir.rel }),
+      ...finishedFields(history, started, saveDir),
     }
   } finally {
     reft.dispose()
