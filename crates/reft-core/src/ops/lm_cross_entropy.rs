@@ -45,12 +45,14 @@ fn logits(x: &Tensor, w: &Tensor) -> Result<Tensor> {
 
 impl LmCrossEntropy {
     fn new(x: &Tensor, weight: &Tensor, targets: &Tensor, chunk_bytes: usize, keep_bytes: usize) -> Result<Self> {
+        let x_tracks = x.track_op();
         let x = x.detach();
         let (n, _) = x.dims2()?;
         let vocab = weight.dim(0)?;
         let elem = if x.dtype() == DType::F64 { 8 } else { 4 };
         let chunk = (chunk_bytes / (vocab * elem).max(1)).clamp(1, n.max(1));
-        let keep = n * vocab * elem <= keep_bytes;
+        // Without a graph there is no backward to keep probabilities for.
+        let keep = x_tracks && n * vocab * elem <= keep_bytes;
         let (mut nll, mut lse, mut probs) = (Vec::new(), Vec::new(), Vec::new());
         for start in (0..n).step_by(chunk) {
             let len = chunk.min(n - start);
