@@ -8,6 +8,9 @@
 //! once without a graph and leave only their keys and values (a KV cache, as in decoding); the
 //! window `P..t` then runs with the graph, attending to those cached keys.
 //!
+//! With the frozen-prefix cache on (the default), each example's keys and values of those positions
+//! are cached too, so an example seen again skips them entirely.
+//!
 //! The result is the same function: the loss equals the full forward's and the gradients are
 //! the same (tests in `tests/conformance.rs`), while the backward does `(t − P) / t` of the
 //! work. With pyreft's quickstart setup (one intervention at the last prompt token, loss on the
@@ -15,8 +18,9 @@
 //! such as `f7+l7`, `P` is 0 and this path is not taken.
 
 use crate::batch::{Batch, IGNORE_INDEX};
-use crate::error::Result;
+use crate::error::{ReftError, Result};
 use crate::models::{Backbone, ForwardInput, KvCache, NoHooks};
+use crate::prefix_cache::{PrefixCache, RowKey};
 use crate::reft::ReftModel;
 use candle_core::Tensor;
 use rand::rngs::StdRng;
@@ -75,7 +79,7 @@ impl ReftModel {
     pub(crate) fn window(&self, batch: &Batch) -> Result<Window> {
         let split = self.frozen_positions(batch);
         let dec = self.base.decoder()?;
-        let (b, t, n_layers) = (batch.batch_size, batch.seq_len, dec.layers.len());
+        let (b, t) = (batch.batch_size, batch.seq_len);
         let mask = batch.mask();
         let lowest = self.interventions.iter().map(|iv| iv.spec().layer).min().unwrap_or(0);
         // The states entering the lowest intervened layer (no graph): cached, or computed.
@@ -96,17 +100,7 @@ impl ReftModel {
                 None => None,
             })
         };
-        let mut kv = None;
-        if split > 0 {
-            // Positions 0..split: no hooks, no graph; their keys and values stay in the cache.
-            let mut cache = KvCache::default();
-            let ids = Tensor::from_vec(window(&batch.input_ids, b, t, 0, split), (b, split), &dec.device)?;
-            let key_mask = window(&mask, b, t, 0, split);
-            let pos: Vec<Vec<i64>> = vec![(0..split as i64).collect(); b];
-            let input = ForwardInput { ids: &ids, key_mask: &key_mask, position_ids: &pos };
-            dec.run_layers(&input, &NoHooks, Some(&mut cache), lowest..n_layers, narrow(0, split)?)?;
-            kv = Some(cache);
-        }
+        let kv = if split > 0 { Some(self.frozen_kv(batch, &mask, lowest, split, narrow(0, split)?)?) } else { None };
         let w = t - split;
         Ok(Window {
             split,
@@ -118,6 +112,55 @@ impl ReftModel {
             kv,
             h_in: narrow(split, w)?,
         })
+    }
+}
+
+impl ReftModel {
+    /// Keys and values of positions `0..split` at every layer from `lowest` up, from the prefix
+    /// cache when every row has them, else computed (no hooks, no graph) and cached per row.
+    fn frozen_kv(&self, batch: &Batch, mask: &[u8], lowest: usize, split: usize, h_in: Option<Tensor>) -> Result<KvCache> {
+        let dec = self.base.decoder()?;
+        let (b, t, n_layers) = (batch.batch_size, batch.seq_len, dec.layers.len());
+        let keys: Vec<RowKey> = (0..b).map(|r| RowKey::of(&batch.input_ids, mask, r, t)).collect();
+        if self.prefix_cache_bytes > 0 {
+            let mut guard = self.prefix_cache.lock().map_err(|_| ReftError::NonFinite("poisoned prefix cache".into()))?;
+            if guard.as_ref().map(|c| c.layer != lowest).unwrap_or(true) {
+                *guard = Some(PrefixCache::new(lowest, self.prefix_cache_bytes));
+            }
+            let cache = guard.as_ref().expect("set above");
+            let hits: Vec<&Vec<(Tensor, Tensor)>> = keys.iter().filter_map(|k| cache.get_kv(k, split)).collect();
+            if hits.len() == b {
+                let mut layers = vec![None; n_layers];
+                for (i, slot) in layers.iter_mut().enumerate().skip(lowest) {
+                    let part = |kv: fn(&(Tensor, Tensor)) -> &Tensor| -> Result<Tensor> {
+                        let rows = hits.iter().map(|h| kv(&h[i - lowest]).narrow(1, 0, split)).collect::<candle_core::Result<Vec<_>>>()?;
+                        Ok(Tensor::stack(&rows, 0)?)
+                    };
+                    *slot = Some((part(|p| &p.0)?, part(|p| &p.1)?));
+                }
+                return Ok(KvCache { layers });
+            }
+        }
+        let mut kv = KvCache::default();
+        let ids = Tensor::from_vec(window(&batch.input_ids, b, t, 0, split), (b, split), &dec.device)?;
+        let key_mask = window(mask, b, t, 0, split);
+        let pos: Vec<Vec<i64>> = vec![(0..split as i64).collect(); b];
+        let input = ForwardInput { ids: &ids, key_mask: &key_mask, position_ids: &pos };
+        dec.run_layers(&input, &NoHooks, Some(&mut kv), lowest..n_layers, h_in)?;
+        if self.prefix_cache_bytes > 0 {
+            let mut guard = self.prefix_cache.lock().map_err(|_| ReftError::NonFinite("poisoned prefix cache".into()))?;
+            if let Some(cache) = guard.as_mut() {
+                for (r, key) in keys.into_iter().enumerate() {
+                    let mut layers = Vec::with_capacity(n_layers - lowest);
+                    for slot in &kv.layers[lowest..] {
+                        let (k, v) = slot.as_ref().expect("filled by the run above");
+                        layers.push((k.get(r)?.contiguous()?, v.get(r)?.contiguous()?));
+                    }
+                    cache.put_kv(key, layers);
+                }
+            }
+        }
+        Ok(kv)
     }
 }
 

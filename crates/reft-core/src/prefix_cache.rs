@@ -6,6 +6,10 @@
 //! Only used on the gradient path, where the value at trailing padding never matters (padding is
 //! masked as a key and carries no label); the cached rows are zero there. Bounded by a byte
 //! budget; beyond it, rows are computed as usual.
+//!
+//! It also holds, per example, the keys and values of the frozen causal window's positions (see
+//! `frozen_window.rs`) at every layer from `layer` up: like the states above, they depend only on
+//! the example's tokens.
 
 use std::collections::HashMap;
 
@@ -41,11 +45,35 @@ pub struct PrefixCache {
     pub budget_bytes: usize,
     used: usize,
     rows: HashMap<RowKey, Tensor>,
+    /// Per example: `(k, v)` of each layer from `layer` up, `[kv_heads, len, head_dim]`.
+    kv: HashMap<RowKey, Vec<(Tensor, Tensor)>>,
 }
 
 impl PrefixCache {
     pub fn new(layer: usize, budget_bytes: usize) -> Self {
-        Self { layer, budget_bytes, used: 0, rows: HashMap::new() }
+        Self { layer, budget_bytes, used: 0, rows: HashMap::new(), kv: HashMap::new() }
+    }
+
+    /// The cached keys and values of an example's first `len` positions, if that many are cached.
+    pub fn get_kv(&self, k: &RowKey, len: usize) -> Option<&Vec<(Tensor, Tensor)>> {
+        self.kv.get(k).filter(|layers| layers.first().map(|(k, _)| k.dims().get(1) >= Some(&len)).unwrap_or(false))
+    }
+
+    /// Stores an example's keys and values if the budget allows (a longer entry replaces a
+    /// shorter one).
+    pub fn put_kv(&mut self, k: RowKey, layers: Vec<(Tensor, Tensor)>) {
+        let bytes = |ls: &[(Tensor, Tensor)]| ls.iter().map(|(k, v)| (k.elem_count() + v.elem_count()) * k.dtype().size_in_bytes()).sum::<usize>();
+        let old = self.kv.get(&k).map(|ls| bytes(ls)).unwrap_or(0);
+        let new = bytes(&layers);
+        if new > old && self.used - old + new <= self.budget_bytes {
+            self.used = self.used - old + new;
+            self.kv.insert(k, layers);
+        }
+    }
+
+    /// Examples whose frozen-window keys and values are cached.
+    pub fn kv_len(&self) -> usize {
+        self.kv.len()
     }
 
     pub fn get(&self, k: &RowKey) -> Option<&Tensor> {

@@ -295,13 +295,18 @@ fn frozen_window_gives_the_same_loss_and_gradients() {
                 m.training = true;
             }
             let (l0, _, g0) = full.gradients(std::slice::from_ref(&b)).unwrap();
-            let (l1, _, g1) = win.gradients(std::slice::from_ref(&b)).unwrap();
-            assert!((l0 - l1).abs() < 1e-12, "case {c} cache {cache}: loss {l0} vs {l1}");
-            for (a, g) in g0.iter().zip(&g1) {
-                let d = (a - g).unwrap().abs().unwrap().max_all().unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap();
-                let s = a.abs().unwrap().max_all().unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap();
-                assert!(s > 1e-8 && d < 1e-10 * s.max(1.0), "case {c} cache {cache}: gradient differs by {d} (scale {s})");
+            // The second call reads the window's keys and values from the prefix cache.
+            for call in 0..2 {
+                let (l1, _, g1) = win.gradients(std::slice::from_ref(&b)).unwrap();
+                assert!((l0 - l1).abs() < 1e-12, "case {c} cache {cache} call {call}: loss {l0} vs {l1}");
+                for (a, g) in g0.iter().zip(&g1) {
+                    let d = (a - g).unwrap().abs().unwrap().max_all().unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap();
+                    let s = a.abs().unwrap().max_all().unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap();
+                    assert!(s > 1e-8 && d < 1e-10 * s.max(1.0), "case {c} cache {cache} call {call}: gradient differs by {d} (scale {s})");
+                }
             }
+            let cached_rows = win.prefix_cache.lock().unwrap().as_ref().map(|c| c.kv_len()).unwrap_or(0);
+            assert_eq!(cached_rows, if cache > 0 { 3 } else { 0 }, "case {c}: one key/value entry per example");
         }
     }
     // A labelled position before the first intervened one moves the window back; positions
