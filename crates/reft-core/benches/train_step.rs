@@ -80,6 +80,18 @@ fn main() {
                 })
                 .collect();
             m.frozen_window = true;
+            // No caches at all (the first epoch's cost: every step recomputes the frozen prefix
+            // and the window's keys), frozen window on.
+            m.prefix_cache_bytes = 0;
+            let cold: Vec<f64> = (0..steps)
+                .map(|_| {
+                    let t0 = Instant::now();
+                    m.train_step(std::slice::from_ref(&bt), &opts).unwrap();
+                    t0.elapsed().as_secs_f64()
+                })
+                .collect();
+            m.prefix_cache_bytes = reft_core::reft::DEFAULT_PREFIX_CACHE_BYTES;
+            println!("{{\"impl\":\"reft\",\"case\":\"{name}\",\"what\":\"train_step_no_cache\",\"batch\":{b},\"seq\":{t},\"s_per_step\":{:.4}}}", median(cold));
             println!("{{\"impl\":\"reft\",\"case\":\"{name}\",\"what\":\"train_step_window_off\",\"batch\":{b},\"seq\":{t},\"s_per_step\":{:.4}}}", median(plain));
         }
         let fwd: Vec<f64> = (0..steps)
