@@ -2,7 +2,7 @@
  * Shared fixtures of the native suites: a tiny random Llama written to a fresh temp directory
  * (HF layout, byte-level tokenizer, vocab 259, 2 layers, hidden 32) and a small instruction set.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll } from 'vitest'
@@ -52,4 +52,15 @@ export function loadForSuite(ws: { modelDir: string; cleanup: () => void }, set:
     model?.dispose()
     ws.cleanup()
   })
+}
+
+/** Words of the tiny GLUE fixtures. */
+export const glueWords = ['great', 'awful', 'fine', 'dull', 'fun', 'bad', 'nice', 'poor']
+
+/** A tiny SST-2 under `dataDir/glue/SST-2`: 40 train and 12 dev rows, labels alternating. */
+export function writeTinySst2(dataDir: string): void {
+  const sst = (n: number, from: number) => Array.from({ length: n }, (_, i) => `${i % 2 === 1 ? 'good' : 'bad'} ${glueWords[(from + i) % 8]} film\t${i % 2}`)
+  mkdirSync(join(dataDir, 'glue', 'SST-2'), { recursive: true })
+  writeFileSync(join(dataDir, 'glue', 'SST-2', 'train.tsv'), ['sentence\tlabel', ...sst(40, 0)].join('\n') + '\n')
+  writeFileSync(join(dataDir, 'glue', 'SST-2', 'dev.tsv'), ['sentence\tlabel', ...sst(12, 3)].join('\n') + '\n')
 }

@@ -7,7 +7,7 @@
  * fingerprint, and refusals. The model is random, so these check plumbing, not which config wins.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
@@ -27,6 +27,7 @@ import {
   type SearchOptions,
   type SearchProgressEvent,
 } from '../../src/index.js'
+import { glueWords, writeTinySst2 } from './helpers.js'
 
 const root = mkdtempSync(join(tmpdir(), 'reft-search-eval-half-'))
 const encDir = join(root, 'encoder')
@@ -34,14 +35,11 @@ const decDir = join(root, 'decoder')
 const dataDir = join(root, 'data')
 let model: Model
 
-const words = ['great', 'awful', 'fine', 'dull', 'fun', 'bad', 'nice', 'poor']
+const words = glueWords
 beforeAll(async () => {
   createTinyEncoder(encDir, 3)
   createTinyModel(decDir, 0)
-  const sst = (n: number, from: number) => Array.from({ length: n }, (_, i) => `${i % 2 === 1 ? 'good' : 'bad'} ${words[(from + i) % 8]} film\t${i % 2}`)
-  mkdirSync(join(dataDir, 'glue', 'SST-2'), { recursive: true })
-  writeFileSync(join(dataDir, 'glue', 'SST-2', 'train.tsv'), ['sentence\tlabel', ...sst(40, 0)].join('\n') + '\n')
-  writeFileSync(join(dataDir, 'glue', 'SST-2', 'dev.tsv'), ['sentence\tlabel', ...sst(12, 3)].join('\n') + '\n')
+  writeTinySst2(dataDir)
   model = await loadModel(encDir)
 })
 afterAll(() => {

@@ -30,6 +30,7 @@ import {
   type SearchOptions,
   type SearchProgressEvent,
 } from '../../src/index.js'
+import { glueWords, writeTinySst2 } from './helpers.js'
 
 const repo = resolve(import.meta.dirname, '../..')
 const root = mkdtempSync(join(tmpdir(), 'reft-search-glue-'))
@@ -38,14 +39,11 @@ const decDir = join(root, 'decoder')
 const dataDir = join(root, 'data')
 let model: Model
 
-const words = ['great', 'awful', 'fine', 'dull', 'fun', 'bad', 'nice', 'poor']
+const words = glueWords
 beforeAll(async () => {
   createTinyEncoder(encDir, 3)
   createTinyModel(decDir, 0)
-  const sst = (n: number, from: number) => Array.from({ length: n }, (_, i) => `${i % 2 === 1 ? 'good' : 'bad'} ${words[(from + i) % 8]} film\t${i % 2}`)
-  mkdirSync(join(dataDir, 'glue', 'SST-2'), { recursive: true })
-  writeFileSync(join(dataDir, 'glue', 'SST-2', 'train.tsv'), ['sentence\tlabel', ...sst(40, 0)].join('\n') + '\n')
-  writeFileSync(join(dataDir, 'glue', 'SST-2', 'dev.tsv'), ['sentence\tlabel', ...sst(12, 3)].join('\n') + '\n')
+  writeTinySst2(dataDir)
   const sts = (n: number) => Array.from({ length: n }, (_, i) => `${i}\tg\tx\tx\tx\tx\tx\ta ${words[i % 8]}\tthe ${words[(i * 3) % 8]}\t${((i * 7) % 11) / 2}`)
   mkdirSync(join(dataDir, 'glue', 'STS-B'), { recursive: true })
   const stsHeader = 'index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore'

@@ -18,6 +18,19 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Median seconds of `steps` timed training steps on one batch.
+fn median_step(m: &mut ReftModel, bt: &Batch, opts: &StepOptions, steps: usize) -> f64 {
+    median(
+        (0..steps)
+            .map(|_| {
+                let t0 = Instant::now();
+                m.train_step(std::slice::from_ref(bt), opts).unwrap();
+                t0.elapsed().as_secs_f64()
+            })
+            .collect(),
+    )
+}
+
 /// Random tokens (fixed LCG), loss on the second half of each row.
 fn batch(b: usize, t: usize, locs: &[Vec<i64>], vocab: usize) -> Batch {
     let mut x: u64 = 1;
@@ -59,40 +72,21 @@ fn main() {
         let bt = batch(b, t, &locs, cfg.vocab_size);
         let opts = StepOptions { lr: 1e-3, ..Default::default() };
         m.train_step(std::slice::from_ref(&bt), &opts).unwrap();
-        let times: Vec<f64> = (0..steps)
-            .map(|_| {
-                let t0 = Instant::now();
-                m.train_step(std::slice::from_ref(&bt), &opts).unwrap();
-                t0.elapsed().as_secs_f64()
-            })
-            .collect();
-        let s = median(times);
+        let s = median_step(&mut m, &bt, &opts, steps);
         println!("{{\"impl\":\"reft\",\"device\":\"{device:?}\",\"case\":\"{name}\",\"what\":\"train_step\",\"batch\":{b},\"seq\":{t},\"s_per_step\":{s:.4},\"tokens_per_s\":{:.1},\"trainable\":{}}}", (b * t) as f64 / s, m.num_trainable());
         // The same step with the frozen causal window off (every position in the graph), to
         // show what the window contributes; it only applies when positions start after 0.
         if m.frozen_positions(&bt) > 0 {
             m.frozen_window = false;
-            let plain: Vec<f64> = (0..steps)
-                .map(|_| {
-                    let t0 = Instant::now();
-                    m.train_step(std::slice::from_ref(&bt), &opts).unwrap();
-                    t0.elapsed().as_secs_f64()
-                })
-                .collect();
+            let plain = median_step(&mut m, &bt, &opts, steps);
             m.frozen_window = true;
             // No caches at all (the first epoch's cost: every step recomputes the frozen prefix
             // and the window's keys), frozen window on.
             m.prefix_cache_bytes = 0;
-            let cold: Vec<f64> = (0..steps)
-                .map(|_| {
-                    let t0 = Instant::now();
-                    m.train_step(std::slice::from_ref(&bt), &opts).unwrap();
-                    t0.elapsed().as_secs_f64()
-                })
-                .collect();
+            let cold = median_step(&mut m, &bt, &opts, steps);
             m.prefix_cache_bytes = reft_core::reft::DEFAULT_PREFIX_CACHE_BYTES;
-            println!("{{\"impl\":\"reft\",\"case\":\"{name}\",\"what\":\"train_step_no_cache\",\"batch\":{b},\"seq\":{t},\"s_per_step\":{:.4}}}", median(cold));
-            println!("{{\"impl\":\"reft\",\"case\":\"{name}\",\"what\":\"train_step_window_off\",\"batch\":{b},\"seq\":{t},\"s_per_step\":{:.4}}}", median(plain));
+            println!("{{\"impl\":\"reft\",\"case\":\"{name}\",\"what\":\"train_step_no_cache\",\"batch\":{b},\"seq\":{t},\"s_per_step\":{:.4}}}", cold);
+            println!("{{\"impl\":\"reft\",\"case\":\"{name}\",\"what\":\"train_step_window_off\",\"batch\":{b},\"seq\":{t},\"s_per_step\":{:.4}}}", plain);
         }
         let fwd: Vec<f64> = (0..steps)
             .map(|_| {
