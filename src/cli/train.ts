@@ -48,7 +48,7 @@ and saves the adapter (plus loss.svg) to --output. Flags override the config fil
   --warmup-ratio R       (default 0)          --weight-decay W   (default 0)
   --max-length N         truncate examples to N tokens
   --group-by-length      batch examples of similar length together (less padding; off as in pyreft)
-  --recompute            recompute layer activations in the backward: far less memory, ~1/3 slower
+  --recompute            recompute layer activations in the backward: far less memory, slower steps (1.4× measured)
   --chat                 format prompts with the model's chat template
   --format F             raw | alpaca | no_header (default raw)
   --limit N              use the first N examples
