@@ -6,7 +6,8 @@
 //!   is the parameter's canonical name (`learned_source.weight`, `proj_layer.weight`,
 //!   `rotation.a`, ...), plus for rotations `interventions.{i}.rotation.base` (the initial
 //!   `Rc₀`, from which the fixed base is derived) and `interventions.{i}.rotate_layer` (the
-//!   effective `Rc`, `d×r`, for interchange; ignored on load).
+//!   effective `Rc`, `d×r`, for interchange; ignored on load), and, for a rotation over a
+//!   dense base (`Rotation::with_dense_base`), that `d×d` base as `rotation.base_dense`.
 //! - optionally `optimizer.safetensors` (`adamw.m.{k}`, `adamw.v.{k}` in parameter order) with
 //!   its step count in `reft_config.json` (`optimizer_step`), for exact resume.
 //! - `metadata` in `reft_config.json`: caller-owned JSON (the TS layer's adapter config).
@@ -88,6 +89,9 @@ impl ReftModel {
             }
             if let Some(rot) = iv.rotation() {
                 map.insert(format!("interventions.{i}.rotation.base"), rot.base.clone());
+                if let Some(b) = &rot.dense_base {
+                    map.insert(format!("interventions.{i}.rotation.base_dense"), b.clone());
+                }
                 map.insert(format!("interventions.{i}.rotate_layer"), rot.matrix(false)?);
             }
         }
@@ -236,7 +240,17 @@ impl ReftModel {
             let mut rng = rand::SeedableRng::seed_from_u64(0);
             let mut iv = interventions::build(&spec, hidden, &mut rng, self.base.device())?;
             if let Some(rot) = iv.rotation_mut() {
-                *rot = Rotation::from_state(&get("rotation.base")?, &get("rotation.a")?)?;
+                *rot = match tensors.get(&format!("interventions.{i}.rotation.base_dense")) {
+                    Some(b) => {
+                        if b.dims() != [hidden, hidden] {
+                            return Err(ReftError::format(file, format!("`interventions.{i}.rotation.base_dense` has shape {:?}, expected [{hidden}, {hidden}]", b.dims())));
+                        }
+                        let r = Rotation::with_dense_base(b, spec.rank)?;
+                        r.a.set(&get("rotation.a")?.to_dtype(DType::F32)?)?;
+                        r
+                    }
+                    None => Rotation::from_state(&get("rotation.base")?, &get("rotation.a")?)?,
+                };
             }
             for (n, v) in iv.params().into_iter().chain(iv.extra_state()) {
                 if n == "rotation.a" {

@@ -85,11 +85,15 @@ fn build(name: &str) -> (ReftModel, HashMap<String, Tensor>, Vec<(String, Var)>)
 }
 
 fn assert_close(what: &str, ours: &[f32], theirs: &[f32]) {
+    assert_close_tol(what, ours, theirs, RTOL)
+}
+
+fn assert_close_tol(what: &str, ours: &[f32], theirs: &[f32], rtol: f64) {
     assert_eq!(ours.len(), theirs.len(), "{what}: length");
     let scale = theirs.iter().map(|x| x.abs()).fold(0f32, f32::max).max(1e-6) as f64;
     for (k, (a, b)) in ours.iter().zip(theirs).enumerate() {
         let err = (*a as f64 - *b as f64).abs();
-        assert!(err <= RTOL * scale.max(b.abs() as f64), "{what}[{k}]: ours {a} vs pyreft {b} (scale {scale})");
+        assert!(err <= rtol * scale.max(b.abs() as f64), "{what}[{k}]: ours {a} vs pyreft {b} (scale {scale})");
     }
 }
 
@@ -231,6 +235,75 @@ fn nodireft_training_trajectory_matches_pyreft() {
             assert_close(&format!("final int{i}.{n}"), &got, &w);
         }
     }
+}
+
+/// LoReFT trains `R` through torch's orthogonal parametrization, whose fixed base is a random
+/// completion. Given that same base (and `A = tril(original, -1)`), 5 AdamW steps from pyreft's
+/// initial parameters must give pyreft's losses and final parameters, `R` included: the
+/// trajectory, not only the gradient, is pyreft's. The base travels through a checkpoint too.
+#[test]
+fn loreft_training_trajectory_matches_pyreft_given_its_base() {
+    use reft_core::train::StepOptions;
+    let t = candle_core::safetensors::load(dir().join("train/train_loreft.safetensors"), &Device::Cpu).unwrap();
+    let base = Arc::new(load_model(&dir().join("tiny-llama"), &LoadOptions::default()).unwrap());
+    let specs: Vec<InterventionSpec> = [0usize, 2]
+        .iter()
+        .map(|&layer| InterventionSpec { kind: Kind::Loreft, layer, component: Component::BlockOutput, rank: 4, dropout: 0.0, activation: Activation::Linear, add_bias: true })
+        .collect();
+    let mut m = ReftModel::new(base.clone(), &specs, 0).unwrap();
+    for (i, iv) in m.interventions.iter_mut().enumerate() {
+        let original = &t[&format!("init.int{i}.householder_original")];
+        // torch's "-Id" start: the diagonal is -1 and is never trained; only tril(-1) is A.
+        let diag: Vec<f32> = (0..4).map(|k| original.get(k).unwrap().get(k).unwrap().to_scalar::<f32>().unwrap()).collect();
+        assert_eq!(diag, vec![-1.0; 4], "int{i}: original's diagonal");
+        let rot = Rotation::with_dense_base(&t[&format!("init.int{i}.householder_base")], 4).unwrap();
+        let d = original.dims()[0];
+        let mask: Vec<f32> = (0..d * 4).map(|k| if k / 4 > k % 4 { 1.0 } else { 0.0 }).collect();
+        rot.a.set(&original.mul(&Tensor::from_vec(mask, (d, 4), &Device::Cpu).unwrap()).unwrap()).unwrap();
+        let r0: Vec<f32> = rot.matrix(false).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let want: Vec<f32> = t[&format!("init.int{i}.rotate_layer")].flatten_all().unwrap().to_vec1().unwrap();
+        assert_close(&format!("init int{i}.rotate_layer"), &r0, &want);
+        *iv.rotation_mut().unwrap() = rot;
+        for (n, v) in iv.params() {
+            if n != "rotation.a" {
+                v.set(&t[&format!("init.int{i}.{n}")]).unwrap();
+            }
+        }
+    }
+    let batch = batch_of(&t);
+    let want: Vec<f32> = t["losses"].to_vec1().unwrap();
+    let opts = StepOptions { lr: 1e-2, max_grad_norm: 0.0, ..Default::default() };
+    for (k, w) in want.iter().enumerate() {
+        let stats = m.train_step(std::slice::from_ref(&batch), &opts).unwrap();
+        assert!((stats.loss - *w as f64).abs() < 1e-4 * *w as f64, "step {k}: loss {} vs pyreft {w}", stats.loss);
+    }
+    // Parameters after 5 Adam steps: Adam divides by √v, so coordinates whose gradients are near
+    // zero carry float32 differences of the rotation's evaluation order into their update
+    // (2.4e-5 seen against a movement of up to 5e-2); 5e-4 of the scale, 10× the losses' bound.
+    let check = |m: &ReftModel, what: &str| {
+        let final_loss = m.forward(&batch, false).unwrap().loss.unwrap();
+        let want_final = t["final_loss"].to_scalar::<f32>().unwrap() as f64;
+        assert!((final_loss - want_final).abs() < 1e-4 * want_final, "{what}: final {final_loss} vs {want_final}");
+        for (i, iv) in m.interventions.iter().enumerate() {
+            let rc: Vec<f32> = iv.rotation().unwrap().matrix(false).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            let w: Vec<f32> = t[&format!("final.int{i}.rotate_layer")].flatten_all().unwrap().to_vec1().unwrap();
+            assert_close_tol(&format!("{what}: final int{i}.rotate_layer"), &rc, &w, 5e-4);
+            for (n, v) in iv.params() {
+                if n != "rotation.a" {
+                    let got: Vec<f32> = v.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+                    let w: Vec<f32> = t[&format!("final.int{i}.{n}")].flatten_all().unwrap().to_vec1().unwrap();
+                    assert_close_tol(&format!("{what}: final int{i}.{n}"), &got, &w, 5e-4);
+                }
+            }
+        }
+    };
+    check(&m, "trained");
+    let tmp = std::env::temp_dir().join(format!("reft-dense-base-{}", std::process::id()));
+    m.save(&tmp, false).unwrap();
+    let back = ReftModel::load(base, &tmp, false).unwrap();
+    std::fs::remove_dir_all(&tmp).ok();
+    assert!(back.interventions.iter().all(|iv| iv.rotation().unwrap().dense_base.is_some()), "the dense base must survive a checkpoint");
+    check(&back, "reloaded");
 }
 
 /// pyreft-saved directories (both key eras) load and give pyreft's logits.

@@ -15,8 +15,13 @@
 //! complaint); we store it as the `r` Householder reflections of `Rc₀`'s QR factorisation, so
 //! `B` costs `d·r` floats and `B·M` costs `O(d·r²)`. Its other columns are a different (equally
 //! arbitrary) completion than torch's random one, so the trajectory of `A` differs from torch's
-//! while `Rc` is exactly orthonormal (a product of reflections) at every step — the parity tests
-//! compare the ambient gradient `∂L/∂Rc`.
+//! while `Rc` is exactly orthonormal (a product of reflections) at every step.
+//!
+//! The completion matters for training, not for the function: Adam normalises each coordinate of
+//! `A`, and the coordinates of `A` are directions in `B`'s basis. The Householder completion is
+//! nearly the hidden state's own coordinate basis; torch's is random. Given torch's dense base
+//! ([`Rotation::with_dense_base`]), the trajectory is pyreft's step for step
+//! (`tests/parity.rs`, `loreft_training_trajectory_matches_pyreft_given_its_base`).
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 
@@ -32,6 +37,9 @@ pub struct Rotation {
     base_signs: Tensor,
     tril_mask: Tensor,
     eye: Tensor,
+    /// An explicit dense `d×d` base (torch's layout) used instead of the reflections; `None`
+    /// for the compact Householder completion.
+    pub dense_base: Option<Tensor>,
     /// When set, `matrix` returns this Var instead of `B·H(A)`: it exposes the ambient gradient
     /// `∂L/∂Rc` (what pyreft fixtures record). Tests only; never trained.
     pub probe: Option<Var>,
@@ -108,8 +116,23 @@ impl Rotation {
             base_signs: Tensor::from_vec(sv, (d, 1), &device)?,
             tril_mask: Tensor::from_vec(mask, (d, r), &device)?,
             eye: Tensor::from_vec(eye, (d, r), &device)?,
+            dense_base: None,
             probe: None,
         })
+    }
+
+    /// A rotation over an explicit orthogonal `d×d` base `b`, as torch's parametrization stores
+    /// it (`Rc = B·H(A)`, `A = 0` at the start, so the initial value is `b`'s first `r` columns).
+    /// `d²` floats per intervention instead of `d·r`; for reproducing pyreft's training exactly.
+    pub fn with_dense_base(b: &Tensor, r: usize) -> Result<Self> {
+        let (d, d2) = b.dims2()?;
+        if d != d2 || r == 0 || r > d {
+            candle_core::bail!("a dense rotation base must be d×d with 0 < r ≤ d, got {d}×{d2} and r = {r}")
+        }
+        let b = b.to_dtype(DType::F32)?.contiguous()?;
+        let mut rot = Self::from_initial(&b.narrow(1, 0, r)?.contiguous()?)?;
+        rot.dense_base = Some(b);
+        Ok(rot)
     }
 
     /// A random orthonormal initial value (QR of a Gaussian, as `torch.nn.init.orthogonal_`).
@@ -176,8 +199,11 @@ impl Rotation {
         self.apply_base(&m.neg()?)
     }
 
-    /// `B·M` for `M` `d×r`, with the base's reflections (constants).
+    /// `B·M` for `M` `d×r`, with the base's reflections (constants) or the dense base.
     fn apply_base(&self, m: &Tensor) -> Result<Tensor> {
+        if let Some(b) = &self.dense_base {
+            return b.to_dtype(m.dtype())?.matmul(m);
+        }
         let r = self.base_tau.len();
         let mut m = m.broadcast_mul(&self.base_signs.to_dtype(m.dtype())?)?;
         let u = self.base_u.to_dtype(m.dtype())?;
