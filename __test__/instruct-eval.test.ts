@@ -26,6 +26,7 @@ import {
   splitHeldOut,
   summarizeLosses,
   summarizePairwise,
+  signTestP,
   wilsonInterval,
   type InstructEvalResult,
   type JudgeVerdict,
@@ -149,6 +150,36 @@ describe('both-orders outcome and aggregation', () => {
     expect(s.meanAdapterPreference).toBeGreaterThan(0.5)
     const none = summarizePairwise([comparePair(p, 'x', 'x')])
     expect(none).toMatchObject({ n: 1, ties: 1, winRate: 0, decisiveWinRate: 0, decisiveCi95: [0, 1], meanAdapterPreference: null, firstPositionRate: null })
+    expect(none).toMatchObject({ debiasedAdapter: 0, debiasedBase: 0, debiasedSignTestP: 1, meanDebiasedMargin: null })
+  })
+
+  it('the debiased margin cancels a constant position bias and keeps the lean', () => {
+    const p = { id: 0, instruction: 'q' }
+    // Always "A" (a bias of +2 log-odds toward the first position), but a little more so when the
+    // adapter is first: the lean is to the adapter, by (2.5 − 1.5) / 2 = 0.5.
+    const lean = comparePair(p, 'a', 'b', { adapterFirst: v(-0.1, -2.6), baseFirst: v(-0.1, -1.6) })
+    expect(lean.outcome).toBe('tie')
+    expect(lean.debiasedMargin).toBeCloseTo(0.5, 12)
+    const against = comparePair(p, 'a', 'b', { adapterFirst: v(-0.1, -1.1), baseFirst: v(-0.1, -3.1) })
+    expect(against.debiasedMargin).toBeCloseTo(-1, 12)
+    const s = summarizePairwise([lean, lean, lean, against, comparePair(p, 'x', 'x')])
+    expect(s).toMatchObject({ ties: 5, debiasedAdapter: 3, debiasedBase: 1 })
+    expect(s.debiasedSignTestP).toBeCloseTo(signTestP(3, 4), 12)
+    expect(s.meanDebiasedMargin).toBeCloseTo((0.5 * 3 - 1) / 4, 12)
+  })
+})
+
+describe('signTestP', () => {
+  it('is the two-sided exact binomial tail', () => {
+    // 18 of 20: 2 × (C(20,0) + C(20,1) + C(20,2)) / 2^20 = 2 × 211 / 1048576.
+    expect(signTestP(18, 20)).toBeCloseTo((2 * 211) / 1048576, 12)
+    expect(signTestP(2, 20)).toBeCloseTo(signTestP(18, 20), 12)
+    expect(signTestP(5, 10)).toBe(1) // the centre: capped at 1
+    expect(signTestP(0, 0)).toBe(1)
+    expect(signTestP(0, 5)).toBeCloseTo(2 / 32, 12)
+    expect(signTestP(600, 1000)).toBeGreaterThan(0) // no overflow at large n
+    expect(signTestP(600, 1000)).toBeLessThan(1e-9)
+    expect(() => signTestP(3, 2)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }))
   })
 })
 
@@ -256,7 +287,7 @@ describe('loss summaries and the report', () => {
     expect(md).toMatch(/^\| base \(no interventions\) \| 2 \| 30 \| 2\.000 \| 7\.39 \|$/m)
     expect(md).toMatch(/^\| adapter \| 2 \| 30 \| 1\.500 \| 4\.48 \|$/m)
     expect(md).toMatch(/^\| adapter − base \| \| \| -0\.500 \| ×0\.607 \|$/m)
-    expect(md).toMatch(/lower on 1 of 2 examples; 0 responses were cut at 768 tokens; 1 example was skipped .*\(rows 902\)\./)
+    expect(md).toMatch(/lower on 1 of 2 examples \(two-sided sign test p = 1.000\); 0 responses were cut at 768 tokens; 1 example was skipped .*\(rows 902\)\./)
     expect(md).toMatch(/^\| 2 \| 1 \| 0 \| 1 \(1\) \| 50\.0 \| \d+\.\d–\d+\.\d \| 75\.0 \| 100\.0 \|/m)
     const notMeasured = md.slice(md.indexOf('## What was not measured'))
     expect(notMeasured).toMatch(/GPT-4 judge, which this run cannot call/)

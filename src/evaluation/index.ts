@@ -44,7 +44,7 @@ export {
   type TrainingSet,
   type LoadTrainingSetOptions,
 } from './training-sets.js'
-export { wilsonInterval } from './stats.js'
+export { signTestP, wilsonInterval } from './stats.js'
 export { readResumeFile, appendResults } from './resume.js'
 export type { EvalExampleResult, TaskResult } from './results.js'
 export { evaluateTask, type TextGenerator, type EvalProgressEvent, type EvaluateTaskOptions } from './evaluate.js'

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import type { PairwiseComparison, PairwiseSummary } from './pairwise.js'
 import type { ReportFiles } from './report.js'
 import type { ResponseLossResult } from './response-loss.js'
+import { signTestP } from './stats.js'
 
 /** What an instruction-following run produced (either part may be skipped). */
 export interface InstructEvalResult {
@@ -108,7 +109,7 @@ export function formatInstructReport(r: InstructEvalResult, meta: InstructReport
       `| adapter | ${l.adapter.examples} | ${l.adapter.tokens} | ${f(l.adapter.meanNll)} | ${f(l.adapter.perplexity, 2)} |`,
       `| adapter − base | | | ${l.deltaNll >= 0 ? '+' : ''}${f(l.deltaNll)} | ×${f(l.perplexityRatio)} |`,
       '',
-      `The adapter's NLL is lower on ${l.adapterLower} of ${l.perExample.length} examples; ${l.truncated} responses were cut at ${l.maxLength} tokens` +
+      `The adapter's NLL is lower on ${l.adapterLower} of ${l.perExample.length} examples (two-sided sign test p = ${f(signTestP(l.adapterLower, l.adapterLower + l.perExample.filter((e) => e.adapterNll > e.baseNll).length), 3)}); ${l.truncated} responses were cut at ${l.maxLength} tokens` +
         (l.skipped.length === 0 ? '.' : `; ${l.skipped.length} example${l.skipped.length === 1 ? ' was' : 's were'} skipped because the prompt alone fills ${l.maxLength} tokens (rows ${l.skipped.map((i) => r.responseLoss!.ids[i]).join(', ')}).`),
       '',
     )
@@ -128,6 +129,11 @@ export function formatInstructReport(r: InstructEvalResult, meta: InstructReport
       `Judge diagnostics: it chose the response shown first in ${opt(s.firstPositionRate, pct)}% of verdicts (50% = no position bias), ` +
         `put ${opt(s.meanLabelMass, pct)}% of its next-token probability on "A" or "B", and gave the adapter's answer a mean probability ` +
         `of ${opt(s.meanAdapterPreference, (v) => f(v))} of being better.`,
+      '',
+      `With position bias removed (each pair's log-odds for the adapter averaged over the two orders, so a constant lean to one position cancels), ` +
+        `the judge leaned to the adapter's answer on ${s.debiasedAdapter} and to the base model's on ${s.debiasedBase} of ${s.n - s.identical} judged pairs ` +
+        `(two-sided sign test p = ${f(s.debiasedSignTestP, 3)}; mean log-odds ${opt(s.meanDebiasedMargin, (v) => (v >= 0 ? '+' : '') + f(v))}). ` +
+        'A lean is not a verdict: it says which answer the judge found slightly more likely to be better, however unsure it was.',
       '',
     )
   }

@@ -10,7 +10,7 @@ import type { GenerateOptions } from '../reft-model.js'
 import { checkInteger } from '../validate.js'
 import type { TextGenerator } from './evaluate.js'
 import type { JudgeVerdict, PairJudge } from './judge.js'
-import { wilsonInterval } from './stats.js'
+import { signTestP, wilsonInterval } from './stats.js'
 
 /** One prompt of the comparison. */
 export interface PairwisePrompt {
@@ -40,6 +40,14 @@ export interface PairwiseComparison {
    * averaged over the two orders (absent when identical).
    */
   adapterPreference?: number
+  /**
+   * The judge's log-odds for the adapter's response with position bias removed:
+   * `((log p(A) − log p(B)) with the adapter first − (the same) with the base first) / 2`. A bias
+   * toward one position adds the same amount to both orders' margins and cancels here, so a pair
+   * the judge always answers "first" still shows which response it leaned to. Positive favours
+   * the adapter (absent when identical).
+   */
+  debiasedMargin?: number
   outcome: PairOutcome
 }
 
@@ -65,6 +73,14 @@ export interface PairwiseSummary {
   decisiveCi95: [number, number]
   /** Mean of `adapterPreference` over judged pairs (null when none was judged). */
   meanAdapterPreference: number | null
+  /** Judged pairs whose {@link PairwiseComparison.debiasedMargin} favours the adapter (> 0). */
+  debiasedAdapter: number
+  /** Judged pairs whose debiased margin favours the base model (< 0). */
+  debiasedBase: number
+  /** Two-sided exact sign test of `debiasedAdapter` vs `debiasedBase` (exact zeros dropped). */
+  debiasedSignTestP: number
+  /** Mean debiased margin over judged pairs (null when none was judged). */
+  meanDebiasedMargin: number | null
   /** Share of all verdicts that chose the response shown first (0.5 = no position bias; null when none). */
   firstPositionRate: number | null
   /** Mean probability the judge put on the two labels together (low = it is not answering the question). */
@@ -122,6 +138,7 @@ export function comparePair(
     identical: false,
     ...verdicts,
     adapterPreference: (sigmoid(d1) + sigmoid(-d2)) / 2,
+    debiasedMargin: (d1 - d2) / 2,
     outcome: pairOutcome(d1, d2),
   }
 }
@@ -138,6 +155,8 @@ export function summarizePairwise(comparisons: readonly PairwiseComparison[]): P
   const judged = comparisons.filter((c) => !c.identical)
   const verdicts = judged.flatMap((c) => [c.adapterFirst!, c.baseFirst!])
   const rate = (k: number, of: number): number => (of === 0 ? 0 : k / of)
+  const debiasedAdapter = judged.filter((c) => c.debiasedMargin! > 0).length
+  const debiasedBase = judged.filter((c) => c.debiasedMargin! < 0).length
   return {
     n,
     wins,
@@ -152,6 +171,10 @@ export function summarizePairwise(comparisons: readonly PairwiseComparison[]): P
     decisiveWinRate: rate(wins, wins + losses),
     decisiveCi95: wilsonInterval(wins, wins + losses),
     meanAdapterPreference: mean(judged.map((c) => c.adapterPreference!)),
+    debiasedAdapter,
+    debiasedBase,
+    debiasedSignTestP: signTestP(debiasedAdapter, debiasedAdapter + debiasedBase),
+    meanDebiasedMargin: mean(judged.map((c) => c.debiasedMargin!)),
     firstPositionRate: mean(verdicts.map((v) => (v.logProbA > v.logProbB ? 1 : 0))),
     meanLabelMass: mean(verdicts.map((v) => Math.exp(v.logProbA) + Math.exp(v.logProbB))),
   }
