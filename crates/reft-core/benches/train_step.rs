@@ -56,13 +56,19 @@ fn main() {
     let opts = LoadOptions { device: device.clone(), ..LoadOptions::default() };
     let base = Arc::new(load_model(&path, &opts).expect("run `npm run fetch-model` first"));
     let cfg = base.decoder().unwrap().cfg.clone();
-    let (b, t, steps) = (4usize, 64usize, 5usize);
+    // REFT_BENCH_CASE=NAME runs one case only and REFT_BENCH_STEPS=N times N steps (profiling).
+    let only = std::env::var("REFT_BENCH_CASE").ok();
+    let steps = std::env::var("REFT_BENCH_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(5usize);
+    let (b, t) = (4usize, 64usize);
     let prompt = t / 2;
     let cases: [(&str, Vec<usize>, &str, usize); 2] = [
         ("layer15_l1_r4", vec![15], "l1", 4),
         ("all_layers_f7+l7_r8_tied", (0..cfg.num_layers).collect(), "f7+l7", 8),
     ];
     for (name, layers, pos, rank) in cases {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
         let specs: Vec<InterventionSpec> = layers
             .iter()
             .map(|&layer| InterventionSpec { kind: Kind::Loreft, layer, component: Component::BlockOutput, rank, dropout: 0.0, activation: Activation::Linear, add_bias: false })
@@ -96,6 +102,9 @@ fn main() {
             })
             .collect();
         println!("{{\"impl\":\"reft\",\"case\":\"{name}\",\"what\":\"forward_loss_no_grad\",\"batch\":{b},\"seq\":{t},\"s\":{:.4}}}", median(fwd));
+    }
+    if only.is_some() {
+        return;
     }
     // Decoding: batch 1, 32-token prompt, 64 new tokens, LoReFT at the last prompt position.
     let spec = InterventionSpec { kind: Kind::Loreft, layer: 15, component: Component::BlockOutput, rank: 4, dropout: 0.0, activation: Activation::Linear, add_bias: false };
