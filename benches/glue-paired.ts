@@ -32,4 +32,4 @@ const predictions = positionals.map((p) => {
 const p = pairedBootstrap(task, predictions[0]!, predictions[1]!, test.map((e) => e.label), { seed })
 const pct = (x: number) => (x * 100).toFixed(1)
 console.log(`${task.name} ${task.primaryMetric}: ${positionals[0]} − ${positionals[1]} = ${p.difference >= 0 ? '+' : ''}${pct(p.difference)} ` +
-  `(paired bootstrap 95% CI ${pct(p.ci95[0])} to ${pct(p.ci95[1])}; first higher in ${pct(p.aBetter)}% of ${p.resamples} resamples)`)
+  `(paired bootstrap 95% CI ${p.ci95 === null ? 'undefined (the metric is mostly undefined on resamples)' : `${pct(p.ci95[0])} to ${pct(p.ci95[1])}`}; first higher in ${pct(p.aBetter)}% of ${p.resamples} resamples)`)
