@@ -54,10 +54,14 @@ def main():
     ap.add_argument("--group-by-length", action="store_true", help="HF Trainer's group_by_length (LengthGroupedSampler)")
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--householder-base", action="store_true",
+                    help="train R over reft's rotation base (the Householder completion) instead of torch's random one")
+    ap.add_argument("--no-generate", action="store_true", help="train and save the adapter only")
     ap.add_argument("--device", default="cpu")
     a = ap.parse_args()
     import torch
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from make_fixtures import import_pyreft
     pyreft, _ = import_pyreft()
     from transformers import AutoModelForCausalLM
@@ -76,6 +80,15 @@ def main():
              "intervention": cls(embed_dim=hidden, low_rank_dimension=a.rank, dtype=torch.float32, **extra)}
             for l in range(layers)]
     reft = pyreft.get_reft_model(model, pyreft.ReftConfig(representations=reps))
+    if a.householder_base:
+        from pyreft_trajectory import householder_base
+        for itv in reft.interventions.values():
+            itv = itv[0] if isinstance(itv, (tuple, list)) else itv
+            if not hasattr(itv, "rotate_layer"):
+                continue
+            rc0 = itv.rotate_layer.weight.detach().clone()
+            with torch.no_grad():
+                itv.rotate_layer.parametrizations.weight[0].base.copy_(householder_base(rc0, torch))
     params = [p for itv in reft.interventions.values() for p in (itv[0] if isinstance(itv, (tuple, list)) else itv).parameters()]
     train = [json.loads(l) for l in open(os.path.join(a.out, "train.jsonl"))]
     evals = [json.loads(l) for l in open(os.path.join(a.out, "eval.jsonl"))]
@@ -118,6 +131,11 @@ def main():
     # The trained adapter in pyreft's own format: reft reads it (`loadReft`), so both libraries'
     # adapters can be scored on identical tokens by one implementation.
     reft.save(save_directory=os.path.join(a.out, "pyreft_adapter"))
+    if a.no_generate:
+        json.dump({"library": "pyreft 0.1.0 / pyvene 0.1.8", "args": vars(a), "steps": len(losses), "losses": losses,
+                   "train_seconds": train_s}, open(os.path.join(a.out, "pyreft_run.json"), "w"), indent=1)
+        print(f"pyreft: {len(losses)} steps in {train_s:.0f}s (loss {losses[0]:.3f} → {losses[-1]:.3f}); adapter saved")
+        return
     for itv in reft.interventions.values():
         (itv[0] if isinstance(itv, (tuple, list)) else itv).eval()
     eos = model.config.eos_token_id

@@ -3,7 +3,7 @@
 every layer of SmolLM2-135M-Instruct (positions from OUT's train.jsonl, written by
 `benches/export-recipe.ts export`), from pyreft's own initialisation (torch seed 42), on the first
 training rows in file order. Prints one JSON line per optimizer step (mean micro-batch loss,
-gradient norm before clipping at 1.0) and then the loss of each of the next 8 rows.
+gradient norm before clipping at 1.0, wall-clock seconds) and then the loss of each of the next 8 rows.
 
 It first saves the initial adapter (pyreft's format) to OUT/init, so reft can start from exactly
 the same parameters (`benches/trajectory-steps.ts`). With --householder-base it also replaces each
@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 
 def householder_base(rc0, torch):
@@ -75,6 +76,7 @@ def main():
 
     k = 0
     for s in range(a.steps):
+        t0 = time.perf_counter()
         acc = 0.0
         for _ in range(a.accum):
             loss = forward(train[k:k + a.micro])
@@ -84,7 +86,7 @@ def main():
         gn = torch.nn.utils.clip_grad_norm_(params, 1.0).item()
         opt.step()
         opt.zero_grad()
-        print(json.dumps({"step": s + 1, "loss": acc, "gradNorm": gn}), flush=True)
+        print(json.dumps({"step": s + 1, "loss": acc, "gradNorm": gn, "seconds": time.perf_counter() - t0}), flush=True)
     with torch.no_grad():
         for r in train[k:k + 8]:
             print(json.dumps({"eval": forward([r]).item()}), flush=True)

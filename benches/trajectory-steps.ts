@@ -2,8 +2,8 @@
  * reft's side of benches/pyreft-trajectory.sh: loads pyreft's initial adapter (OUT/init, written by
  * benches/pyreft_trajectory.py) and takes the same AdamW steps (lr, clip 1.0, no weight decay, no
  * schedule) on the same micro-batches: the first training rows of OUT/train.jsonl in file order.
- * Prints one JSON line per step (mean micro-batch loss, gradient norm before clipping), then the
- * loss of each of the next 8 rows.
+ * Prints one JSON line per step (mean micro-batch loss, gradient norm before clipping, wall-clock
+ * seconds), then the loss of each of the next 8 rows.
  *
  *   npx tsx benches/trajectory-steps.ts --out runs/trajectory --steps 3 --accum 2 --micro 2
  */
@@ -27,8 +27,9 @@ reft.setTraining(true)
 for (let s = 0; s < steps; s++) {
   const batches = []
   for (let i = 0; i < accum; i++, k += micro) batches.push(collateTraining(train.slice(k, k + micro).map(item)))
+  const t0 = performance.now()
   const st = await reft.trainStep(batches, { lr, weightDecay: 0, maxGradNorm: 1.0 })
-  console.log(JSON.stringify({ step: s + 1, loss: st.loss, gradNorm: st.gradNorm }))
+  console.log(JSON.stringify({ step: s + 1, loss: st.loss, gradNorm: st.gradNorm, seconds: (performance.now() - t0) / 1000 }))
 }
 reft.setTraining(false)
 for (const r of train.slice(k, k + 8)) console.log(JSON.stringify({ eval: (await reft.forward(collateTraining([item(r)]), false)).loss }))
