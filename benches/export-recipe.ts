@@ -24,7 +24,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { buildPromptItems } from '../src/datasets/prompt-items.js'
-import { loadModel, loadTask, loadTrainingSet, resolveTask, scoreGeneration, wilsonInterval, parsePositions } from '../src/index.js'
+import { loadModel, loadTask, loadTrainingSet, resolveTask, scoreGeneration, signTestP, wilsonInterval, parsePositions } from '../src/index.js'
 
 const [cmd, ...rest] = process.argv.slice(2)
 const { values: a } = parseArgs({
@@ -63,13 +63,13 @@ if (cmd === 'export') {
   console.log(`wrote ${items.length} training items and ${rows.length} eval prompts to ${a.out}`)
 } else if (cmd === 'score') {
   const lines = readFileSync(join(a.out, 'pyreft_generations.jsonl'), 'utf8').split('\n').filter((l) => l !== '')
-  const byTask = new Map<string, { correct: boolean; prediction: string; gold: string }[]>()
+  const byTask = new Map<string, { id: number; correct: boolean; prediction: string; gold: string; text: string }[]>()
   for (const l of lines) {
-    const g = JSON.parse(l) as { task: string; prompt: string; new_ids: number[]; answer: string }
+    const g = JSON.parse(l) as { id: number; task: string; prompt: string; new_ids: number[]; answer: string }
     const spec = resolveTask(g.task)
     // As evaluateTask: the prompt text plus the decoded new tokens.
     const s = scoreGeneration(spec.kind, g.prompt + model.decode(Uint32Array.from(g.new_ids)), g.answer, { dataset: spec.name })
-    byTask.set(spec.name, [...(byTask.get(spec.name) ?? []), { correct: s.correct, prediction: String(s.prediction), gold: g.answer }])
+    byTask.set(spec.name, [...(byTask.get(spec.name) ?? []), { id: g.id, correct: s.correct, prediction: String(s.prediction), gold: g.answer, text: model.decode(Uint32Array.from(g.new_ids)) }])
   }
   const out: Record<string, unknown> = {}
   for (const [task, rs] of byTask) {
@@ -82,9 +82,9 @@ if (cmd === 'export') {
   }
   writeFileSync(join(a.out, 'pyreft_scores.json'), JSON.stringify(out, null, 1))
   if (a.reft !== undefined) {
-    const reftByTask = new Map<string, { correct: boolean; prediction: string; gold: string }[]>()
+    const reftByTask = new Map<string, { id: number; correct: boolean; prediction: string; gold: string; generation?: string }[]>()
     for (const l of readFileSync(a.reft, 'utf8').split('\n').filter((x) => x !== '')) {
-      const r = JSON.parse(l) as { task: string; correct: boolean; prediction: string; gold: string }
+      const r = JSON.parse(l) as { id: number; task: string; correct: boolean; prediction: string; gold: string; generation?: string }
       reftByTask.set(r.task, [...(reftByTask.get(r.task) ?? []), r])
     }
     const reftOut: Record<string, unknown> = {}
@@ -99,6 +99,30 @@ if (cmd === 'export') {
       const shown = (t: Record<string, number>) => Object.entries(t).map(([x, c]) => `${x === '' ? '(none)' : x} ×${c}`).join(', ')
       console.log(`| ${task} | ${pct(k / rs.length)} (${pct(ci95[0])}–${pct(ci95[1])}) | ${p === undefined ? '—' : `${pct(p.accuracy)} (${pct(p.ci95[0])}–${pct(p.ci95[1])})`} | ${shown(predictions)} | ${p === undefined ? '—' : shown(p.predictions)} |`)
     }
+    // Paired: the same questions, by id. Exact McNemar = a sign test on the discordant pairs.
+    const pooled = { both: 0, reftOnly: 0, pyreftOnly: 0, n: 0, sameText: 0 }
+    // Same text: reft's generation equals pyreft's decoded new tokens (special tokens such as EOS
+    // dropped on both sides) — meaningful when both sides ran the same adapter.
+    const mcnemar = (label: string, c: typeof pooled) =>
+      console.log(`${label}: both right ${c.both}, reft only ${c.reftOnly}, pyreft only ${c.pyreftOnly} of ${c.n} (exact McNemar p = ${signTestP(c.reftOnly, c.reftOnly + c.pyreftOnly).toPrecision(2)}); same text ${c.sameText} of ${c.n}`)
+    for (const [task, rs] of reftByTask) {
+      const py = new Map(byTask.get(task)?.map((r) => [r.id, r]))
+      const c = { both: 0, reftOnly: 0, pyreftOnly: 0, n: 0, sameText: 0 }
+      for (const r of rs) {
+        const q = py.get(r.id)
+        if (q === undefined) continue
+        const p = q.correct
+        c.n++
+        if (r.generation !== undefined && r.generation.trim() === q.text.replace(/<\|[^|]*\|>/g, '').trim()) c.sameText++
+        if (r.correct && p) c.both++
+        else if (r.correct) c.reftOnly++
+        else if (p) c.pyreftOnly++
+      }
+      for (const k of ['both', 'reftOnly', 'pyreftOnly', 'n', 'sameText'] as const) pooled[k] += c[k]
+      ;(reftOut[task] as Record<string, unknown>).paired = c
+      mcnemar(task, c)
+    }
+    mcnemar('all tasks', pooled)
     writeFileSync(join(a.out, 'reft_scores.json'), JSON.stringify(reftOut, null, 1))
   }
 } else {

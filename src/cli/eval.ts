@@ -24,6 +24,7 @@ const b = { type: 'boolean' } as const
 /** Flags of `reft eval`. */
 export const evalFlags = {
   model: s, adapter: s, tasks: s, limit: s, 'batch-size': s, 'max-new-tokens': s, 'data-dir': s, output: s, resume: b, scoring: s,
+  positions: s, untied: b,
 }
 
 const taskList = tasks.map((t) => (t.aliases.length > 0 ? `${t.name} (${t.aliases.join(', ')})` : t.name)).join(', ')
@@ -45,6 +46,9 @@ AQuA the first letter A-E. Prints a table of accuracy with a Wilson 95% interval
   --output DIR           write report.json, report.md and generations.jsonl there
   --resume               continue from DIR/generations.jsonl (needs --output)
   --scoring S            commonsense scoring: pyreft (exact match, default) | llm-adapters
+  --positions P          for a pyreft-saved adapter, which records none: the positions it was
+                         trained with, e.g. f3+l3 (default l1); reft's own adapters record theirs
+  --untied               such an adapter has separate prefix and suffix interventions
 
 tasks: ${taskList}
 (hellaswag_dev is the authors' 4k HellaSwag dev set; HellaSwag's test set is not in the shared data)
@@ -80,7 +84,7 @@ export async function evalCommand(args: string[], io: CliIo): Promise<void> {
   process.once('SIGINT', onSigint)
   const results: TaskResult[] = []
   try {
-    const target = adapterDir === undefined ? model : await loadReft(adapterDir, model)
+    const target = adapterDir === undefined ? model : await loadReft(adapterDir, model, { positions: str(p, 'positions'), tied: p.values.untied !== true })
     try {
       const progress = createEvalProgressReporter({ stream: { write: (t) => io.err(t), isTTY: process.stderr.isTTY } })
       for (const [i, spec] of specs.entries()) {
