@@ -5,13 +5,13 @@
  * usage: npx tsx scripts/experiment.ts --eval ARC-Easy,ARC-Challenge --eval-limit 200 \
  *          [--train ARC-Easy --train-limit 1000 [--train-shuffle SEED] --kind loreft --layers all --positions f3+l3 \
  *           --rank 4 --tied --epochs 1 --lr 9e-4 --batch-size 8 [--grad-accum 1] [--group-by-length] --warmup-ratio 0.1 --max-length 256] \
- *          [--model PATH] [--seed 42] [--out runs/NAME]
+ *          [--model PATH] [--seed 42] [--init ADAPTER_DIR] [--out runs/NAME]
  * Writes OUT/result.json (and OUT/adapter/ when trained); prints a Markdown row.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { evaluateTask, loadModel, loadTrainingSet, train, type InterventionConfig } from '../src/index.js'
+import { evaluateTask, loadModel, loadReft, loadTrainingSet, train, type InterventionConfig } from '../src/index.js'
 
 const { values: a } = parseArgs({
   options: {
@@ -20,7 +20,7 @@ const { values: a } = parseArgs({
     layers: { type: 'string', default: 'all' }, positions: { type: 'string', default: 'f3+l3' },
     rank: { type: 'string', default: '4' }, tied: { type: 'boolean', default: true }, epochs: { type: 'string', default: '1' },
     lr: { type: 'string', default: '9e-4' }, 'batch-size': { type: 'string', default: '8' }, 'grad-accum': { type: 'string', default: '1' }, 'group-by-length': { type: 'boolean', default: false }, 'warmup-ratio': { type: 'string', default: '0' },
-    'max-length': { type: 'string', default: '256' }, seed: { type: 'string', default: '42' }, out: { type: 'string' },
+    'max-length': { type: 'string', default: '256' }, seed: { type: 'string', default: '42' }, out: { type: 'string' }, init: { type: 'string' },
     'eval-batch-size': { type: 'string', default: '8' },
   },
 })
@@ -34,7 +34,9 @@ if (a.kind !== 'none') {
   if (a.train === undefined) throw new Error('--train is required with --kind')
   const layers = a.layers === 'all' ? 'all' : a.layers!.split(',').map(Number)
   const cfg = { kind: a.kind, layers, positions: a.positions!, rank: num('rank'), tied: a.tied } as InterventionConfig
-  const reft = model.withInterventions(cfg, { seed: num('seed') })
+  // --init DIR starts from a saved adapter (reft's or pyreft's, e.g. pyreft's own initialisation)
+  // instead of a fresh one; the flags must describe it.
+  const reft = a.init === undefined ? model.withInterventions(cfg, { seed: num('seed') }) : await loadReft(a.init, model, { positions: a.positions!, tied: a.tied })
   const { examples } = loadTrainingSet(a.train, {
     limit: a['train-limit'] === undefined ? undefined : num('train-limit'),
     shuffleSeed: a['train-shuffle'] === undefined ? undefined : num('train-shuffle'),
@@ -45,7 +47,7 @@ if (a.kind !== 'none') {
     onProgress: (e) => { if (e.step % 10 === 0 || e.step === e.totalSteps) console.error(`step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(4)}`) },
   })
   const p = reft.trainableParameters()
-  trainInfo = { ...cfg, train: a.train, trainShuffle: a['train-shuffle'], trainExamples: items.length, epochs: num('epochs'), lr: num('lr'), batchSize: num('batch-size'), gradientAccumulation: num('grad-accum'), groupByLength: a['group-by-length'],
+  trainInfo = { ...cfg, init: a.init, train: a.train, trainShuffle: a['train-shuffle'], trainExamples: items.length, epochs: num('epochs'), lr: num('lr'), batchSize: num('batch-size'), gradientAccumulation: num('grad-accum'), groupByLength: a['group-by-length'],
     steps: history.steps.length, firstLoss: history.steps[0]?.loss, lastLoss: history.steps.at(-1)?.loss,
     trainSeconds: (Date.now() - t0) / 1000, params: p.interventionParams, paramsPercent: p.percent }
   if (a.out !== undefined) await reft.save(join(a.out, 'adapter'))
