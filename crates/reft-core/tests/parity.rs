@@ -201,11 +201,31 @@ fn generation_matches_pyreft() {
     }
 }
 
+/// Takes the fixture's 5 AdamW steps (lr 1e-2, no clipping) on its batch, asserting each loss
+/// against pyreft's; returns the batch.
+fn follow_pyreft_losses(m: &mut ReftModel, t: &HashMap<String, Tensor>) -> Batch {
+    use reft_core::train::StepOptions;
+    let batch = batch_of(t);
+    let want: Vec<f32> = t["losses"].to_vec1().unwrap();
+    let opts = StepOptions { lr: 1e-2, max_grad_norm: 0.0, ..Default::default() };
+    for (k, w) in want.iter().enumerate() {
+        let stats = m.train_step(std::slice::from_ref(&batch), &opts).unwrap();
+        assert!((stats.loss - *w as f64).abs() < 1e-4 * *w as f64, "step {k}: loss {} vs pyreft {w}", stats.loss);
+    }
+    batch
+}
+
+/// The loss after the steps equals pyreft's `final_loss`.
+fn assert_final_loss(m: &ReftModel, batch: &Batch, t: &HashMap<String, Tensor>, what: &str) {
+    let final_loss = m.forward(batch, false).unwrap().loss.unwrap();
+    let want_final = t["final_loss"].to_scalar::<f32>().unwrap() as f64;
+    assert!((final_loss - want_final).abs() < 1e-4 * want_final, "{what}: final {final_loss} vs {want_final}");
+}
+
 /// NodiReFT has no constraint, so 5 AdamW steps from pyreft's initial parameters must give
 /// pyreft's loss trajectory and final parameters.
 #[test]
 fn nodireft_training_trajectory_matches_pyreft() {
-    use reft_core::train::StepOptions;
     let t = candle_core::safetensors::load(dir().join("train/train_nodireft.safetensors"), &Device::Cpu).unwrap();
     let base = Arc::new(load_model(&dir().join("tiny-llama"), &LoadOptions::default()).unwrap());
     let specs: Vec<InterventionSpec> = [0usize, 2]
@@ -218,16 +238,8 @@ fn nodireft_training_trajectory_matches_pyreft() {
             v.set(&t[&format!("init.int{i}.{n}")]).unwrap();
         }
     }
-    let batch = batch_of(&t);
-    let want: Vec<f32> = t["losses"].to_vec1().unwrap();
-    let opts = StepOptions { lr: 1e-2, max_grad_norm: 0.0, ..Default::default() };
-    for (k, w) in want.iter().enumerate() {
-        let stats = m.train_step(std::slice::from_ref(&batch), &opts).unwrap();
-        assert!((stats.loss - *w as f64).abs() < 1e-4 * *w as f64, "step {k}: loss {} vs pyreft {w}", stats.loss);
-    }
-    let final_loss = m.forward(&batch, false).unwrap().loss.unwrap();
-    let want_final = t["final_loss"].to_scalar::<f32>().unwrap() as f64;
-    assert!((final_loss - want_final).abs() < 1e-4 * want_final, "final {final_loss} vs {want_final}");
+    let batch = follow_pyreft_losses(&mut m, &t);
+    assert_final_loss(&m, &batch, &t, "trained");
     for (i, iv) in m.interventions.iter().enumerate() {
         for (n, v) in iv.params() {
             let got: Vec<f32> = v.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
@@ -243,7 +255,6 @@ fn nodireft_training_trajectory_matches_pyreft() {
 /// trajectory, not only the gradient, is pyreft's. The base travels through a checkpoint too.
 #[test]
 fn loreft_training_trajectory_matches_pyreft_given_its_base() {
-    use reft_core::train::StepOptions;
     let t = candle_core::safetensors::load(dir().join("train/train_loreft.safetensors"), &Device::Cpu).unwrap();
     let base = Arc::new(load_model(&dir().join("tiny-llama"), &LoadOptions::default()).unwrap());
     let specs: Vec<InterventionSpec> = [0usize, 2]
@@ -270,20 +281,12 @@ fn loreft_training_trajectory_matches_pyreft_given_its_base() {
             }
         }
     }
-    let batch = batch_of(&t);
-    let want: Vec<f32> = t["losses"].to_vec1().unwrap();
-    let opts = StepOptions { lr: 1e-2, max_grad_norm: 0.0, ..Default::default() };
-    for (k, w) in want.iter().enumerate() {
-        let stats = m.train_step(std::slice::from_ref(&batch), &opts).unwrap();
-        assert!((stats.loss - *w as f64).abs() < 1e-4 * *w as f64, "step {k}: loss {} vs pyreft {w}", stats.loss);
-    }
+    let batch = follow_pyreft_losses(&mut m, &t);
     // Parameters after 5 Adam steps: Adam divides by √v, so coordinates whose gradients are near
     // zero carry float32 differences of the rotation's evaluation order into their update
     // (2.4e-5 seen against a movement of up to 5e-2); 5e-4 of the scale, 10× the losses' bound.
     let check = |m: &ReftModel, what: &str| {
-        let final_loss = m.forward(&batch, false).unwrap().loss.unwrap();
-        let want_final = t["final_loss"].to_scalar::<f32>().unwrap() as f64;
-        assert!((final_loss - want_final).abs() < 1e-4 * want_final, "{what}: final {final_loss} vs {want_final}");
+        assert_final_loss(m, &batch, &t, what);
         for (i, iv) in m.interventions.iter().enumerate() {
             let rc: Vec<f32> = iv.rotation().unwrap().matrix(false).unwrap().flatten_all().unwrap().to_vec1().unwrap();
             let w: Vec<f32> = t[&format!("final.int{i}.rotate_layer")].flatten_all().unwrap().to_vec1().unwrap();
