@@ -148,6 +148,13 @@ mod ops {
         check("rope", (2, 1, 3, 8), &|x| apply_rope(x, &rope));
         let lin = Tensor::randn(0f64, 0.5, (5, 8), &dev).unwrap();
         check("frozen_linear", (2, 1, 3, 8), &|x| frozen_linear(x, &lin));
+        // More inputs than outputs: FrozenLinear keeps the weight as a view of an [in, out] copy.
+        let stored = reft_core::ops::FrozenLinear::new(lin.clone(), None);
+        assert!(!stored.weight.is_contiguous() && stored.weight.dims() == [5, 8]);
+        check("frozen_linear/input-major", (2, 1, 3, 8), &|x| stored.forward(x));
+        let x = Tensor::randn(0f64, 1.0, (2, 3, 8), &dev).unwrap();
+        let diff = (stored.forward(&x).unwrap() - frozen_linear(&x, &lin).unwrap()).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(diff.to_scalar::<f64>().unwrap() < 1e-12, "same product in either layout");
         // Fused LM-head cross-entropy: probabilities kept (one chunk), and recomputed in chunks
         // of 2 rows and of 1 row.
         let head = Tensor::randn(0f64, 0.7, (11, 8), &dev).unwrap();
