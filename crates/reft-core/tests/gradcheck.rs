@@ -103,7 +103,7 @@ fn encoders_with_heads_at_every_component() {
 /// Each op on its own: analytic gradient of `sum(op(x) * c)` against central differences.
 mod ops {
     use candle_core::{DType, Device, Tensor, Var};
-    use reft_core::ops::{apply_rope, attention_softmax, batched_matmul, frozen_linear, gelu, layer_norm, lm_cross_entropy_with, log_softmax_last, rms_norm, softmax_last, RopeTables};
+    use reft_core::ops::{apply_rope, attention_softmax, batched_matmul, frozen_linear, gelu, layer_norm, lm_cross_entropy_with, log_softmax_last, rms_norm, softmax_last, swiglu, RopeTables};
 
     fn check(name: &str, shape: (usize, usize, usize, usize), f: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>) {
         let dev = Device::Cpu;
@@ -146,6 +146,9 @@ mod ops {
         let inv: Vec<f64> = (0..4).map(|i| 1.0 / 10_000f64.powf(2.0 * i as f64 / 8.0)).collect();
         let rope = RopeTables::new(&inv, &[vec![0, 1, 5], vec![2, 3, 4]], DType::F64, &dev).unwrap();
         check("rope", (2, 1, 3, 8), &|x| apply_rope(x, &rope));
+        let other = Tensor::randn(0f64, 1.0, (2, 1, 3, 8), &dev).unwrap();
+        check("swiglu/gate", (2, 1, 3, 8), &|x| swiglu(x, &other));
+        check("swiglu/up", (2, 1, 3, 8), &|x| swiglu(&other, x));
         let lin = Tensor::randn(0f64, 0.5, (5, 8), &dev).unwrap();
         check("frozen_linear", (2, 1, 3, 8), &|x| frozen_linear(x, &lin));
         // More inputs than outputs: FrozenLinear keeps the weight as a view of an [in, out] copy.
@@ -162,6 +165,55 @@ mod ops {
         for (label, chunk, keep) in [("lm_ce/kept", 1 << 20, 1 << 20), ("lm_ce/recomputed", 2 * 11 * 8, 0), ("lm_ce/rows", 11 * 8, 0)] {
             check(label, (2, 1, 3, 8), &|x| lm_cross_entropy_with(&x.reshape((6, 8))?, &head, &y, chunk, keep));
         }
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
+    }
+
+    /// The fused CPU kernels (RMSNorm, RoPE, SwiGLU) against the primitive composites that other
+    /// devices run, in f32 (forward) and through a backward: a small shape that runs inline and
+    /// one above the 64K-element threshold that runs on the thread pool.
+    #[test]
+    fn fused_cpu_ops_equal_their_composites() {
+        fused_vs_composite((2, 3, 5, 8));
+        fused_vs_composite((2, 4, 70, 128));
+    }
+
+    fn fused_vs_composite(shape: (usize, usize, usize, usize)) {
+        let (_, _, t, hd) = shape;
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, shape, &dev).unwrap()).unwrap();
+        let w = Tensor::randn(1f32, 0.2, hd, &dev).unwrap();
+        let inv = (x.sqr().unwrap().mean_keepdim(3).unwrap() + 1e-5).unwrap().sqrt().unwrap().recip().unwrap();
+        let want = x.broadcast_mul(&inv).unwrap().broadcast_mul(&w).unwrap();
+        let got = rms_norm(&x, &w, 1e-5).unwrap();
+        assert!(max_diff(&got, &want) < 1e-5, "rms_norm");
+        let c = Tensor::randn(0f32, 1.0, got.shape(), &dev).unwrap();
+        let g1 = (got * &c).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (want * &c).unwrap().sum_all().unwrap().backward().unwrap();
+        assert!(max_diff(g1.get(&x).unwrap(), g2.get(&x).unwrap()) < 1e-5, "rms_norm backward");
+
+        let inv_freq: Vec<f64> = (0..hd / 2).map(|i| 1.0 / 10_000f64.powf(2.0 * i as f64 / hd as f64)).collect();
+        let pos: Vec<Vec<i64>> = vec![(0..t as i64).collect(), (3..3 + t as i64).collect()];
+        let rope = RopeTables::new(&inv_freq, &pos, DType::F32, &dev).unwrap();
+        let (x1, x2) = (x.narrow(3, 0, hd / 2).unwrap(), x.narrow(3, hd / 2, hd / 2).unwrap());
+        let rotated = Tensor::cat(&[&x2.neg().unwrap(), &x1], 3).unwrap();
+        let want = (x.broadcast_mul(&rope.cos).unwrap() + rotated.broadcast_mul(&rope.sin).unwrap()).unwrap();
+        let got = apply_rope(&x, &rope).unwrap();
+        assert!(max_diff(&got, &want) < 1e-5, "rope");
+        let g1 = (got * &c).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (want * &c).unwrap().sum_all().unwrap().backward().unwrap();
+        assert!(max_diff(g1.get(&x).unwrap(), g2.get(&x).unwrap()) < 1e-5, "rope backward");
+
+        let up = Tensor::randn(0f32, 1.0, shape, &dev).unwrap();
+        let got = swiglu(&x, &up).unwrap();
+        let want = (x.silu().unwrap() * &up).unwrap();
+        assert!(max_diff(&got, &want) < 1e-5, "swiglu");
+        let g1 = (got * &c).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (want * &c).unwrap().sum_all().unwrap().backward().unwrap();
+        assert!(max_diff(g1.get(&x).unwrap(), g2.get(&x).unwrap()) < 1e-5, "swiglu backward");
+        assert!(swiglu(&x, &up.narrow(3, 0, hd / 2).unwrap()).is_err(), "shapes must match");
     }
 
     #[test]

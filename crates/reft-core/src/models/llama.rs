@@ -7,7 +7,7 @@
 //! layer through [`Hooks`], and the LM head can run on selected rows only.
 
 use super::config::DecoderConfig;
-use crate::ops::{apply_rope, attention_softmax, batched_matmul, frozen_linear, rms_norm, FrozenLinear, RopeTables};
+use crate::ops::{apply_rope, attention_softmax, batched_matmul, frozen_linear, rms_norm, swiglu, FrozenLinear, RopeTables};
 use candle_core::{DType, Device, Tensor, D};
 
 /// Where in a layer an intervention reads and writes the hidden state (pyvene's names).
@@ -156,7 +156,7 @@ impl Decoder {
             let attn = hooks.apply(l, Component::AttentionOutput, attn)?;
             h = (h + attn)?;
             let x = rms_norm(&h, &w.post_norm, self.cfg.rms_norm_eps)?;
-            let mlp = w.down.forward(&(candle_core::Tensor::silu(&w.gate.forward(&x)?)? * w.up.forward(&x)?)?)?;
+            let mlp = w.down.forward(&swiglu(&w.gate.forward(&x)?, &w.up.forward(&x)?)?)?;
             let mlp = hooks.apply(l, Component::MlpOutput, mlp)?;
             h = (h + mlp)?;
             h = hooks.apply(l, Component::BlockOutput, h)?;

@@ -7,6 +7,7 @@
 //! `dS = scale · P ⊙ (dP − Σₖ dP ⊙ P)` once. The mask `M` (`[b, 1, 1 | q, k]`, additive, no
 //! gradient) is a constant. Other devices and dtypes use the composite in `softmax.rs`.
 
+use super::cpu_kernel::Float;
 use super::softmax::softmax_last;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Storage, Tensor};
 use rayon::prelude::*;
@@ -16,27 +17,6 @@ struct AttnSoftmax {
     mask: Vec<f64>,
     mask_rows: usize,
     scale: f64,
-}
-
-trait Float: Copy + Send + Sync + 'static {
-    fn to(self) -> f64;
-    fn from(x: f64) -> Self;
-}
-impl Float for f32 {
-    fn to(self) -> f64 {
-        self as f64
-    }
-    fn from(x: f64) -> Self {
-        x as f32
-    }
-}
-impl Float for f64 {
-    fn to(self) -> f64 {
-        self
-    }
-    fn from(x: f64) -> Self {
-        x
-    }
 }
 
 impl AttnSoftmax {

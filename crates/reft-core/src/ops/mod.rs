@@ -7,12 +7,14 @@
 
 mod attention_softmax;
 mod batched_matmul;
+mod cpu_kernel;
 mod frozen_linear;
 mod gelu;
 mod lm_cross_entropy;
 mod norm;
 mod rope;
 mod softmax;
+mod swiglu;
 
 pub use attention_softmax::attention_softmax;
 pub use batched_matmul::batched_matmul;
@@ -22,3 +24,4 @@ pub use lm_cross_entropy::{lm_cross_entropy, lm_cross_entropy_with};
 pub use norm::{layer_norm, rms_norm};
 pub use rope::{apply_rope, RopeTables};
 pub use softmax::{log_softmax_last, softmax_last};
+pub use swiglu::swiglu;

@@ -1,10 +1,13 @@
 //! Normalisations composed of differentiable primitives (candle-nn's fused `rms_norm` and
 //! `layer_norm` have no backward). Statistics are computed in f32 for half-precision inputs.
 //!
-//! * RMSNorm as in Llama: `y = x / sqrt(mean(x²) + eps) · w`.
+//! * RMSNorm as in Llama: `y = x / sqrt(mean(x²) + eps) · w`. On the CPU (f32/f64) one fused
+//!   op with its own backward; the composite is eight primitives whose backward also reduces
+//!   over the broadcast `1/rms` and builds a dead gradient for the frozen gain.
 //! * LayerNorm as in BERT: `y = (x − mean) / sqrt(var + eps) · w + b`, biased variance.
 
-use candle_core::{DType, Result, Tensor, D};
+use super::cpu_kernel::{for_rows, on_storage, on_tensors, Float, Kernel, Out};
+use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor, D};
 
 fn promote(xs: &Tensor) -> Result<Tensor> {
     match xs.dtype() {
@@ -13,8 +16,86 @@ fn promote(xs: &Tensor) -> Result<Tensor> {
     }
 }
 
+/// `1 / sqrt(mean(x²) + eps)` of one row.
+fn inv_rms<T: Float>(x: &[T], eps: f64) -> f64 {
+    let ms = x.iter().map(|v| v.to() * v.to()).sum::<f64>() / x.len().max(1) as f64;
+    1.0 / (ms + eps).sqrt()
+}
+
+/// Fused RMSNorm on `(x, w)`; the gain is frozen, so the backward returns `∂L/∂x` only:
+/// `dx = r·(g⊙w) − x · r³/d · Σ g⊙w⊙x` per row, with `r = 1/rms`.
+struct RmsNorm {
+    eps: f64,
+}
+
+struct RmsForward(f64);
+impl Kernel for RmsForward {
+    const NAME: &'static str = "rms_norm";
+    fn run<T: Float>(&self, inputs: &[&[T]]) -> Vec<Vec<T>> {
+        let (x, w) = (inputs[0], inputs[1]);
+        let d = w.len();
+        let mut y = vec![T::from(0.0); x.len()];
+        let out = Out::new(&mut y);
+        for_rows(x.len() / d.max(1), d, |rows| {
+            // SAFETY: disjoint row ranges.
+            let y = unsafe { out.part(rows.start * d, rows.end * d) };
+            for (y, x) in y.chunks_mut(d).zip(x[rows.start * d..rows.end * d].chunks(d)) {
+                let r = inv_rms(x, self.0);
+                for ((y, x), w) in y.iter_mut().zip(x).zip(w) {
+                    *y = T::from(x.to() * r * w.to());
+                }
+            }
+        });
+        vec![y]
+    }
+}
+
+struct RmsBackward(f64);
+impl Kernel for RmsBackward {
+    const NAME: &'static str = "rms_norm backward";
+    fn run<T: Float>(&self, inputs: &[&[T]]) -> Vec<Vec<T>> {
+        let (x, w, g) = (inputs[0], inputs[1], inputs[2]);
+        let d = w.len();
+        let mut dx = vec![T::from(0.0); x.len()];
+        let out = Out::new(&mut dx);
+        for_rows(x.len() / d.max(1), d, |rows| {
+            // SAFETY: disjoint row ranges.
+            let dx = unsafe { out.part(rows.start * d, rows.end * d) };
+            for (row, dx) in rows.zip(dx.chunks_mut(d)) {
+                let (x, g) = (&x[row * d..(row + 1) * d], &g[row * d..(row + 1) * d]);
+                let r = inv_rms(x, self.0);
+                let dot: f64 = (0..d).map(|i| g[i].to() * w[i].to() * x[i].to()).sum();
+                let c = r * r * r * dot / d as f64;
+                for i in 0..d {
+                    dx[i] = T::from(r * g[i].to() * w[i].to() - c * x[i].to());
+                }
+            }
+        });
+        vec![dx]
+    }
+}
+
+impl CustomOp2 for RmsNorm {
+    fn name(&self) -> &'static str {
+        "rms-norm"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        Ok((on_storage(&RmsForward(self.eps), &[(s1, l1), (s2, l2)])?, l1.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let dx = on_tensors(&RmsBackward(self.eps), &[x, w, g], x.shape())?.pop();
+        Ok((dx, None))
+    }
+}
+
 /// RMS normalisation over the last dimension with a frozen gain `w` of shape `[hidden]`.
 pub fn rms_norm(xs: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
+    let fused = xs.device().is_cpu() && matches!(xs.dtype(), DType::F32 | DType::F64);
+    if fused && w.dtype() == xs.dtype() && w.dims1()? == xs.dim(D::Minus1)? {
+        return xs.contiguous()?.apply_op2(&w.contiguous()?, RmsNorm { eps });
+    }
     let x = promote(xs)?;
     let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
     let inv = (ms + eps)?.sqrt()?.recip()?;

@@ -2,14 +2,20 @@
 //! each head are the two rotation coordinates). Tables are built on the host in f64 from
 //! `inv_freq`, so llama3-style frequency scaling is just a different `inv_freq`.
 //!
-//! `apply_rope` is `x·cos + rotate_half(x)·sin`, built from differentiable primitives.
+//! `apply_rope` is `x·cos + rotate_half(x)·sin`. On the CPU (f32/f64) it is one fused op whose
+//! backward is the inverse rotation; elsewhere it is built from differentiable primitives (seven
+//! of them, whose backward also builds dead gradients for the constant tables).
 
-use candle_core::{DType, Device, Result, Tensor, D};
+use super::cpu_kernel::{for_rows, on_storage, on_tensors, Float, Kernel, Out};
+use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result, Shape, Tensor, D};
+use std::sync::Arc;
 
 /// Per-position cos/sin tables gathered for one batch: `[b, 1, t, head_dim]`.
 pub struct RopeTables {
     pub cos: Tensor,
     pub sin: Tensor,
+    /// The same tables on the host (as f32, the values the tensors were made from), `[b, t, head_dim]`.
+    host: Arc<(Vec<f32>, Vec<f32>)>,
 }
 
 impl RopeTables {
@@ -40,15 +46,90 @@ impl RopeTables {
         }
         let shape = (b, 1, t, half * 2);
         Ok(Self {
-            cos: Tensor::from_vec(cos, shape, device)?.to_dtype(dtype)?,
-            sin: Tensor::from_vec(sin, shape, device)?.to_dtype(dtype)?,
+            cos: Tensor::from_slice(&cos, shape, device)?.to_dtype(dtype)?,
+            sin: Tensor::from_slice(&sin, shape, device)?.to_dtype(dtype)?,
+            host: Arc::new((cos, sin)),
         })
+    }
+}
+
+/// The rotation of each `head_dim` row of a contiguous `[b, heads, t, head_dim]` tensor, or its
+/// transpose (`inverse`, the backward): with `c, s` the row's tables and `h` half the row,
+/// `y[i] = x[i]c[i] − x[i+h]s[i]`, `y[i+h] = x[i+h]c[i+h] + x[i]s[i+h]`.
+struct RopeKernel<'a> {
+    cos: &'a [f32],
+    sin: &'a [f32],
+    heads: usize,
+    t: usize,
+    hd: usize,
+    inverse: bool,
+}
+
+impl Kernel for RopeKernel<'_> {
+    const NAME: &'static str = "rope";
+    fn run<T: Float>(&self, inputs: &[&[T]]) -> Vec<Vec<T>> {
+        let x = inputs[0];
+        let (t, hd) = (self.t, self.hd);
+        let half = hd / 2;
+        let mut y = vec![T::from(0.0); x.len()];
+        let out = Out::new(&mut y);
+        for_rows(x.len() / hd.max(1), hd, |rows| {
+            // SAFETY: disjoint row ranges.
+            let y = unsafe { out.part(rows.start * hd, rows.end * hd) };
+            for (row, y) in rows.zip(y.chunks_mut(hd)) {
+                let x = &x[row * hd..(row + 1) * hd];
+                let tr = (row / (self.heads * t)) * t + row % t;
+                let (c, s) = (&self.cos[tr * hd..(tr + 1) * hd], &self.sin[tr * hd..(tr + 1) * hd]);
+                for i in 0..half {
+                    let (a, b) = (x[i].to(), x[i + half].to());
+                    if self.inverse {
+                        y[i] = T::from(a * c[i] as f64 + b * s[i + half] as f64);
+                        y[i + half] = T::from(b * c[i + half] as f64 - a * s[i] as f64);
+                    } else {
+                        y[i] = T::from(a * c[i] as f64 - b * s[i] as f64);
+                        y[i + half] = T::from(b * c[i + half] as f64 + a * s[i + half] as f64);
+                    }
+                }
+            }
+        });
+        vec![y]
+    }
+}
+
+struct Rope {
+    host: Arc<(Vec<f32>, Vec<f32>)>,
+    heads: usize,
+    t: usize,
+    hd: usize,
+}
+
+impl Rope {
+    fn kernel(&self, inverse: bool) -> RopeKernel<'_> {
+        RopeKernel { cos: &self.host.0, sin: &self.host.1, heads: self.heads, t: self.t, hd: self.hd, inverse }
+    }
+}
+
+impl CustomOp1 for Rope {
+    fn name(&self) -> &'static str {
+        "rope"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        Ok((on_storage(&self.kernel(false), &[(storage, layout)])?, layout.shape().clone()))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(on_tensors(&self.kernel(true), &[grad], arg.shape())?.pop())
     }
 }
 
 /// Applies the rotation to `x` of shape `[b, heads, t, head_dim]`.
 pub fn apply_rope(x: &Tensor, tables: &RopeTables) -> Result<Tensor> {
-    let hd = x.dim(D::Minus1)?;
+    let (b, heads, t, hd) = x.dims4()?;
+    let fused = x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) && hd % 2 == 0;
+    if fused && tables.cos.dims() == [b, 1, t, hd] {
+        return x.contiguous()?.apply_op1(Rope { host: tables.host.clone(), heads, t, hd });
+    }
     let x1 = x.narrow(D::Minus1, 0, hd / 2)?;
     let x2 = x.narrow(D::Minus1, hd / 2, hd / 2)?;
     let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
