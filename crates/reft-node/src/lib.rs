@@ -3,6 +3,7 @@
 //! slow calls are `AsyncTask`s; errors carry a `[ERR_…]` code prefix (see `error.rs`).
 #![deny(clippy::all)]
 
+mod alloc;
 mod error;
 mod model;
 mod options;
