@@ -214,6 +214,18 @@ mod ops {
         let g2 = (want * &c).unwrap().sum_all().unwrap().backward().unwrap();
         assert!(max_diff(g1.get(&x).unwrap(), g2.get(&x).unwrap()) < 1e-5, "swiglu backward");
         assert!(swiglu(&x, &up.narrow(3, 0, hd / 2).unwrap()).is_err(), "shapes must match");
+
+        // GELU and the attention softmax compute f32 data at f32 precision (erff, expf).
+        let got = gelu(&x).unwrap();
+        let cdf = (((x.as_tensor() / std::f64::consts::SQRT_2).unwrap().erf().unwrap() + 1.0).unwrap() * 0.5).unwrap();
+        let want = (x.as_tensor() * cdf).unwrap();
+        assert!(max_diff(&got, &want) < 1e-5, "gelu");
+        let g1 = (got * &c).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (want * &c).unwrap().sum_all().unwrap().backward().unwrap();
+        assert!(max_diff(g1.get(&x).unwrap(), g2.get(&x).unwrap()) < 1e-5, "gelu backward");
+        let mask = Tensor::zeros((shape.0, 1, 1, hd), DType::F32, &dev).unwrap();
+        let want = softmax_last(&(x.as_tensor() * 0.125).unwrap()).unwrap();
+        assert!(max_diff(&attention_softmax(&x, &mask, 0.125).unwrap(), &want) < 1e-6, "attention softmax");
     }
 
     #[test]

@@ -38,7 +38,7 @@ impl AttnSoftmax {
             }
             let mut sum = 0.0;
             for j in 0..k {
-                let e = (s[j].to() * self.scale + m[j] - max).exp();
+                let e = T::exp_at(s[j].to() * self.scale + m[j] - max);
                 sum += e;
                 o[j] = T::from(e);
             }

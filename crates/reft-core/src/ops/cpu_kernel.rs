@@ -11,6 +11,8 @@ use candle_core::{CpuStorage, Layout, Result, Shape, Storage, Tensor};
 pub(crate) trait Float: Copy + Send + Sync + 'static {
     fn to(self) -> f64;
     fn from(x: f64) -> Self;
+    /// `eˣ` at this type's precision (`expf` for f32, about twice as fast as f64 `exp`).
+    fn exp_at(x: f64) -> f64;
 }
 
 impl Float for f32 {
@@ -20,6 +22,9 @@ impl Float for f32 {
     fn from(x: f64) -> Self {
         x as f32
     }
+    fn exp_at(x: f64) -> f64 {
+        (x as f32).exp() as f64
+    }
 }
 
 impl Float for f64 {
@@ -28,6 +33,9 @@ impl Float for f64 {
     }
     fn from(x: f64) -> Self {
         x
+    }
+    fn exp_at(x: f64) -> f64 {
+        x.exp()
     }
 }
 
