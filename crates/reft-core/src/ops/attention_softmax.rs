@@ -7,9 +7,9 @@
 //! `dS = scale · P ⊙ (dP − Σₖ dP ⊙ P)` once. The mask `M` (`[b, 1, 1 | q, k]`, additive, no
 //! gradient) is a constant. Other devices and dtypes use the composite in `softmax.rs`.
 
-use super::cpu_kernel::Float;
+use super::cpu_kernel::{on_storage, on_tensors, Float, Kernel};
 use super::softmax::softmax_last;
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 struct AttnSoftmax {
@@ -62,40 +62,44 @@ fn backward<T: Float>(p: &[T], g: &[T], k: usize, scale: f64) -> Vec<T> {
     out
 }
 
+/// The forward and backward as `cpu_kernel` kernels.
+struct Forward<'a> {
+    op: &'a AttnSoftmax,
+    dims: &'a [usize],
+}
+
+impl Kernel for Forward<'_> {
+    const NAME: &'static str = "attention softmax";
+    fn run<T: Float>(&self, inputs: &[&[T]]) -> Vec<Vec<T>> {
+        vec![self.op.forward(inputs[0], self.dims)]
+    }
+}
+
+struct Backward {
+    k: usize,
+    scale: f64,
+}
+
+impl Kernel for Backward {
+    const NAME: &'static str = "attention softmax backward";
+    fn run<T: Float>(&self, inputs: &[&[T]]) -> Vec<Vec<T>> {
+        vec![backward(inputs[0], inputs[1], self.k, self.scale)]
+    }
+}
+
 impl CustomOp1 for AttnSoftmax {
     fn name(&self) -> &'static str {
         "attention-softmax"
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (a, b) = layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("attention softmax needs contiguous scores".into()))?;
-        let dims = layout.dims();
-        let out = match storage {
-            CpuStorage::F32(v) => CpuStorage::F32(self.forward(&v[a..b], dims)),
-            CpuStorage::F64(v) => CpuStorage::F64(self.forward(&v[a..b], dims)),
-            _ => candle_core::bail!("attention softmax: f32 or f64 scores expected"),
-        };
-        Ok((out, layout.shape().clone()))
+        let kernel = Forward { op: self, dims: layout.dims() };
+        Ok((on_storage(&kernel, &[(storage, layout)])?, layout.shape().clone()))
     }
 
     fn bwd(&self, _arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let (p, g) = (res.contiguous()?, grad.contiguous()?);
-        let k = *p.dims().last().unwrap_or(&1);
-        let (ps, pl) = p.storage_and_layout();
-        let (gs, gl) = g.storage_and_layout();
-        let (Some((pa, pb)), Some((ga, gb))) = (pl.contiguous_offsets(), gl.contiguous_offsets()) else {
-            candle_core::bail!("attention softmax backward: non-contiguous tensors");
-        };
-        let dx = match (&*ps, &*gs) {
-            (Storage::Cpu(CpuStorage::F32(p)), Storage::Cpu(CpuStorage::F32(g))) => {
-                Tensor::from_vec(backward(&p[pa..pb], &g[ga..gb], k, self.scale), res.shape(), res.device())?
-            }
-            (Storage::Cpu(CpuStorage::F64(p)), Storage::Cpu(CpuStorage::F64(g))) => {
-                Tensor::from_vec(backward(&p[pa..pb], &g[ga..gb], k, self.scale), res.shape(), res.device())?
-            }
-            _ => candle_core::bail!("attention softmax backward: CPU f32/f64 tensors expected"),
-        };
-        Ok(Some(dx))
+        let kernel = Backward { k: *res.dims().last().unwrap_or(&1), scale: self.scale };
+        Ok(on_tensors(&kernel, &[res, grad], res.shape())?.pop())
     }
 }
 
