@@ -15,7 +15,11 @@ export interface LoadModelOptions {
    * ERR_BACKEND saying what is missing when it cannot load). @defaultValue `'cpu'`
    */
   device?: 'cpu' | 'cuda'
-  /** Compute dtype. @defaultValue `'f32'` */
+  /**
+   * Dtype of the frozen model's weights and activations. Interventions keep f32 parameters and
+   * run in f32 whatever this is; norms, softmax and the loss accumulate in f32. bf16 and f16 are
+   * for GPUs: on the CPU they are slower than f32. @defaultValue `'f32'`
+   */
   dtype?: 'f32' | 'bf16' | 'f16'
   /** Cache directory for downloads. @defaultValue `$REFT_CACHE` or `~/.cache/reft` */
   cacheDir?: string

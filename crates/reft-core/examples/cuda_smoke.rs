@@ -1,7 +1,8 @@
 //! CUDA smoke test: the tiny random Llama (`testing::write_tiny_model`, seed 7) loaded on the CPU and
 //! on `Device::new_cuda(0)`, one LoReFT per layer at the first and last prompt positions; compares
 //! logits and loss of a forward pass and the losses of a few AdamW train steps between the devices,
-//! then a few bf16 steps on CUDA (informational). Exits non-zero on a mismatch.
+//! then the same in bf16 on the CPU and on CUDA: CUDA's bf16 may be
+//! at most 3× as far from the CPU's f32 as the CPU's bf16 is. Exits non-zero on a mismatch.
 //!
 //! Build: `cargo run --release -p reft-core --features cuda --example cuda_smoke`
 //! (without `--features cuda` it only reports that CUDA is not compiled in). GPU: CUDA_VISIBLE_DEVICES.
@@ -67,6 +68,17 @@ fn run(dir: &std::path::Path, device: &Device, dtype: DType) -> reft_core::Resul
     Ok(Run { logits, fwd_loss, step_losses, grad_norms, after_loss, step_s })
 }
 
+/// `‖a − b‖ / ‖a‖` over two logit tensors.
+fn rel_l2(a: &Tensor, b: &Tensor) -> f64 {
+    let d = (a - b).unwrap().sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() as f64;
+    let n = a.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() as f64;
+    (d / n).sqrt()
+}
+
+fn worst_curve(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| rel(*y, *x)).fold(0.0, f64::max)
+}
+
 fn rel(a: f64, b: f64) -> f64 {
     (a - b).abs() / b.abs().max(1e-6)
 }
@@ -98,15 +110,23 @@ fn main() {
     println!("loss after {STEPS} steps  cpu {:.6}  cuda {:.6}", cpu.after_loss, cuda.after_loss);
     println!("s/step  cpu {:.4}  cuda {:.4}", cpu.step_s, cuda.step_s);
     let decreased = cuda.after_loss < cuda.fwd_loss;
-    match run(&dir, &gpu, DType::BF16) {
-        Ok(r) => println!(
-            "cuda bf16: forward loss {:.4}, step losses {:?}, after {:.4} (f32 after {:.4})",
-            r.fwd_loss, r.step_losses.iter().map(|l| (l * 1e4).round() / 1e4).collect::<Vec<_>>(), r.after_loss, cuda.after_loss
-        ),
-        Err(e) => println!("cuda bf16: error {e}"),
-    }
+    // bf16: the CPU's bf16 run (validated against PyTorch's own bf16 in tests/half.rs) sets the
+    // scale; CUDA's bf16 may differ from f32 by at most 3× as much as the CPU's bf16 does.
+    let bf16_ok = match (run(&dir, &Device::Cpu, DType::BF16), run(&dir, &gpu, DType::BF16)) {
+        (Ok(cb), Ok(gb)) => {
+            let (dc, dg) = (rel_l2(&cpu.logits, &cb.logits), rel_l2(&cpu.logits, &gb.logits));
+            let (wc, wg) = (worst_curve(&cpu.step_losses, &cb.step_losses), worst_curve(&cpu.step_losses, &gb.step_losses));
+            println!("bf16 vs cpu f32: logits relative L2  cpu {dc:.3e}  cuda {dg:.3e} | loss curve worst relative  cpu {wc:.3e}  cuda {wg:.3e}");
+            println!("bf16 s/step  cpu {:.4}  cuda {:.4}", cb.step_s, gb.step_s);
+            dg > 0.0 && dg <= 3.0 * dc.max(1e-3) && wg <= 3.0 * wc.max(1e-3)
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            println!("bf16: error {e}");
+            false
+        }
+    };
     let _ = std::fs::remove_dir_all(&dir);
-    let ok = worst < 1e-3 && dlog < 1e-3 && decreased;
-    println!("{} (worst relative loss/grad-norm diff {worst:.3e}, max |Δlogits| {dlog:.3e}, loss decreased on cuda: {decreased})", if ok { "CUDA_SMOKE OK" } else { "CUDA_SMOKE FAIL" });
+    let ok = worst < 1e-3 && dlog < 1e-3 && decreased && bf16_ok;
+    println!("{} (worst relative loss/grad-norm diff {worst:.3e}, max |Δlogits| {dlog:.3e}, loss decreased on cuda: {decreased}, bf16 within 3× the CPU's bf16 error: {bf16_ok})", if ok { "CUDA_SMOKE OK" } else { "CUDA_SMOKE FAIL" });
     std::process::exit(if ok { 0 } else { 1 });
 }

@@ -70,11 +70,16 @@ impl Hooks for SiteHooks<'_> {
             }
             let (b, t, d) = h.dims3()?;
             let flat = h.reshape((b * t, d))?;
+            // Half-precision models (bf16, f16) run the intervention in f32 on the gathered rows
+            // (a few per sequence, so the casts are cheap): its parameters are f32, and
+            // `Rᵀ(Wh + b − Rh)` is a difference of two near-equal projections that bf16 would round
+            // away. Only the finished edit is rounded to the hidden dtype.
             let sel = flat.index_select(&self.rows[i], 0)?;
+            let sel = if matches!(sel.dtype(), DType::BF16 | DType::F16) { sel.to_dtype(DType::F32)? } else { sel };
             let mut rng = self.rng.borrow_mut();
             let mut ctx = Ctx { track: self.track, rng: rng.as_deref_mut() };
             let out = iv.forward(&sel, &mut ctx)?;
-            let delta = (out - &sel)?;
+            let delta = (out - &sel)?.to_dtype(h.dtype())?;
             h = flat.index_add(&self.rows[i], &delta, 0)?.reshape((b, t, d))?;
         }
         Ok(h)

@@ -18,6 +18,7 @@ const MI_OPTION_PURGE_DELAY: c_int = 15;
 
 extern "C" {
     fn mi_option_set(option: c_int, value: c_long);
+    #[cfg(test)]
     fn mi_option_get(option: c_int) -> c_long;
 }
 
