@@ -39,41 +39,44 @@ pub fn tiny_config() -> DecoderConfig {
     }
 }
 
-fn weights(cfg: &DecoderConfig, seed: u64) -> Result<Vec<(String, Tensor)>> {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut t = |name: String, shape: &[usize], scale: f64, offset: f64| -> Result<(String, Tensor)> {
-        let n: usize = shape.iter().product();
-        let v: Vec<f32> = (0..n).map(|_| (offset + scale * (rng.gen::<f64>() * 2.0 - 1.0)) as f32).collect();
-        Ok((name, Tensor::from_vec(v, shape, &Device::Cpu)?))
-    };
+/// Every decoder weight as (name, shape, scale, offset): values are `offset + scale·U(−1, 1)`.
+fn weight_specs(cfg: &DecoderConfig) -> Vec<(String, Vec<usize>, f64, f64)> {
     let (d, f, hd) = (cfg.hidden_size, cfg.intermediate_size, cfg.head_dim);
     let (q, kv) = (cfg.num_heads * hd, cfg.num_kv_heads * hd);
     let s = 1.0 / (d as f64).sqrt();
-    let mut w = vec![t("model.embed_tokens.weight".into(), &[cfg.vocab_size, d], 1.0, 0.0)?];
+    let mut w = vec![("model.embed_tokens.weight".to_string(), vec![cfg.vocab_size, d], 1.0, 0.0)];
     for l in 0..cfg.num_layers {
         let p = format!("model.layers.{l}");
-        w.push(t(format!("{p}.input_layernorm.weight"), &[d], 0.2, 1.0)?);
-        w.push(t(format!("{p}.self_attn.q_proj.weight"), &[q, d], s * 2.0, 0.0)?);
-        w.push(t(format!("{p}.self_attn.k_proj.weight"), &[kv, d], s * 2.0, 0.0)?);
-        w.push(t(format!("{p}.self_attn.v_proj.weight"), &[kv, d], s, 0.0)?);
-        w.push(t(format!("{p}.self_attn.o_proj.weight"), &[d, q], s, 0.0)?);
-        w.push(t(format!("{p}.post_attention_layernorm.weight"), &[d], 0.2, 1.0)?);
-        w.push(t(format!("{p}.mlp.gate_proj.weight"), &[f, d], s, 0.0)?);
-        w.push(t(format!("{p}.mlp.up_proj.weight"), &[f, d], s, 0.0)?);
-        w.push(t(format!("{p}.mlp.down_proj.weight"), &[d, f], 1.0 / (f as f64).sqrt(), 0.0)?);
+        w.push((format!("{p}.input_layernorm.weight"), vec![d], 0.2, 1.0));
+        w.push((format!("{p}.self_attn.q_proj.weight"), vec![q, d], s * 2.0, 0.0));
+        w.push((format!("{p}.self_attn.k_proj.weight"), vec![kv, d], s * 2.0, 0.0));
+        w.push((format!("{p}.self_attn.v_proj.weight"), vec![kv, d], s, 0.0));
+        w.push((format!("{p}.self_attn.o_proj.weight"), vec![d, q], s, 0.0));
+        w.push((format!("{p}.post_attention_layernorm.weight"), vec![d], 0.2, 1.0));
+        w.push((format!("{p}.mlp.gate_proj.weight"), vec![f, d], s, 0.0));
+        w.push((format!("{p}.mlp.up_proj.weight"), vec![f, d], s, 0.0));
+        w.push((format!("{p}.mlp.down_proj.weight"), vec![d, f], 1.0 / (f as f64).sqrt(), 0.0));
     }
-    w.push(t("model.norm.weight".into(), &[d], 0.2, 1.0)?);
-    w.push(t("lm_head.weight".into(), &[cfg.vocab_size, d], s * 4.0, 0.0)?);
-    Ok(w)
+    w.push(("model.norm.weight".into(), vec![d], 0.2, 1.0));
+    w.push(("lm_head.weight".into(), vec![cfg.vocab_size, d], s * 4.0, 0.0));
+    w
 }
 
-/// An in-memory random decoder (deterministic in `seed`).
-pub fn tiny_decoder(cfg: &DecoderConfig, dtype: DType, seed: u64) -> Result<Decoder> {
-    let map: HashMap<String, Tensor> = weights(cfg, seed)?
+/// The weights from a seeded CPU generator: identical on every machine (tests compare them).
+fn weights(cfg: &DecoderConfig, seed: u64) -> Result<Vec<(String, Tensor)>> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    weight_specs(cfg)
         .into_iter()
-        .map(|(k, v)| v.to_dtype(dtype).map(|v| (k, v)))
-        .collect::<candle_core::Result<_>>()?;
+        .map(|(name, shape, scale, offset)| {
+            let n: usize = shape.iter().product();
+            let v: Vec<f32> = (0..n).map(|_| (offset + scale * (rng.gen::<f64>() * 2.0 - 1.0)) as f32).collect();
+            Ok((name, Tensor::from_vec(v, shape, &Device::Cpu)?))
+        })
+        .collect()
+}
+
+fn decoder_from(cfg: &DecoderConfig, map: HashMap<String, Tensor>, device: &Device, dtype: DType) -> Decoder {
     let g = |k: &str| map[k].clone();
     let lin = |k: &str| FrozenLinear::new(g(&format!("{k}.weight")), None);
     let layers = (0..cfg.num_layers)
@@ -92,16 +95,42 @@ pub fn tiny_decoder(cfg: &DecoderConfig, dtype: DType, seed: u64) -> Result<Deco
             }
         })
         .collect();
-    Ok(Decoder {
+    Decoder {
         cfg: cfg.clone(),
         embed: g("model.embed_tokens.weight"),
         layers,
         norm: g("model.norm.weight"),
         lm_head: g("lm_head.weight"),
         inv_freq: cfg.inv_freq(),
-        device: Device::Cpu,
+        device: device.clone(),
         dtype,
-    })
+    }
+}
+
+/// An in-memory random decoder on the CPU (deterministic in `seed`).
+pub fn tiny_decoder(cfg: &DecoderConfig, dtype: DType, seed: u64) -> Result<Decoder> {
+    let map: HashMap<String, Tensor> = weights(cfg, seed)?
+        .into_iter()
+        .map(|(k, v)| v.to_dtype(dtype).map(|v| (k, v)))
+        .collect::<candle_core::Result<_>>()?;
+    Ok(decoder_from(cfg, map, &Device::Cpu, dtype))
+}
+
+/// A random decoder of any size, generated on `device` (the device's own generator, seeded
+/// with `seed`): the benchmarks' 1B and 7B shapes, where a host-side generator would take
+/// minutes and a second copy of the weights. Step time does not depend on the values.
+/// On the CPU (whose candle generator cannot be seeded) it is [`tiny_decoder`].
+pub fn random_decoder(cfg: &DecoderConfig, dtype: DType, device: &Device, seed: u64) -> Result<Decoder> {
+    if device.is_cpu() {
+        return tiny_decoder(cfg, dtype, seed);
+    }
+    device.set_seed(seed)?;
+    let mut map = HashMap::new();
+    for (name, shape, scale, offset) in weight_specs(cfg) {
+        let u = Tensor::rand(-1f32, 1f32, shape, device)?;
+        map.insert(name, ((u * scale)? + offset)?.to_dtype(dtype)?);
+    }
+    Ok(decoder_from(cfg, map, device, dtype))
 }
 
 /// An in-memory tiny [`Model`] without tokenizer.

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# reft against pyreft on one GPU, in one run: the configurations of ANCHORS.md (issue 6).
+#
+# Here (a machine with cargo, no GPU), once:
+#   scripts/build-cuda.sh            # CUDA binaries into .device/cuda (example-anchor among them)
+#   bash benches/anchor.sh prepare   # copies ../shared/bench/anchor_bench.py into .device/
+# On the lent GPU (torch, transformers, no cargo or node), with .device carried:
+#   bash benches/anchor.sh [CASES]   # CASES: comma list of 1b,7b_all,7b_l15,gen (default: all four)
+#
+# For each case it runs reft's side (`crates/reft-core/examples/anchor.rs`, bf16) and then the
+# reference (`anchor_bench.py`: pyreft 0.1.0 / pyvene 0.1.8 from .device/wheels, bf16), with the
+# same shape, batch, layers, positions and rank, and samples `nvidia-smi` every 100 ms during
+# each process for its peak device memory (the same measure for both sides; PyTorch's own
+# max_memory_allocated is in the reference's line as peak_gib). JSON lines go to stdout and to
+# $OUT/anchor.jsonl; a Markdown table with pyreft/reft ratios ends the output.
+# STEPS (default 5) timed steps after 3 warm-ups, on both sides.
+set -u
+cd "$(dirname "$0")/.."
+D=.device
+if [ "${1:-}" = "prepare" ]; then
+  set -e
+  cp ../shared/bench/anchor_bench.py "$D/anchor_bench.py"
+  ls "$D/cuda/bin/example-anchor.xz" "$D/wheels/"pyreft-*.whl "$D/wheels/"pyvene-*.whl
+  echo "ready: carry .device (anchor_bench.py, cuda/bin/example-anchor.xz, wheels)"
+  exit 0
+fi
+CASES="${1:-1b,7b_all,7b_l15,gen}"
+STEPS="${STEPS:-5}"
+OUTDIR="${OUT:-/tmp/anchor-out}"; mkdir -p "$OUTDIR"
+LOG="$OUTDIR/anchor.jsonl"; : > "$LOG"
+export LD_LIBRARY_PATH=/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+BIN="${ANCHOR_BIN:-$D/cuda/bin/example-anchor}"
+REF="${ANCHOR_PY:-$D/anchor_bench.py}"
+DEV="${ANCHOR_DEVICE:-cuda}"  # cpu: a dry run of reft's side (with a stand-in reference)
+if [ ! -x "$BIN" ]; then
+  python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]+".xz"), open(sys.argv[1],"wb"))' "$BIN" && chmod +x "$BIN"
+fi
+SITE=/tmp/pyreft-site
+[ -d "$SITE/pyreft" ] || pip install -q --no-deps --no-index --target "$SITE" "$D"/wheels/*.whl 2>&1 | tail -2
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUTDIR/gpu.txt"
+
+# Runs "$@" with nvidia-smi sampling device memory; prints its JSON lines with "smi_peak_gib"
+# (peak used minus the idle level before it started) added.
+measured() {
+  local side="$1"; shift
+  local base; base=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "$OUTDIR/smi.txt" 2>/dev/null &
+  local smi=$!
+  "$@" > "$OUTDIR/out.txt" 2> "$OUTDIR/err.txt"; local rc=$?
+  kill "$smi" 2>/dev/null; wait "$smi" 2>/dev/null
+  local peak; peak=$(sort -n "$OUTDIR/smi.txt" | tail -1)
+  grep -E '^\{' "$OUTDIR/out.txt" | python3 -c '
+import json, sys
+side, base, peak, rc = sys.argv[1], float(sys.argv[2]), float(sys.argv[3] or 0), sys.argv[4]
+for line in sys.stdin:
+    r = json.loads(line); r["side"] = side; r["smi_peak_gib"] = round((peak - base) / 1024, 2); r["rc"] = int(rc)
+    print(json.dumps(r))' "$side" "$base" "${peak:-0}" "$rc" | tee -a "$LOG"
+  [ "$rc" -eq 0 ] || { echo "[$side rc=$rc] $(tail -3 "$OUTDIR/err.txt")"; }
+}
+
+run_case() { # name shape batch seq layers pos rank reft-methods ref-methods
+  local name="$1" shape="$2" b="$3" t="$4" layers="$5" pos="$6" rank="$7" rm="$8" pm="$9"
+  echo "== $name: $shape batch $b x $t, layers $layers, $pos, rank $rank"
+  for m in ${rm//,/ }; do
+    measured reft timeout 300 "$BIN" --shape "$shape" --batch "$b" --seq "$t" --layers "$layers" --pos "$pos" \
+      --rank "$rank" --steps "$STEPS" --methods "$m" --device "$DEV" --dtype bf16
+  done
+  measured pyreft env PYTHONPATH="$SITE" timeout 300 python3 "$REF" --shape "$shape" --batch "$b" \
+    --seq "$t" --layers "$layers" --pos "$pos" --rank "$rank" --steps "$STEPS" --methods "$pm"
+}
+
+for c in ${CASES//,/ }; do
+  case "$c" in
+    1b) run_case 1b 1b 16 256 all f7+l7 8 reft,forward pyreft,forward ;;
+    7b_all) run_case 7b_all 7b 8 512 all f7+l7 8 reft,reft_recompute,forward pyreft,forward ;;
+    7b_l15) run_case 7b_l15 7b 8 512 15 l1 4 reft,reft_cached pyreft ;;
+    gen) run_case gen 1b 8 256 all l1 8 generate generate ;;
+    *) echo "unknown case $c" ;;
+  esac
+done
+
+python3 - "$LOG" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+key = lambda r: (r["shape"], r["batch"], r["seq"], r["layers"], r["pos"], r["rank"])
+print("\n| config | method | s/step | tokens/s | peak GiB (smi) | pyreft/reft |")
+print("|---|---|---|---|---|---|")
+for r in rows:
+    cfg = "%s %dx%d layers %s %s r%d" % key(r)
+    if r.get("method") == "generate" or "new_tokens_per_s_reft" in r:
+        if "error" in r:
+            print(f"| {cfg} | {r['side']} generate | error: {r['error']} | | | |")
+            continue
+        if r["side"] == "reft":
+            ref = [p for p in rows if p["side"] == "pyreft" and "new_tokens_per_s_plain" in p and key(p) == key(r)]
+            vs = " (HF generate: %.2fx)" % (r["new_tokens_per_s_reft"] / ref[0]["new_tokens_per_s_plain"]) if ref else ""
+            print(f"| {cfg} | reft generate | {r['reft_s']} s | {r['new_tokens_per_s_reft']} new tokens/s | {r['smi_peak_gib']} |{vs} |")
+        else:
+            print(f"| {cfg} | pyreft generate | {r['pyreft_s']} s | {r['new_tokens_per_s_pyreft']} new tokens/s (HF generate {r['new_tokens_per_s_plain']}) | {r['smi_peak_gib']} | |")
+        continue
+    if "step_s_median" not in r:
+        print(f"| {cfg} | {r['side']} {r['method']} | error: {r.get('error', 'rc=%s' % r.get('rc'))} | | | |")
+        continue
+    ratio = ""
+    if r["side"] == "reft":
+        want = "forward" if r["method"] == "forward" else "pyreft"
+        ref = [p for p in rows if p["side"] == "pyreft" and p.get("method") == want and key(p) == key(r) and "step_s_median" in p]
+        if ref:
+            ratio = "%.2fx" % (ref[0]["step_s_median"] / r["step_s_median"])
+    print(f"| {cfg} | {r['side']} {r['method']} | {r['step_s_median']:.4f} | {r['tokens_per_s']} | {r['smi_peak_gib']} | {ratio} |")
+PY
