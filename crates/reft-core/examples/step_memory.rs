@@ -31,7 +31,15 @@ fn main() {
         std::process::exit(2);
     }
     let (b, t): (usize, usize) = (a[0].parse().unwrap(), a[1].parse().unwrap());
-    let base = Arc::new(load_model(&default_model_path(), &LoadOptions::default()).expect("run `npm run fetch-model` first"));
+    // REFT_DTYPE=bf16 (or f16) loads the model in half precision: on the CPU that runs the
+    // composite ops the GPU runs, so its peak approximates the GPU path's activation memory.
+    let dtype = match std::env::var("REFT_DTYPE").as_deref() {
+        Ok("bf16") => candle_core::DType::BF16,
+        Ok("f16") => candle_core::DType::F16,
+        _ => candle_core::DType::F32,
+    };
+    let opts = LoadOptions { dtype, ..LoadOptions::default() };
+    let base = Arc::new(load_model(&default_model_path(), &opts).expect("run `npm run fetch-model` first"));
     let n_layers = base.num_layers();
     let layers: Vec<usize> = if a[2] == "all" { (0..n_layers).collect() } else { vec![a[2].parse().unwrap()] };
     let rank: usize = a[4].parse().unwrap();
@@ -66,7 +74,7 @@ fn main() {
     }
     times.sort_by(|p, q| p.partial_cmp(q).unwrap());
     println!(
-        "{{\"batch\":{b},\"seq\":{t},\"layers\":\"{}\",\"positions\":\"{}\",\"rank\":{rank},\"recompute\":{recompute},\"steps\":{steps},\"s_per_step_min\":{:.3},\"loss\":{loss:.4},\"peak_rss_gib\":{:.2},\"model_rss_gib\":{:.2}}}",
+        "{{\"dtype\":\"{dtype:?}\",\"batch\":{b},\"seq\":{t},\"layers\":\"{}\",\"positions\":\"{}\",\"rank\":{rank},\"recompute\":{recompute},\"steps\":{steps},\"s_per_step_min\":{:.3},\"loss\":{loss:.4},\"peak_rss_gib\":{:.2},\"model_rss_gib\":{:.2}}}",
         a[2], a[3], times[0], vm_hwm_kib() as f64 / (1 << 20) as f64, before as f64 / (1 << 20) as f64
     );
 }

@@ -82,17 +82,22 @@ fn cosine(a: &[f64], b: &[f64]) -> f64 {
 /// Calibration, measured on this machine with transformers 5.17 (`benches/hf_bf16_logits.py`):
 /// the same GGUF in PyTorch bf16 against PyTorch f32, on these four chat rows, gives logits
 /// relative L2 0.025 and the same argmax on 196 of 206 tokens (95%); reft's bf16 measured
-/// 0.026 and the same 196 of 206, with a gradient cosine of 0.9992 to its f32 gradient. The loss curve after 8 AdamW steps drifts by 2–3% in bf16 *and* in f16 (whose logits
-/// are 8× closer to f32), while f64 stays within 0.2% of f32: the drift is Adam amplifying any
-/// rounding, so the test bounds it loosely and checks the gradient itself tightly.
+/// 0.026 and the same 196 of 206, with a gradient cosine of 0.9992 to its f32 gradient, and
+/// 0.996 after 8 steps of training (the gradient is smaller there, its rounding relatively
+/// larger; the primitive composites measured the same before the lean ops of `ops/attach.rs`).
+///
+/// Loss curves are checked at the same parameters, not along two free runs: after 8 AdamW steps
+/// two runs drift apart by 3–12% in bf16 (and by 2–3% in f16, whose logits are 8× closer to
+/// f32; f64 stays within 0.2% of f32), because Adam's normalised steps amplify any rounding. So
+/// the f32 run's trained parameters are loaded into the bf16 model, and its loss and gradient
+/// there must match; the free bf16 run only has to learn.
 #[test]
 #[ignore = "needs the default model (npm run fetch-model); CI runs it with --ignored"]
 fn smollm2_bf16_matches_f32_logits_gradients_and_loss_curve() {
     let path = default_model_path();
     assert!(path.exists(), "default model missing at {} — run `npm run fetch-model`", path.display());
     let data = [("Who are you?", "🤖💬🌐🧠"), ("Why is the sky blue?", "🌍🛡️☀️➡️🔵🌌"), ("What's 2+2?", "🔢➕🔢➡️🍀"), ("Who am I?", "👤❓🔍🌟")];
-    let mut runs = Vec::new();
-    for dtype in [DType::F32, DType::BF16] {
+    let model = |dtype: DType| -> (ReftModel, Batch) {
         let base = Arc::new(load_model(&path, &LoadOptions { dtype, ..Default::default() }).unwrap());
         let tok = base.tokenizer.as_ref().unwrap();
         let rows: Vec<(Vec<u32>, usize)> = data
@@ -109,31 +114,51 @@ fn smollm2_bf16_matches_f32_logits_gradients_and_loss_curve() {
         let specs: Vec<_> = (0..30)
             .map(|layer| InterventionSpec { kind: Kind::Loreft, layer, component: Component::BlockOutput, rank: 4, dropout: 0.0, activation: Activation::Linear, add_bias: false })
             .collect();
-        let mut m = ReftModel::new(base, &specs, 42).unwrap();
-        let logits = logits_f32(&m, &b);
-        let grad = flat_grad(&m, &b);
-        let losses = curve(&mut m, &b, 8, 2e-3);
-        runs.push((logits, grad, losses, b));
-    }
-    let ((lf, gf, cf, b), (lh, gh, ch, _)) = (&runs[0], &runs[1]);
-    // Logits of real tokens only (the batch is right-padded).
+        (ReftModel::new(base, &specs, 42).unwrap(), b)
+    };
+    let (mut full, b) = model(DType::F32);
+    let (mut half, _) = model(DType::BF16);
+
+    // 1. Logits of real tokens (the batch is right-padded), at the initial parameters.
+    let (lf, lh) = (logits_f32(&full, &b), logits_f32(&half, &b));
     let v = lf.len() / (b.batch_size * b.seq_len);
     let real: Vec<usize> = (0..b.batch_size * b.seq_len).filter(|&i| b.attention_mask.as_ref().map(|m| m[i] == 1).unwrap_or(true)).collect();
     let pick = |l: &[f32]| -> Vec<f32> { real.iter().flat_map(|&i| l[i * v..(i + 1) * v].to_vec()).collect() };
-    let (lf, lh) = (pick(lf), pick(lh));
+    let (lf, lh) = (pick(&lf), pick(&lh));
     let r = rel_l2(&lf, &lh);
     let agree = lf.chunks(v).zip(lh.chunks(v)).filter(|(x, y)| argmax(x) == argmax(y)).count();
     let n = real.len();
-    let cos = cosine(gf, gh);
-    let norm = |g: &[f64]| g.iter().map(|x| x * x).sum::<f64>().sqrt();
-    let dn = (norm(gh) / norm(gf) - 1.0).abs();
-    let w = worst_rel(cf, ch);
     println!("bf16 vs f32: logits relative L2 {r:.4}, argmax agrees on {agree}/{n} tokens");
-    println!("gradient cosine {cos:.5}, norm differs by {:.2}%", dn * 100.0);
-    println!("f32 losses  {cf:?}\nbf16 losses {ch:?} (worst relative {w:.3})");
     assert!(r > 0.0 && r < 0.035, "logits relative L2 {r} (PyTorch's own bf16: 0.025)");
     assert!(agree as f64 >= 0.93 * n as f64, "argmax agrees on {agree}/{n} (PyTorch's own bf16: 95%)");
-    assert!(cos > 0.99 && dn < 0.05, "gradient cosine {cos}, norm ratio off by {dn}");
-    assert!(ch[7] < 0.6 * ch[0], "bf16 loss did not fall: {ch:?}");
-    assert!(w < 0.06, "bf16 loss curve {ch:?} vs f32 {cf:?} (worst relative {w:.2e})");
+
+    // 2. Gradients at the initial parameters and 3. after 8 steps of f32 training, loaded into
+    // the bf16 model: the same direction and size, and the same loss there.
+    let norm = |g: &[f64]| g.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let compare = |full: &ReftModel, half: &ReftModel, when: &str| {
+        let (gf, gh) = (flat_grad(full, &b), flat_grad(half, &b));
+        let cos = cosine(&gf, &gh);
+        let dn = (norm(&gh) / norm(&gf) - 1.0).abs();
+        let (xf, xh) = (full.forward(&b, false).unwrap().loss.unwrap(), half.forward(&b, false).unwrap().loss.unwrap());
+        println!("{when}: loss f32 {xf:.5} bf16 {xh:.5}; gradient cosine {cos:.5}, norm differs by {:.2}%", dn * 100.0);
+        let (cmin, nmax) = if when == "initial" { (0.999, 0.01) } else { (0.99, 0.02) };
+        assert!(cos > cmin && dn < nmax, "{when}: gradient cosine {cos}, norm ratio off by {dn}");
+        assert!((xh - xf).abs() < 0.01 * xf, "{when}: loss {xh} vs f32 {xf}");
+    };
+    compare(&full, &half, "initial");
+    let start = half.named_params().iter().map(|(_, v)| v.as_tensor().copy().unwrap()).collect::<Vec<_>>();
+    let cf = curve(&mut full, &b, 8, 2e-3);
+    for ((_, dst), (_, src)) in half.named_params().iter().zip(full.named_params()) {
+        dst.set(src.as_tensor()).unwrap();
+    }
+    compare(&full, &half, "after 8 f32 steps");
+
+    // 4. A free bf16 run from the same start learns as the f32 one does.
+    for ((_, dst), t) in half.named_params().iter().zip(&start) {
+        dst.set(t).unwrap();
+    }
+    let ch = curve(&mut half, &b, 8, 2e-3);
+    println!("f32 losses  {cf:?}\nbf16 losses {ch:?} (worst relative {:.3})", worst_rel(&cf, &ch));
+    assert!((ch[0] - cf[0]).abs() < 0.01 * cf[0], "first step loss {} vs {}", ch[0], cf[0]);
+    assert!(cf[7] < 0.6 * cf[0] && ch[7] < 0.6 * ch[0], "both runs learn: f32 {cf:?}, bf16 {ch:?}");
 }

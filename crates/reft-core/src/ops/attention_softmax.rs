@@ -5,11 +5,13 @@
 //! `[b, h, q, k]` score tensor seven times per layer, which dominated encoder training on long
 //! GLUE inputs. Here the forward writes the probabilities once and the backward
 //! `dS = scale · P ⊙ (dP − Σₖ dP ⊙ P)` once. The mask `M` (`[b, 1, 1 | q, k]`, additive, no
-//! gradient) is a constant. Other devices and dtypes use the composite in `softmax.rs`.
+//! gradient) is a constant. Other devices and dtypes take the lean path of `attach.rs`, with the
+//! same backward.
 
+use super::attach::attach1;
 use super::cpu_kernel::{on_storage, on_tensors, Float, Kernel};
 use super::softmax::softmax_last;
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, D};
 use rayon::prelude::*;
 
 struct AttnSoftmax {
@@ -104,17 +106,13 @@ impl CustomOp1 for AttnSoftmax {
 }
 
 /// `softmax(scale · scores + mask)` along the last dimension. `scores` is `[b, h, q, k]`, `mask`
-/// is additive `[b, 1, 1, k]` or `[b, 1, q, k]`. Returns probabilities in the scores' dtype
-/// (f32 for half-precision inputs, as the composite).
+/// is additive `[b, 1, 1, k]` or `[b, 1, q, k]`. Returns probabilities in the scores' dtype.
 pub fn attention_softmax(scores: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
     let (b, _h, q, k) = scores.dims4()?;
     let dtype = scores.dtype();
     let fused = scores.device().is_cpu() && matches!(dtype, DType::F32 | DType::F64);
     if !fused {
-        let s = if dtype == DType::F64 { scores.clone() } else { scores.to_dtype(DType::F32)? };
-        let m = mask.to_dtype(s.dtype())?;
-        let s = (s * scale)?.broadcast_add(&m)?;
-        return softmax_last(&s);
+        return attention_softmax_lean(scores, mask, scale);
     }
     let (mb, one, mq, mk) = mask.dims4()?;
     if mb != b || one != 1 || mk != k || (mq != 1 && mq != q) {
@@ -122,4 +120,29 @@ pub fn attention_softmax(scores: &Tensor, mask: &Tensor, scale: f64) -> Result<T
     }
     let mask: Vec<f64> = mask.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
     scores.contiguous()?.apply_op1(AttnSoftmax { mask, mask_rows: mq, scale })
+}
+
+/// f32 for half precision (f64 stays f64).
+fn widen(t: &Tensor) -> Result<Tensor> {
+    match t.dtype() {
+        DType::F64 | DType::F32 => Ok(t.clone()),
+        _ => t.to_dtype(DType::F32),
+    }
+}
+
+/// The attention softmax off the native kernel (CUDA, half precision): computed in f32 outside
+/// the graph and handed over in the scores' dtype, so the graph keeps the scores and the
+/// probabilities, not the five f32 intermediates of the composite; the backward is
+/// `dS = scale · P ⊙ (dP − Σₖ dP ⊙ P)` in f32 (see `attach.rs`).
+#[doc(hidden)]
+pub fn attention_softmax_lean(scores: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
+    let s = widen(&scores.detach())?;
+    let m = mask.to_dtype(s.dtype())?;
+    let p = softmax_last(&(s * scale)?.broadcast_add(&m)?)?.to_dtype(scores.dtype())?;
+    attach1("attention-softmax", scores, p, move |scores, p, g| {
+        let (p, g) = (widen(p)?, widen(g)?);
+        let dot = (&g * &p)?.sum_keepdim(D::Minus1)?;
+        let ds = ((p * g.broadcast_sub(&dot)?)? * scale)?;
+        Ok(Some(ds.to_dtype(scores.dtype())?))
+    })
 }

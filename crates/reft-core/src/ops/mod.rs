@@ -5,6 +5,7 @@
 //! models use goes through this module instead; `tests/gradcheck.rs` proves each op against
 //! finite differences in f64.
 
+mod attach;
 mod attention_softmax;
 mod batched_matmul;
 mod cpu_kernel;
@@ -16,12 +17,12 @@ mod rope;
 mod softmax;
 mod swiglu;
 
-pub use attention_softmax::attention_softmax;
+pub use attention_softmax::{attention_softmax, attention_softmax_lean};
 pub use batched_matmul::batched_matmul;
 pub use frozen_linear::{frozen_linear, FrozenLinear};
 pub use gelu::gelu;
 pub use lm_cross_entropy::{lm_cross_entropy, lm_cross_entropy_with};
-pub use norm::{layer_norm, rms_norm};
-pub use rope::{apply_rope, RopeTables};
+pub use norm::{layer_norm, rms_norm, rms_norm_lean};
+pub use rope::{apply_rope, apply_rope_lean, RopeTables};
 pub use softmax::{log_softmax_last, softmax_last};
-pub use swiglu::swiglu;
+pub use swiglu::{swiglu, swiglu_lean};

@@ -2,10 +2,12 @@
 //! `layer_norm` have no backward). Statistics are computed in f32 for half-precision inputs.
 //!
 //! * RMSNorm as in Llama: `y = x / sqrt(mean(x²) + eps) · w`. On the CPU (f32/f64) one fused
-//!   op with its own backward; the composite is eight primitives whose backward also reduces
-//!   over the broadcast `1/rms` and builds a dead gradient for the frozen gain.
+//!   op with its own backward; elsewhere the lean path of `attach.rs` (the composite of eight
+//!   primitives kept every intermediate, reduced over the broadcast `1/rms` in its backward and
+//!   built a dead gradient for the frozen gain).
 //! * LayerNorm as in BERT: `y = (x − mean) / sqrt(var + eps) · w + b`, biased variance.
 
+use super::attach::attach1;
 use super::cpu_kernel::{for_rows, on_storage, on_tensors, Float, Kernel, Out};
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor, D};
 
@@ -96,11 +98,31 @@ pub fn rms_norm(xs: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
     if fused && w.dtype() == xs.dtype() && w.dims1()? == xs.dim(D::Minus1)? {
         return xs.contiguous()?.apply_op2(&w.contiguous()?, RmsNorm { eps });
     }
-    let x = promote(xs)?;
-    let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
-    let inv = (ms + eps)?.sqrt()?.recip()?;
-    let y = x.broadcast_mul(&inv)?.to_dtype(xs.dtype())?;
-    y.broadcast_mul(w)
+    rms_norm_lean(xs, w, eps)
+}
+
+/// `1 / sqrt(mean(x²) + eps)` per row, in f32 (f64 for f64).
+fn inv_rms_t(x: &Tensor, eps: f64) -> Result<Tensor> {
+    (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?.recip()
+}
+
+/// RMSNorm off the native kernel (CUDA, half precision): the forward outside the graph, then
+/// `dx = r·(g⊙w − x̂·mean(g⊙w⊙x̂))` with `r = 1/rms`, `x̂ = x·r`, statistics in f32 (see
+/// `attach.rs`). The gain is frozen and gets no gradient.
+#[doc(hidden)]
+pub fn rms_norm_lean(xs: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
+    let x = promote(&xs.detach())?;
+    let y = x.broadcast_mul(&inv_rms_t(&x, eps)?)?.to_dtype(xs.dtype())?.broadcast_mul(w)?;
+    let w = w.detach();
+    attach1("rms-norm", xs, y, move |xs, _y, g| {
+        let x = promote(xs)?;
+        let inv = inv_rms_t(&x, eps)?;
+        let xh = x.broadcast_mul(&inv)?;
+        let gw = promote(g)?.broadcast_mul(&w.to_dtype(x.dtype())?)?;
+        let dot = (&gw * &xh)?.mean_keepdim(D::Minus1)?;
+        let dx = (gw - xh.broadcast_mul(&dot)?)?.broadcast_mul(&inv)?;
+        Ok(Some(dx.to_dtype(xs.dtype())?))
+    })
 }
 
 /// Layer normalisation over the last dimension with frozen gain `w` and bias `b` (`[hidden]`).

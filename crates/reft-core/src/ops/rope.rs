@@ -3,9 +3,10 @@
 //! `inv_freq`, so llama3-style frequency scaling is just a different `inv_freq`.
 //!
 //! `apply_rope` is `x·cos + rotate_half(x)·sin`. On the CPU (f32/f64) it is one fused op whose
-//! backward is the inverse rotation; elsewhere it is built from differentiable primitives (seven
-//! of them, whose backward also builds dead gradients for the constant tables).
+//! backward is the inverse rotation; elsewhere the same backward on the lean path of `attach.rs`
+//! (the composite's seven primitives kept copies of `x` and built dead gradients for the tables).
 
+use super::attach::attach1;
 use super::cpu_kernel::{for_rows, on_storage, on_tensors, Float, Kernel, Out};
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result, Shape, Tensor, D};
 use std::sync::Arc;
@@ -130,8 +131,31 @@ pub fn apply_rope(x: &Tensor, tables: &RopeTables) -> Result<Tensor> {
     if fused && tables.cos.dims() == [b, 1, t, hd] {
         return x.contiguous()?.apply_op1(Rope { host: tables.host.clone(), heads, t, hd });
     }
+    apply_rope_lean(x, tables)
+}
+
+/// `[−x₂, x₁]` of the two halves of the last dimension (`transpose`: `[x₂, −x₁]`, its inverse).
+fn rotate_half(x: &Tensor, transpose: bool) -> Result<Tensor> {
+    let hd = x.dim(D::Minus1)?;
     let x1 = x.narrow(D::Minus1, 0, hd / 2)?;
     let x2 = x.narrow(D::Minus1, hd / 2, hd / 2)?;
-    let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
-    x.broadcast_mul(&tables.cos)? + rotated.broadcast_mul(&tables.sin)?
+    if transpose {
+        Tensor::cat(&[&x2, &x1.neg()?], D::Minus1)
+    } else {
+        Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)
+    }
+}
+
+/// RoPE off the native kernel (CUDA, half precision): the forward outside the graph; the
+/// backward is the transposed rotation `g·cos + rotate_halfᵀ(g·sin)` and keeps no activations
+/// of its own (see `attach.rs`).
+#[doc(hidden)]
+pub fn apply_rope_lean(x: &Tensor, tables: &RopeTables) -> Result<Tensor> {
+    let xd = x.detach();
+    let y = (xd.broadcast_mul(&tables.cos)? + rotate_half(&xd, false)?.broadcast_mul(&tables.sin)?)?;
+    let (cos, sin) = (tables.cos.clone(), tables.sin.clone());
+    attach1("rope", x, y, move |_x, _y, g| {
+        let dx = (g.broadcast_mul(&cos)? + rotate_half(&g.broadcast_mul(&sin)?, true)?)?;
+        Ok(Some(dx))
+    })
 }

@@ -3,8 +3,9 @@
 //! On the CPU (f32/f64) one fused pass forward and one backward
 //! (`d_gate = g ⊙ up ⊙ σ(gate)(1 + gate(1 − σ(gate)))`, `d_up = g ⊙ silu(gate)`) replace candle's
 //! silu and multiply, whose backward walks the `[tokens, intermediate]` activations about ten
-//! times. Elsewhere the composite is used.
+//! times. Elsewhere the same backward on the lean path of `attach.rs`.
 
+use super::attach::attach2;
 use super::cpu_kernel::{for_rows, on_storage, on_tensors, Float, Kernel, Out};
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 
@@ -86,5 +87,30 @@ pub fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
     if fused {
         return gate.contiguous()?.apply_op2(&up.contiguous()?, SwiGlu);
     }
-    gate.silu()? * up
+    swiglu_lean(gate, up)
+}
+
+/// f32 for half precision (f64 stays f64).
+fn widen(t: &Tensor) -> Result<Tensor> {
+    match t.dtype() {
+        DType::F64 | DType::F32 => Ok(t.clone()),
+        _ => t.to_dtype(DType::F32),
+    }
+}
+
+/// SwiGLU off the native kernel (CUDA, half precision): the forward outside the graph and the
+/// closed-form backward above, in f32 for half precision (see `attach.rs`).
+#[doc(hidden)]
+pub fn swiglu_lean(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
+    let y = (gate.detach().silu()? * up.detach())?;
+    attach2("swiglu", gate, up, y, |gate, up, _y, g| {
+        let (a, u, g) = (widen(gate)?, widen(up)?, widen(g)?);
+        let sig = (a.neg()?.exp()? + 1.0)?.recip()?;
+        let silu = (&a * &sig)?;
+        // σ(a)(1 + a(1 − σ(a))) = σ(a) + silu(a)(1 − σ(a))
+        let dsilu = (&sig + (&silu * (1.0 - &sig)?)?)?;
+        let d_gate = ((&g * &u)? * dsilu)?.to_dtype(gate.dtype())?;
+        let d_up = (g * silu)?.to_dtype(up.dtype())?;
+        Ok((Some(d_gate), Some(d_up)))
+    })
 }
