@@ -1,11 +1,13 @@
-//! The lean path of RMSNorm, RoPE, SwiGLU and the attention softmax (`ops/attach.rs`: forward
-//! outside the graph, closed-form backward), which CUDA and half precision run: gradients against
+//! The lean path of RMSNorm, RoPE, SwiGLU, GELU and the attention softmax (`ops/attach.rs`:
+//! forward outside the graph, closed-form backward), which CUDA and half precision run, and of
+//! LayerNorm, which every device runs: gradients against
 //! central differences in f64, the same values and gradients as the native CPU kernels in f32, and
 //! bf16 within its rounding of f32.
 
 use candle_core::{DType, Device, Tensor, Var};
 use reft_core::ops::{
-    apply_rope, apply_rope_lean, attention_softmax, attention_softmax_lean, rms_norm, rms_norm_lean, swiglu, swiglu_lean, RopeTables,
+    apply_rope, apply_rope_lean, attention_softmax, attention_softmax_lean, gelu, gelu_lean, layer_norm, rms_norm, rms_norm_lean, swiglu,
+    swiglu_lean, RopeTables,
 };
 
 type Op<'a> = &'a dyn Fn(&Tensor) -> candle_core::Result<Tensor>;
@@ -56,6 +58,9 @@ fn lean_ops_match_finite_differences() {
     let (pad, causal) = masks(DType::F64);
     fd_check("attention_softmax_lean/pad", shape, &|x| attention_softmax_lean(x, &pad, 0.35));
     fd_check("attention_softmax_lean/causal", shape, &|x| attention_softmax_lean(x, &causal, 0.35));
+    fd_check("gelu_lean", shape, &|x| gelu_lean(x));
+    let b = Tensor::randn(0f64, 0.3, 8, &dev).unwrap();
+    fd_check("layer_norm", shape, &|x| layer_norm(x, &w, &b, 1e-12));
 }
 
 fn max_rel(a: &Tensor, b: &Tensor) -> f64 {
@@ -99,6 +104,16 @@ fn lean_ops_equal_the_native_cpu_kernels() {
     let up = Tensor::randn(0f32, 1.0, shape, &dev).unwrap();
     let upb = up.to_dtype(DType::BF16).unwrap();
     compare("swiglu", &x, &|x| swiglu(x, &up), &|x| swiglu_lean(x, &up), &|x| swiglu(x, &upb));
+    compare("gelu", &x, &|x| gelu(x), &|x| gelu_lean(x), &|x| gelu(x));
+    // LayerNorm has no native kernel: the primitive composite is the reference.
+    let b = Tensor::randn(0f32, 0.3, 128, &dev).unwrap();
+    let bb = b.to_dtype(DType::BF16).unwrap();
+    let composite = |x: &Tensor| -> candle_core::Result<Tensor> {
+        let c = x.broadcast_sub(&x.mean_keepdim(3)?)?;
+        let inv = (c.sqr()?.mean_keepdim(3)? + 1e-5)?.sqrt()?.recip()?;
+        c.broadcast_mul(&inv)?.broadcast_mul(&w)?.broadcast_add(&b)
+    };
+    compare("layer_norm", &x, &composite, &|x| layer_norm(x, &w, &b, 1e-5), &|x| layer_norm(x, &wb, &bb, 1e-5));
     // Attention: key padding on the second row, scores of a [2, 4, 70, 128] "sequence".
     let mask: Vec<f32> = (0..2 * 128).map(|i| if i >= 128 + 100 { -1e30 } else { 0.0 }).collect();
     let m32 = Tensor::from_vec(mask, (2, 1, 1, 128), &dev).unwrap();

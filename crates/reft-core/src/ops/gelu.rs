@@ -2,10 +2,11 @@
 //!
 //! On the CPU (f32/f64) one fused op computes it in a single parallel pass with candle's own
 //! `erf`, and its backward `g · (Φ(x) + x·φ(x))` in another: the composite below walks the
-//! `[b, t, 4d]` MLP activation five times and dominated encoder steps. Elsewhere the composite
-//! of differentiable primitives is used (candle's fused `gelu_erf` has a backward, but it
+//! `[b, t, 4d]` MLP activation five times and dominated encoder steps. Elsewhere the lean path
+//! of `attach.rs` with the same backward (candle's fused `gelu_erf` has a backward, but it
 //! hard-codes 1/√(2π) to six digits, which the f64 finite-difference checks would notice).
 
+use super::attach::attach1;
 use candle_core::cpu::erf::{erf_f32, erf_f64};
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Storage, Tensor};
 use rayon::prelude::*;
@@ -89,6 +90,30 @@ pub fn gelu(xs: &Tensor) -> Result<Tensor> {
     if xs.device().is_cpu() && matches!(xs.dtype(), DType::F32 | DType::F64) {
         return xs.contiguous()?.apply_op1(Gelu);
     }
-    let cdf = ((xs / std::f64::consts::SQRT_2)?.erf()? + 1.0)? * 0.5;
-    xs * cdf?
+    gelu_lean(xs)
+}
+
+/// `(Φ(x), x·φ(x))`: the normal CDF and `x` times the normal density, in f32 for half precision.
+fn cdf_and_density(xs: &Tensor) -> Result<(Tensor, Tensor)> {
+    let x = match xs.dtype() {
+        DType::F32 | DType::F64 => xs.clone(),
+        _ => xs.to_dtype(DType::F32)?,
+    };
+    let cdf = (((&x / std::f64::consts::SQRT_2)?.erf()? + 1.0)? * 0.5)?;
+    let pdf = ((x.sqr()? * -0.5)?.exp()? * (1.0 / (2.0 * std::f64::consts::PI).sqrt()))?;
+    Ok((cdf, (x * pdf)?))
+}
+
+/// GELU off the native kernel (CUDA, half precision): the forward outside the graph, the
+/// backward `g·(Φ(x) + x·φ(x))` (see `attach.rs`).
+#[doc(hidden)]
+pub fn gelu_lean(xs: &Tensor) -> Result<Tensor> {
+    let x = xs.detach();
+    let (cdf, _) = cdf_and_density(&x)?;
+    let y = (cdf.to_dtype(xs.dtype())? * &x)?;
+    attach1("gelu", xs, y, |xs, _y, g| {
+        let (cdf, xpdf) = cdf_and_density(xs)?;
+        let d = (cdf + xpdf)?;
+        Ok(Some(g.to_dtype(d.dtype())?.mul(&d)?.to_dtype(xs.dtype())?))
+    })
 }

@@ -5,7 +5,8 @@
 //!   op with its own backward; elsewhere the lean path of `attach.rs` (the composite of eight
 //!   primitives kept every intermediate, reduced over the broadcast `1/rms` in its backward and
 //!   built a dead gradient for the frozen gain).
-//! * LayerNorm as in BERT: `y = (x − mean) / sqrt(var + eps) · w + b`, biased variance.
+//! * LayerNorm as in BERT: `y = (x − mean) / sqrt(var + eps) · w + b`, biased variance, on
+//!   the lean path of `attach.rs` on every device (no native kernel).
 
 use super::attach::attach1;
 use super::cpu_kernel::{for_rows, on_storage, on_tensors, Float, Kernel, Out};
@@ -126,11 +127,27 @@ pub fn rms_norm_lean(xs: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
 }
 
 /// Layer normalisation over the last dimension with frozen gain `w` and bias `b` (`[hidden]`).
+///
+/// The forward runs outside the graph and the backward is the closed form
+/// `dx = r·(g⊙w − mean(g⊙w) − x̂·mean(g⊙w⊙x̂))` with `r = 1/σ`, `x̂ = (x − μ)·r`, statistics in
+/// f32 for half precision (see `attach.rs`); gain and bias are frozen and get no gradient.
 pub fn layer_norm(xs: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
-    let x = promote(xs)?;
+    let (xh, _) = standardize(&promote(&xs.detach())?, eps)?;
+    let y = xh.to_dtype(xs.dtype())?.broadcast_mul(w)?.broadcast_add(b)?;
+    let w = w.detach();
+    attach1("layer-norm", xs, y, move |xs, _y, g| {
+        let (xh, inv) = standardize(&promote(xs)?, eps)?;
+        let gw = promote(g)?.broadcast_mul(&w.to_dtype(xh.dtype())?)?;
+        let mean_gw = gw.mean_keepdim(D::Minus1)?;
+        let dot = (&gw * &xh)?.mean_keepdim(D::Minus1)?;
+        let dx = gw.broadcast_sub(&mean_gw)?.sub(&xh.broadcast_mul(&dot)?)?.broadcast_mul(&inv)?;
+        Ok(Some(dx.to_dtype(xs.dtype())?))
+    })
+}
+
+/// `((x − μ)·r, r)` per row with `r = 1/sqrt(var + eps)` (biased variance).
+fn standardize(x: &Tensor, eps: f64) -> Result<(Tensor, Tensor)> {
     let centered = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
-    let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
-    let inv = (var + eps)?.sqrt()?.recip()?;
-    let y = centered.broadcast_mul(&inv)?.to_dtype(xs.dtype())?;
-    y.broadcast_mul(w)?.broadcast_add(b)
+    let inv = (centered.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?.recip()?;
+    Ok((centered.broadcast_mul(&inv)?, inv))
 }
