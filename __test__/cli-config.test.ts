@@ -34,6 +34,13 @@ describe('parseExamples', () => {
 })
 
 describe('run config', () => {
+  it('--device and --dtype, from flags or the file (flags win), checked', () => {
+    expect(mergeRunConfig({}, flags())).toMatchObject({ device: undefined, dtype: undefined })
+    expect(mergeRunConfig(checkConfigFile({ device: 'cuda', dtype: 'f16' }), flags('--dtype', 'bf16'))).toMatchObject({ device: 'cuda', dtype: 'bf16' })
+    expect(code(() => mergeRunConfig({}, flags('--dtype', 'f8')))).toBe('ERR_INVALID_CONFIG')
+    expect(code(() => mergeRunConfig({}, flags('--device', 'gpu')))).toBe('ERR_INVALID_CONFIG')
+    expect(code(() => checkConfigFile({ dtype: 'fp32' }))).toBe('ERR_INVALID_CONFIG')
+  })
   it('defaults without a file or flags', () => {
     const c = mergeRunConfig({}, flags())
     expect(c).toMatchObject({ output: 'reft-adapter', chat: false, format: 'raw', seed: 42, intervention: { kind: 'loreft', positions: 'l1', rank: 4 }, train: {} })

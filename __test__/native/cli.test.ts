@@ -63,6 +63,19 @@ describe('reft train + generate', () => {
     expect(streamed.stdout).toBe(`${expected.texts[0]}\n`)
   })
 
+  it('generate --dtype bf16 runs the model in bf16, as the library does', async () => {
+    const r = reft('generate', '--model', ws.modelDir, '--adapter', out, '--dtype', 'bf16', '--max-new-tokens', '8', '--json', 'hi')
+    expect(r.status, r.stderr).toBe(0)
+    const printed = JSON.parse(r.stdout) as { prompt: string; text: string }[]
+    using model = await loadModel(ws.modelDir, { dtype: 'bf16' })
+    using adapter = await loadReft(out, model)
+    const expected = await adapter.generate(['hi'], { maxNewTokens: 8 })
+    expect(printed).toEqual([{ prompt: 'hi', text: expected.texts[0] }])
+    const bad = reft('generate', '--model', ws.modelDir, '--dtype', 'f8', 'hi')
+    expect(bad.status).toBe(1)
+    expect(bad.stderr).toMatch(/ERR_INVALID_CONFIG.*--dtype/)
+  })
+
   it('a config file with a flag override; checkpoints survive the final save', () => {
     const dir = join(ws.root, 'from-config')
     const config = join(ws.root, 'run.json')

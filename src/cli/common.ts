@@ -8,6 +8,7 @@ import { invalidConfig } from '../errors.js'
 import { ensureDefaultModel } from '../fetch-model.js'
 import { loadModel } from '../load-model.js'
 import type { Model } from '../model.js'
+import { checkOneOf } from '../validate.js'
 
 /** Output streams of one CLI run (injectable so the commands stay testable). */
 export interface CliIo {
@@ -66,7 +67,32 @@ export function int(p: Parsed, name: string): number | undefined {
   return n
 }
 
+/** Where and in which dtype a command loads its model (`--device`, `--dtype`). */
+export interface ModelPlacement {
+  device?: 'cpu' | 'cuda'
+  dtype?: 'f32' | 'bf16' | 'f16'
+}
+
+/** The `--device` / `--dtype` flags shared by the commands that load a model. */
+export const placementFlags = { device: { type: 'string' }, dtype: { type: 'string' } } as const
+
+/** Help lines of {@link placementFlags}. */
+export const placementHelp = `  --device D             cpu | cuda (CUDA needs the CUDA build of the addon; default cpu)
+  --dtype T              f32 | bf16 | f16: the frozen model's weights and activations (default f32;
+                         interventions stay f32; bf16/f16 are for GPUs, slower than f32 on a CPU)
+`
+
+/** The parsed `--device` / `--dtype` flags (ERR_INVALID_CONFIG for other values). */
+export function placement(p: Parsed): ModelPlacement {
+  const device = str(p, 'device')
+  const dtype = str(p, 'dtype')
+  return {
+    device: device === undefined ? undefined : checkOneOf('--device', device, ['cpu', 'cuda'] as const),
+    dtype: dtype === undefined ? undefined : checkOneOf('--dtype', dtype, ['f32', 'bf16', 'f16'] as const),
+  }
+}
+
 /** Loads `path` (a directory, `.gguf`, `hf:org/name`), or the default model when omitted. */
-export async function openModel(path: string | undefined, io: CliIo): Promise<Model> {
-  return loadModel(path ?? (await ensureDefaultModel((line) => io.err(`${line}\n`))))
+export async function openModel(path: string | undefined, io: CliIo, where: ModelPlacement = {}): Promise<Model> {
+  return loadModel(path ?? (await ensureDefaultModel((line) => io.err(`${line}\n`))), { device: where.device, dtype: where.dtype })
 }

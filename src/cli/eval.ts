@@ -16,7 +16,7 @@ import { loadTask, parseTaskList, taskGroups, tasks } from '../evaluation/tasks.
 import type { CommonsenseScoring } from '../evaluation/extract.js'
 import { loadReft } from '../load-reft.js'
 import { checkOneOf } from '../validate.js'
-import { type CliIo, int, openModel, parseFlags, str } from './common.js'
+import { type CliIo, int, openModel, parseFlags, placement, placementFlags, placementHelp, str } from './common.js'
 
 const s = { type: 'string' } as const
 const b = { type: 'boolean' } as const
@@ -25,6 +25,7 @@ const b = { type: 'boolean' } as const
 export const evalFlags = {
   model: s, adapter: s, tasks: s, limit: s, 'batch-size': s, 'max-new-tokens': s, 'data-dir': s, output: s, resume: b, scoring: s,
   positions: s, untied: b,
+  ...placementFlags,
 }
 
 const taskList = tasks.map((t) => (t.aliases.length > 0 ? `${t.name} (${t.aliases.join(', ')})` : t.name)).join(', ')
@@ -37,7 +38,7 @@ text after "the correct answer is " equals the label; math takes the last number
 AQuA the first letter A-E. Prints a table of accuracy with a Wilson 95% interval per task.
 
   --model PATH           HF directory, .gguf file or hf:org/name (default: SmolLM2-135M-Instruct)
-  --adapter DIR          evaluate through a saved adapter (default: the base model, zero-shot)
+${placementHelp}  --adapter DIR          evaluate through a saved adapter (default: the base model, zero-shot)
   --tasks LIST           comma-separated tasks or groups (${Object.keys(taskGroups).join(', ')})
   --limit N              first N examples of each task (default: all)
   --batch-size B         prompts per generate call (default 4)
@@ -77,7 +78,7 @@ export async function evalCommand(args: string[], io: CliIo): Promise<void> {
   if (resumeFile !== undefined && !resume) rmSync(resumeFile, { force: true })
 
   const modelArg = str(p, 'model')
-  const model = await openModel(modelArg, io)
+  const model = await openModel(modelArg, io, placement(p))
   const adapterDir = str(p, 'adapter')
   const controller = new AbortController()
   const onSigint = (): void => controller.abort()

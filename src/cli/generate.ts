@@ -7,7 +7,7 @@ import { invalidConfig } from '../errors.js'
 import { loadReft } from '../load-reft.js'
 import type { GenerateOptions } from '../reft-model.js'
 import { checkOneOf } from '../validate.js'
-import { type CliIo, int, num, openModel, parseFlags, str } from './common.js'
+import { type CliIo, int, num, openModel, parseFlags, placement, placementFlags, placementHelp, str } from './common.js'
 import { cliFormats } from './train-config.js'
 
 const s = { type: 'string' } as const
@@ -16,6 +16,7 @@ const b = { type: 'boolean' } as const
 /** Flags of `reft generate`. */
 export const generateFlags = {
   model: s, adapter: s, chat: b, format: s, 'max-new-tokens': s, temperature: s, 'top-p': s, 'top-k': s, seed: s, stream: b, json: b,
+  ...placementFlags,
 }
 
 export const generateHelp = `usage: reft generate [--model PATH] [--adapter DIR] [flags] PROMPT...
@@ -23,7 +24,7 @@ export const generateHelp = `usage: reft generate [--model PATH] [--adapter DIR]
 Generates a completion for each PROMPT (greedy by default) and prints one per line.
 
   --model PATH           HF directory, .gguf file or hf:org/name (default: SmolLM2-135M-Instruct)
-  --adapter DIR          apply a saved adapter (reft checkpoint or pyreft directory)
+${placementHelp}  --adapter DIR          apply a saved adapter (reft checkpoint or pyreft directory)
   --chat                 format prompts with the model's chat template
   --format F             raw | alpaca | no_header (default raw)
   --max-new-tokens N     (default 64)
@@ -58,7 +59,7 @@ export async function generateCommand(args: string[], io: CliIo): Promise<void> 
     signal: controller.signal,
   }
 
-  const model = await openModel(str(p, 'model'), io)
+  const model = await openModel(str(p, 'model'), io, placement(p))
   const adapterDir = str(p, 'adapter')
   const onSigint = (): void => controller.abort()
   process.once('SIGINT', onSigint)

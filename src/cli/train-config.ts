@@ -15,7 +15,7 @@ import { readFile } from 'node:fs/promises'
 import type { BaseInterventionConfig, InterventionKind } from '../config.js'
 import { ReftError, invalidConfig } from '../errors.js'
 import { checkBoolean, checkInteger, checkOneOf, describe } from '../validate.js'
-import { int, num, str, type Parsed } from './common.js'
+import { int, num, placement, str, type Parsed } from './common.js'
 
 /** Prompt formats the CLI accepts (`--chat` selects the model's chat template instead). */
 export const cliFormats = ['raw', 'alpaca', 'no_header'] as const
@@ -40,6 +40,10 @@ export interface RunTrainOptions {
 /** A merged run configuration. `intervention.layers` unset means the model's middle layer. */
 export interface RunConfig {
   model?: string
+  /** `--device`: where the model runs (default cpu). */
+  device?: 'cpu' | 'cuda'
+  /** `--dtype`: the frozen model's dtype (default f32). */
+  dtype?: 'f32' | 'bf16' | 'f16'
   data?: string
   output: string
   chat: boolean
@@ -52,7 +56,9 @@ export interface RunConfig {
   train: RunTrainOptions
 }
 
-const topKeys = ['model', 'data', 'output', 'chat', 'format', 'limit', 'maxLength', 'seed', 'resume', 'intervention', 'train']
+const topKeys = ['model', 'device', 'dtype', 'data', 'output', 'chat', 'format', 'limit', 'maxLength', 'seed', 'resume', 'intervention', 'train']
+const devices = ['cpu', 'cuda'] as const
+const dtypes = ['f32', 'bf16', 'f16'] as const
 const interventionKeys = ['kind', 'layers', 'component', 'positions', 'rank', 'tied', 'dropout', 'activation', 'addBias']
 const trainKeys = ['epochs', 'batchSize', 'gradientAccumulation', 'lr', 'warmupSteps', 'warmupRatio', 'weightDecay', 'maxGradNorm', 'seed', 'checkpointEvery', 'groupByLength', 'recompute']
 
@@ -77,6 +83,8 @@ export function checkConfigFile(json: unknown): Partial<RunConfig> {
     output: optString(c.output, 'config.output'),
     resume: optString(c.resume, 'config.resume'),
   }
+  if (c.device !== undefined) out.device = checkOneOf('config.device', c.device, devices)
+  if (c.dtype !== undefined) out.dtype = checkOneOf('config.dtype', c.dtype, dtypes)
   if (c.chat !== undefined) out.chat = checkBoolean('config.chat', c.chat)
   if (c.format !== undefined) out.format = checkOneOf('config.format', c.format, cliFormats)
   if (c.limit !== undefined) out.limit = checkInteger('config.limit', c.limit, { min: 1 })
@@ -154,6 +162,8 @@ export function mergeRunConfig(file: Partial<RunConfig>, p: Parsed): RunConfig {
   if (chat && format !== 'raw') throw invalidConfig('--format', '--chat uses the chat template; drop --format')
   return {
     model: str(p, 'model') ?? file.model,
+    device: placement(p).device ?? file.device,
+    dtype: placement(p).dtype ?? file.dtype,
     data: str(p, 'data') ?? file.data,
     output: str(p, 'output') ?? file.output ?? 'reft-adapter',
     chat,

@@ -13,7 +13,7 @@ import { writeLossCurve } from '../plot.js'
 import { createProgressReporter } from '../progress.js'
 import type { ReftModel } from '../reft-model.js'
 import { train } from '../trainer.js'
-import { type CliIo, openModel, parseFlags, str } from './common.js'
+import { type CliIo, openModel, parseFlags, placementFlags, placementHelp, str } from './common.js'
 import { readExamples } from './data.js'
 import { mergeRunConfig, readConfigFile, type RunConfig } from './train-config.js'
 
@@ -25,6 +25,7 @@ export const trainFlags = {
   config: s, model: s, data: s, kind: s, layers: s, component: s, positions: s, rank: s, tied: b, 'no-tied': b, dropout: s,
   epochs: s, 'batch-size': s, 'grad-accum': s, lr: s, 'warmup-ratio': s, 'weight-decay': s, 'max-length': s,
   chat: b, format: s, limit: s, seed: s, output: s, 'checkpoint-every': s, resume: s, 'group-by-length': b, recompute: b,
+  ...placementFlags,
 }
 
 export const trainHelp = `usage: reft train [--config run.json] [flags]
@@ -32,10 +33,10 @@ export const trainHelp = `usage: reft train [--config run.json] [flags]
 Trains interventions on a JSON array / JSONL file of {prompt|instruction, output[, input]} records
 and saves the adapter (plus loss.svg) to --output. Flags override the config file.
 
-  --config FILE          run config: {"model","data","output","chat","format","limit","maxLength",
-                         "seed","resume","intervention":{...},"train":{...}}
+  --config FILE          run config: {"model","device","dtype","data","output","chat","format","limit",
+                         "maxLength","seed","resume","intervention":{...},"train":{...}}
   --model PATH           HF directory, .gguf file or hf:org/name (default: SmolLM2-135M-Instruct)
-  --data FILE            training examples (required)
+${placementHelp}  --data FILE            training examples (required)
   --kind KIND            loreft | direft | direft_orth | noreft | consreft | lobireft (default loreft)
   --layers L             15, 3,9 or all (default: the middle layer)
   --component C          block_output | block_input | attention_output | mlp_output
@@ -93,7 +94,7 @@ export async function trainCommand(args: string[], io: CliIo): Promise<void> {
   if (cfg.data === undefined) throw invalidConfig('--data', 'a training file is required (--data FILE or "data" in the config)')
   const examples = await readExamples(cfg.data, cfg.limit)
   await checkOutput(cfg.output)
-  const model = await openModel(cfg.model, io)
+  const model = await openModel(cfg.model, io, { device: cfg.device, dtype: cfg.dtype })
   let reft: ReftModel | undefined
   try {
     reft = await createReft(model, cfg)
