@@ -33,13 +33,7 @@ fn median_step(m: &mut ReftModel, bt: &Batch, opts: &StepOptions, steps: usize) 
 
 /// Random tokens (fixed LCG), loss on the second half of each row.
 fn batch(b: usize, t: usize, locs: &[Vec<i64>], vocab: usize) -> Batch {
-    let mut x: u64 = 1;
-    let ids: Vec<u32> = (0..b * t)
-        .map(|_| {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (3 + (x >> 33) as usize % (vocab - 3)) as u32
-        })
-        .collect();
+    let ids = reft_core::testing::lcg_token_ids(b * t, vocab, 1);
     let labels = ids.iter().enumerate().map(|(i, &v)| if i % t < t / 2 { -100 } else { v as i64 }).collect();
     let n = locs[0].len();
     let positions = locs.iter().flat_map(|l| std::iter::repeat(l.clone()).take(b).flatten()).collect();

@@ -133,13 +133,7 @@ fn args() -> Args {
 
 /// Random tokens in `3..vocab` (fixed LCG), the loss on the second half of each row.
 fn batch(b: usize, t: usize, vocab: usize, pos: &[i64], n_iv: usize) -> Batch {
-    let mut x: u64 = 1;
-    let ids: Vec<u32> = (0..b * t)
-        .map(|_| {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (3 + (x >> 33) as usize % (vocab - 3)) as u32
-        })
-        .collect();
+    let ids = reft_core::testing::lcg_token_ids(b * t, vocab, 1);
     let labels = ids.iter().enumerate().map(|(i, &v)| if i % t < t / 2 { -100 } else { v as i64 }).collect();
     let positions = (0..n_iv * b).flat_map(|_| pos.iter().copied()).collect();
     Batch { input_ids: ids, batch_size: b, seq_len: t, positions: Some(positions), num_positions: pos.len(), labels: Some(labels), ..Default::default() }

@@ -52,13 +52,7 @@ fn main() {
     let mut m = ReftModel::new(base.clone(), &specs, 0).unwrap();
     let prompt = t / 2;
     let locs = intervention_locations(prompt, Positions::parse(&a[3]).unwrap(), specs.len(), true, PadMode::Last);
-    let mut x: u64 = 7;
-    let ids: Vec<u32> = (0..b * t)
-        .map(|_| {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (3 + (x >> 33) as usize % (base.vocab_size() - 3)) as u32
-        })
-        .collect();
+    let ids = reft_core::testing::lcg_token_ids(b * t, base.vocab_size(), 7);
     let labels = ids.iter().enumerate().map(|(i, &v)| if i % t < prompt { -100 } else { v as i64 }).collect();
     let n = locs[0].len();
     let positions = locs.iter().flat_map(|l| std::iter::repeat(l.clone()).take(b).flatten()).collect();

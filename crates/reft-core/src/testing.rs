@@ -133,6 +133,18 @@ pub fn random_decoder(cfg: &DecoderConfig, dtype: DType, device: &Device, seed: 
     Ok(decoder_from(cfg, map, device, dtype))
 }
 
+/// `n` token ids in `3..vocab` from a 64-bit LCG started at `seed`: the benchmarks' batches.
+/// `benches/pyreft_step.py` runs the same generator, so both sides see identical ids.
+pub fn lcg_token_ids(n: usize, vocab: usize, seed: u64) -> Vec<u32> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (3 + (x >> 33) as usize % (vocab - 3)) as u32
+        })
+        .collect()
+}
+
 /// An in-memory tiny [`Model`] without tokenizer.
 pub fn tiny_model(dtype: DType, seed: u64) -> Result<Model> {
     Ok(Model { backbone: crate::models::Backbone::Decoder(tiny_decoder(&tiny_config(), dtype, seed)?), tokenizer: None, source: "hf" })

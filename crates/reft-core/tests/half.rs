@@ -10,7 +10,7 @@ mod common;
 
 use candle_core::DType;
 use common::*;
-use reft_core::default_model::{default_model_path, smollm2_chat_prompt};
+use reft_core::default_model::default_model_path;
 use reft_core::interventions::{Activation, InterventionSpec, Kind};
 use reft_core::models::{load_model, Component, LoadOptions};
 use reft_core::train::StepOptions;
@@ -96,17 +96,10 @@ fn cosine(a: &[f64], b: &[f64]) -> f64 {
 fn smollm2_bf16_matches_f32_logits_gradients_and_loss_curve() {
     let path = default_model_path();
     assert!(path.exists(), "default model missing at {} — run `npm run fetch-model`", path.display());
-    let data = [("Who are you?", "🤖💬🌐🧠"), ("Why is the sky blue?", "🌍🛡️☀️➡️🔵🌌"), ("What's 2+2?", "🔢➕🔢➡️🍀"), ("Who am I?", "👤❓🔍🌟")];
     let model = |dtype: DType| -> (ReftModel, Batch) {
         let base = Arc::new(load_model(&path, &LoadOptions { dtype, ..Default::default() }).unwrap());
         let tok = base.tokenizer.as_ref().unwrap();
-        let rows: Vec<(Vec<u32>, usize)> = data
-            .iter()
-            .map(|(q, a)| {
-                let p = tok.encode(&smollm2_chat_prompt(q), false).unwrap().len();
-                (tok.encode(&format!("{}{a}<|im_end|>", smollm2_chat_prompt(q)), false).unwrap(), p)
-            })
-            .collect();
+        let rows = emoji_rows(tok);
         let mut b = Batch::last_position_supervised(&rows, 0);
         b.positions = b.positions.map(|p| p.repeat(30)); // the same position for every layer
         // LoReFT rank 4 on every layer at the last prompt position: all 30 layers' rounding

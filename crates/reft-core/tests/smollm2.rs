@@ -6,6 +6,8 @@
 //! Slow (about a minute in release mode) and needs the model in the cache (`npm run
 //! fetch-model`), so it is ignored by default; CI runs it with `--ignored`.
 
+mod common;
+
 use reft_core::default_model::{default_model_path, smollm2_chat_prompt};
 use reft_core::generate::GenerateOptions;
 use reft_core::interventions::{Activation, InterventionSpec, Kind};
@@ -40,14 +42,7 @@ fn loreft_teaches_smollm2_to_answer_with_emojis() {
     assert!(before.contains("Paris"), "bare model answer: {before}");
     assert!(!before.chars().any(is_emoji));
 
-    let data = [("Who are you?", "🤖💬🌐🧠"), ("Why is the sky blue?", "🌍🛡️☀️➡️🔵🌌"), ("What's 2+2?", "🔢➕🔢➡️🍀"), ("Who am I?", "👤❓🔍🌟")];
-    let rows: Vec<(Vec<u32>, usize)> = data
-        .iter()
-        .map(|(q, a)| {
-            let p = tok.encode(&smollm2_chat_prompt(q), false).unwrap().len();
-            (tok.encode(&format!("{}{a}<|im_end|>", smollm2_chat_prompt(q)), false).unwrap(), p)
-        })
-        .collect();
+    let rows = common::emoji_rows(tok);
     let b = Batch::last_position_supervised(&rows, 0);
     let spec = InterventionSpec { kind: Kind::Loreft, layer: 15, component: Component::BlockOutput, rank: 4, dropout: 0.0, activation: Activation::Linear, add_bias: false };
     let mut m = ReftModel::new(base.clone(), &[spec], 42).unwrap();

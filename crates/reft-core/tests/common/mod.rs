@@ -61,3 +61,18 @@ pub fn reft(kinds: &[(Kind, usize, Component)], dtype: DType, seed: u64) -> Reft
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
+
+/// pyreft's emoji quickstart: four chat questions answered in emojis.
+pub const EMOJI_DATA: [(&str, &str); 4] = [("Who are you?", "🤖💬🌐🧠"), ("Why is the sky blue?", "🌍🛡️☀️➡️🔵🌌"), ("What's 2+2?", "🔢➕🔢➡️🍀"), ("Who am I?", "👤❓🔍🌟")];
+
+/// [`EMOJI_DATA`] as (chat prompt + answer + end-of-turn ids, prompt length) for SmolLM2.
+pub fn emoji_rows(tok: &reft_core::tokenizer::Tok) -> Vec<(Vec<u32>, usize)> {
+    use reft_core::default_model::smollm2_chat_prompt;
+    EMOJI_DATA
+        .iter()
+        .map(|(q, a)| {
+            let p = tok.encode(&smollm2_chat_prompt(q), false).unwrap().len();
+            (tok.encode(&format!("{}{a}<|im_end|>", smollm2_chat_prompt(q)), false).unwrap(), p)
+        })
+        .collect()
+}
