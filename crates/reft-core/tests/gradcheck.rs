@@ -155,6 +155,12 @@ mod ops {
         let stored = reft_core::ops::FrozenLinear::new(lin.clone(), None);
         assert!(!stored.weight.is_contiguous() && stored.weight.dims() == [5, 8]);
         check("frozen_linear/input-major", (2, 1, 3, 8), &|x| stored.forward(x));
+        // A bias is added inside the op (one graph node); with and without a graph, same values.
+        let biased = reft_core::ops::FrozenLinear::new(lin.clone(), Some(Tensor::randn(0f64, 1.0, 5, &dev).unwrap()));
+        check("frozen_linear/bias", (2, 1, 3, 8), &|x| biased.forward(x));
+        let xv = Var::from_tensor(&Tensor::randn(0f64, 1.0, (2, 3, 8), &dev).unwrap()).unwrap();
+        let plain = biased.forward(&xv.as_tensor().detach()).unwrap();
+        assert!(max_diff(&biased.forward(xv.as_tensor()).unwrap(), &plain) < 1e-12, "biased op equals matmul + bias");
         let x = Tensor::randn(0f64, 1.0, (2, 3, 8), &dev).unwrap();
         let diff = (stored.forward(&x).unwrap() - frozen_linear(&x, &lin).unwrap()).unwrap().abs().unwrap().max_all().unwrap();
         assert!(diff.to_scalar::<f64>().unwrap() < 1e-12, "same product in either layout");

@@ -22,11 +22,7 @@ impl FrozenLinear {
 
     /// Applies the layer to `[..., in]`.
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let y = frozen_linear(xs, &self.weight)?;
-        match &self.bias {
-            Some(b) => y.broadcast_add(b),
-            None => Ok(y),
-        }
+        frozen_affine(xs, &self.weight, self.bias.as_ref())
     }
 
     pub fn out_dim(&self) -> usize {
@@ -56,6 +52,10 @@ fn cpu_layout(weight: Tensor) -> Tensor {
 
 struct FrozenMatmul {
     weight: Tensor,
+    /// Added inside the op: as a graph node of its own, candle's backward of the broadcast add
+    /// would fill and accumulate a dead `[tokens, out]` gradient for the constant bias, plus a
+    /// zeroed copy for the product, on every biased projection (BERT has six per layer).
+    bias: Option<Tensor>,
 }
 
 impl FrozenMatmul {
@@ -84,7 +84,18 @@ macro_rules! frozen_fwd {
         };
         // Wᵀ as a strided view: no copy of the weight.
         let rhs = w_layout.transpose(0, 1)?;
-        let out = $storage.matmul(w, (1, m, n, k), &lhs, &rhs)?;
+        let mut out = $storage.matmul(w, (1, m, n, k), &lhs, &rhs)?;
+        if let Some(bias) = &$self.bias {
+            let (b_storage, b_layout) = bias.storage_and_layout();
+            let b = match &*b_storage {
+                Storage::$variant(b) => b,
+                _ => candle_core::bail!("frozen_linear: bias and input live on different devices"),
+            };
+            if b_layout.dims() != [n] {
+                candle_core::bail!("frozen_linear: bias {:?} does not fit {n} outputs", b_layout.dims());
+            }
+            out = out.binary_impl::<candle_core::op::Add>(b, &Layout::contiguous((m, n)), &b_layout.broadcast_as((m, n))?)?;
+        }
         Ok((out, out_shape))
     }};
 }
@@ -110,12 +121,26 @@ impl CustomOp1 for FrozenMatmul {
 
 /// `x·Wᵀ` with a frozen `W` (`[out, in]`); `x` is `[..., in]`.
 pub fn frozen_linear(xs: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    frozen_affine(xs, weight, None)
+}
+
+/// `x·Wᵀ + b` with a frozen `W` (`[out, in]`) and bias `b` (`[out]`), one graph node.
+pub fn frozen_affine(xs: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let xs = xs.contiguous()?;
     if !xs.track_op() {
         // No graph needed: a plain matmul is just as fast and skips the custom-op plumbing.
-        return matmul_2d(&xs, &weight.t()?);
+        let y = matmul_2d(&xs, &weight.t()?)?;
+        return match bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        };
     }
-    xs.apply_op1(FrozenMatmul { weight: weight.clone() })
+    let bias = match bias {
+        Some(b) if b.dtype() != xs.dtype() => Some(b.to_dtype(xs.dtype())?.contiguous()?),
+        Some(b) => Some(b.contiguous()?),
+        None => None,
+    };
+    xs.apply_op1(FrozenMatmul { weight: weight.clone(), bias })
 }
 
 /// `[..., k] · [k, n]` as one `[m, k]·[k, n]` GEMM: candle's broadcast matmul would instead run

@@ -19,7 +19,7 @@ mod swiglu;
 
 pub use attention_softmax::{attention_softmax, attention_softmax_lean};
 pub use batched_matmul::batched_matmul;
-pub use frozen_linear::{frozen_linear, FrozenLinear};
+pub use frozen_linear::{frozen_affine, frozen_linear, FrozenLinear};
 pub use gelu::{gelu, gelu_lean};
 pub use lm_cross_entropy::{lm_cross_entropy, lm_cross_entropy_with};
 pub use norm::{layer_norm, rms_norm, rms_norm_lean};
