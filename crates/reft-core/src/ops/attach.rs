@@ -11,8 +11,16 @@
 //! differences in `tests/gradcheck.rs`.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CudaStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CudaStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Storage, Tensor};
 use std::sync::Mutex;
+
+/// The dtype the lean ops compute in: f32 for half precision, f64 and f32 as they are.
+pub(crate) fn widen(t: &Tensor) -> Result<Tensor> {
+    match t.dtype() {
+        DType::F64 | DType::F32 => Ok(t.clone()),
+        _ => t.to_dtype(DType::F32),
+    }
+}
 
 type Back1 = Box<dyn Fn(&Tensor, &Tensor, &Tensor) -> Result<Option<Tensor>> + Send + Sync>;
 type Back2 = Box<dyn Fn(&Tensor, &Tensor, &Tensor, &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> + Send + Sync>;

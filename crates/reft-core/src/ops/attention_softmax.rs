@@ -8,7 +8,7 @@
 //! gradient) is a constant. Other devices and dtypes take the lean path of `attach.rs`, with the
 //! same backward.
 
-use super::attach::attach1;
+use super::attach::{attach1, widen};
 use super::cpu_kernel::{on_storage, on_tensors, Float, Kernel};
 use super::softmax::softmax_last;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, D};
@@ -120,14 +120,6 @@ pub fn attention_softmax(scores: &Tensor, mask: &Tensor, scale: f64) -> Result<T
     }
     let mask: Vec<f64> = mask.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
     scores.contiguous()?.apply_op1(AttnSoftmax { mask, mask_rows: mq, scale })
-}
-
-/// f32 for half precision (f64 stays f64).
-fn widen(t: &Tensor) -> Result<Tensor> {
-    match t.dtype() {
-        DType::F64 | DType::F32 => Ok(t.clone()),
-        _ => t.to_dtype(DType::F32),
-    }
 }
 
 /// The attention softmax off the native kernel (CUDA, half precision): computed in f32 outside

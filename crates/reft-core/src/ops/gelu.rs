@@ -6,7 +6,7 @@
 //! of `attach.rs` with the same backward (candle's fused `gelu_erf` has a backward, but it
 //! hard-codes 1/√(2π) to six digits, which the f64 finite-difference checks would notice).
 
-use super::attach::attach1;
+use super::attach::{attach1, widen};
 use candle_core::cpu::erf::{erf_f32, erf_f64};
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Storage, Tensor};
 use rayon::prelude::*;
@@ -95,10 +95,7 @@ pub fn gelu(xs: &Tensor) -> Result<Tensor> {
 
 /// `(Φ(x), x·φ(x))`: the normal CDF and `x` times the normal density, in f32 for half precision.
 fn cdf_and_density(xs: &Tensor) -> Result<(Tensor, Tensor)> {
-    let x = match xs.dtype() {
-        DType::F32 | DType::F64 => xs.clone(),
-        _ => xs.to_dtype(DType::F32)?,
-    };
+    let x = widen(xs)?;
     let cdf = (((&x / std::f64::consts::SQRT_2)?.erf()? + 1.0)? * 0.5)?;
     let pdf = ((x.sqr()? * -0.5)?.exp()? * (1.0 / (2.0 * std::f64::consts::PI).sqrt()))?;
     Ok((cdf, (x * pdf)?))

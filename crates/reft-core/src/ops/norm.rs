@@ -8,16 +8,9 @@
 //! * LayerNorm as in BERT: `y = (x − mean) / sqrt(var + eps) · w + b`, biased variance, on
 //!   the lean path of `attach.rs` on every device (no native kernel).
 
-use super::attach::attach1;
+use super::attach::{attach1, widen};
 use super::cpu_kernel::{for_rows, on_storage, on_tensors, Float, Kernel, Out};
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor, D};
-
-fn promote(xs: &Tensor) -> Result<Tensor> {
-    match xs.dtype() {
-        DType::F32 | DType::F64 => Ok(xs.clone()),
-        _ => xs.to_dtype(DType::F32),
-    }
-}
 
 /// `1 / sqrt(mean(x²) + eps)` of one row.
 fn inv_rms<T: Float>(x: &[T], eps: f64) -> f64 {
@@ -112,14 +105,14 @@ fn inv_rms_t(x: &Tensor, eps: f64) -> Result<Tensor> {
 /// `attach.rs`). The gain is frozen and gets no gradient.
 #[doc(hidden)]
 pub fn rms_norm_lean(xs: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
-    let x = promote(&xs.detach())?;
+    let x = widen(&xs.detach())?;
     let y = x.broadcast_mul(&inv_rms_t(&x, eps)?)?.to_dtype(xs.dtype())?.broadcast_mul(w)?;
     let w = w.detach();
     attach1("rms-norm", xs, y, move |xs, _y, g| {
-        let x = promote(xs)?;
+        let x = widen(xs)?;
         let inv = inv_rms_t(&x, eps)?;
         let xh = x.broadcast_mul(&inv)?;
-        let gw = promote(g)?.broadcast_mul(&w.to_dtype(x.dtype())?)?;
+        let gw = widen(g)?.broadcast_mul(&w.to_dtype(x.dtype())?)?;
         let dot = (&gw * &xh)?.mean_keepdim(D::Minus1)?;
         let dx = (gw - xh.broadcast_mul(&dot)?)?.broadcast_mul(&inv)?;
         Ok(Some(dx.to_dtype(xs.dtype())?))
@@ -132,12 +125,12 @@ pub fn rms_norm_lean(xs: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
 /// `dx = r·(g⊙w − mean(g⊙w) − x̂·mean(g⊙w⊙x̂))` with `r = 1/σ`, `x̂ = (x − μ)·r`, statistics in
 /// f32 for half precision (see `attach.rs`); gain and bias are frozen and get no gradient.
 pub fn layer_norm(xs: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
-    let (xh, _) = standardize(&promote(&xs.detach())?, eps)?;
+    let (xh, _) = standardize(&widen(&xs.detach())?, eps)?;
     let y = xh.to_dtype(xs.dtype())?.broadcast_mul(w)?.broadcast_add(b)?;
     let w = w.detach();
     attach1("layer-norm", xs, y, move |xs, _y, g| {
-        let (xh, inv) = standardize(&promote(xs)?, eps)?;
-        let gw = promote(g)?.broadcast_mul(&w.to_dtype(xh.dtype())?)?;
+        let (xh, inv) = standardize(&widen(xs)?, eps)?;
+        let gw = widen(g)?.broadcast_mul(&w.to_dtype(xh.dtype())?)?;
         let mean_gw = gw.mean_keepdim(D::Minus1)?;
         let dot = (&gw * &xh)?.mean_keepdim(D::Minus1)?;
         let dx = gw.broadcast_sub(&mean_gw)?.sub(&xh.broadcast_mul(&dot)?)?.broadcast_mul(&inv)?;

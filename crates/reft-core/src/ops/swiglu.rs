@@ -5,7 +5,7 @@
 //! silu and multiply, whose backward walks the `[tokens, intermediate]` activations about ten
 //! times. Elsewhere the same backward on the lean path of `attach.rs`.
 
-use super::attach::attach2;
+use super::attach::{attach2, widen};
 use super::cpu_kernel::{for_rows, on_storage, on_tensors, Float, Kernel, Out};
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 
@@ -88,14 +88,6 @@ pub fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
         return gate.contiguous()?.apply_op2(&up.contiguous()?, SwiGlu);
     }
     swiglu_lean(gate, up)
-}
-
-/// f32 for half precision (f64 stays f64).
-fn widen(t: &Tensor) -> Result<Tensor> {
-    match t.dtype() {
-        DType::F64 | DType::F32 => Ok(t.clone()),
-        _ => t.to_dtype(DType::F32),
-    }
 }
 
 /// SwiGLU off the native kernel (CUDA, half precision): the forward outside the graph and the
