@@ -13,7 +13,9 @@
 # each process for its peak device memory (the same measure for both sides; PyTorch's own
 # max_memory_allocated is in the reference's line as peak_gib). JSON lines go to stdout and to
 # $OUT/anchor.jsonl; a Markdown table with pyreft/reft ratios ends the output.
-# STEPS (default 5) timed steps after 3 warm-ups, on both sides.
+# STEPS (default 5) timed steps after 3 warm-ups, on both sides. reft uses its fused CUDA
+# kernels when REFT_CUDA_FUSED=1; with FUSED_AB=<case> that case's "reft" method also runs once with
+# them off (the table marks fused runs "+fused").
 set -u
 cd "$(dirname "$0")/.."
 D=.device
@@ -64,6 +66,10 @@ run_case() { # name shape batch seq layers pos rank reft-methods ref-methods
   for m in ${rm//,/ }; do
     measured reft timeout 300 "$BIN" --shape "$shape" --batch "$b" --seq "$t" --layers "$layers" --pos "$pos" \
       --rank "$rank" --steps "$STEPS" --methods "$m" --device "$DEV" --dtype bf16
+    if [ "${FUSED_AB:-}" = "$name" ] && [ "$m" = reft ] && [ "${REFT_CUDA_FUSED:-0}" = 1 ]; then
+      measured reft env REFT_CUDA_FUSED=0 timeout 300 "$BIN" --shape "$shape" --batch "$b" --seq "$t" --layers "$layers" \
+        --pos "$pos" --rank "$rank" --steps "$STEPS" --methods "$m" --device "$DEV" --dtype bf16
+    fi
   done
   measured pyreft env PYTHONPATH="$SITE" timeout 300 python3 "$REF" --shape "$shape" --batch "$b" \
     --seq "$t" --layers "$layers" --pos "$pos" --rank "$rank" --steps "$STEPS" --methods "$pm"
@@ -94,7 +100,7 @@ for r in rows:
         if r["side"] == "reft":
             ref = [p for p in rows if p["side"] == "pyreft" and "new_tokens_per_s_plain" in p and key(p) == key(r)]
             vs = " (HF generate: %.2fx)" % (r["new_tokens_per_s_reft"] / ref[0]["new_tokens_per_s_plain"]) if ref else ""
-            print(f"| {cfg} | reft generate | {r['reft_s']} s | {r['new_tokens_per_s_reft']} new tokens/s | {r['smi_peak_gib']} |{vs} |")
+            print(f"| {cfg} | reft generate{'+fused' if r.get('fused') else ''} | {r['reft_s']} s | {r['new_tokens_per_s_reft']} new tokens/s | {r['smi_peak_gib']} |{vs} |")
         else:
             print(f"| {cfg} | pyreft generate | {r['pyreft_s']} s | {r['new_tokens_per_s_pyreft']} new tokens/s (HF generate {r['new_tokens_per_s_plain']}) | {r['smi_peak_gib']} | |")
         continue
@@ -107,5 +113,6 @@ for r in rows:
         ref = [p for p in rows if p["side"] == "pyreft" and p.get("method") == want and key(p) == key(r) and "step_s_median" in p]
         if ref:
             ratio = "%.2fx" % (ref[0]["step_s_median"] / r["step_s_median"])
-    print(f"| {cfg} | {r['side']} {r['method']} | {r['step_s_median']:.4f} | {r['tokens_per_s']} | {r['smi_peak_gib']} | {ratio} |")
+    label = r["method"] + ("+fused" if r.get("fused") else "")
+    print(f"| {cfg} | {r['side']} {label} | {r['step_s_median']:.4f} | {r['tokens_per_s']} | {r['smi_peak_gib']} | {ratio} |")
 PY

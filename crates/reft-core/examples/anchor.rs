@@ -245,6 +245,7 @@ fn main() {
             }
             other => fail(&format!("unknown method {other} (reft, reft_cached, reft_recompute, forward, generate)")),
         };
-        println!("{{\"method\":\"{method}\",{head},{record}}}");
+        let fused = reft_core::ops::fused_cuda_kernels_on();
+        println!("{{\"method\":\"{method}\",\"fused\":{fused},{head},{record}}}");
     }
 }

@@ -2,7 +2,9 @@
 //! on `Device::new_cuda(0)`, one LoReFT per layer at the first and last prompt positions; compares
 //! logits and loss of a forward pass and the losses of a few AdamW train steps between the devices,
 //! then the same in bf16 on the CPU and on CUDA: CUDA's bf16 may be
-//! at most 3× as far from the CPU's f32 as the CPU's bf16 is. Exits non-zero on a mismatch.
+//! at most 3× as far from the CPU's f32 as the CPU's bf16 is. The CUDA runs happen twice, with
+//! the fused kernels of `reft-kernels` off (candle's kernels, the default) and on, and each must
+//! pass; the last line says `FUSED_OK` when the fused runs did. Exits non-zero on a mismatch.
 //!
 //! Build: `cargo run --release -p reft-core --features cuda --example cuda_smoke`
 //! (without `--features cuda` it only reports that CUDA is not compiled in). GPU: CUDA_VISIBLE_DEVICES.
@@ -94,8 +96,29 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("reft-cuda-smoke-{}", std::process::id()));
     reft_core::testing::write_tiny_model(&dir, 7).expect("write tiny model");
     let cpu = run(&dir, &Device::Cpu, DType::F32).expect("cpu run");
+    let cpu_bf16 = run(&dir, &Device::Cpu, DType::BF16).expect("cpu bf16 run");
+    let mut verdicts = vec![];
+    for fused in [false, true] {
+        reft_core::ops::set_fused_cuda_kernels(fused);
+        println!("==== CUDA with the fused kernels {}", if fused { "ON" } else { "OFF" });
+        verdicts.push(check_cuda(&dir, &gpu, &cpu, &cpu_bf16));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let (plain, fused) = (verdicts[0], verdicts[1]);
+    println!("{} (fused kernels: {})", if plain && fused { "CUDA_SMOKE OK" } else { "CUDA_SMOKE FAIL" }, if fused { "FUSED_OK" } else { "FUSED_FAIL" });
+    std::process::exit(if plain && fused { 0 } else { 1 });
+}
+
+/// CUDA in f32 and bf16 against the CPU runs; prints the comparison and returns whether it passed.
+fn check_cuda(dir: &std::path::Path, gpu: &Device, cpu: &Run, cpu_bf16: &Run) -> bool {
     let t0 = Instant::now();
-    let cuda = run(&dir, &gpu, DType::F32).expect("cuda run");
+    let cuda = match run(dir, gpu, DType::F32) {
+        Ok(r) => r,
+        Err(e) => {
+            println!("cuda f32: error {e}");
+            return false;
+        }
+    };
     println!("cuda f32 total incl. PTX load/JIT: {:.2}s", t0.elapsed().as_secs_f64());
     let dlog = (&cpu.logits - &cuda.logits).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
     println!("forward loss  cpu {:.6}  cuda {:.6}  | max |Δlogits| {:.3e}", cpu.fwd_loss, cuda.fwd_loss, dlog);
@@ -112,21 +135,20 @@ fn main() {
     let decreased = cuda.after_loss < cuda.fwd_loss;
     // bf16: the CPU's bf16 run (validated against PyTorch's own bf16 in tests/half.rs) sets the
     // scale; CUDA's bf16 may differ from f32 by at most 3× as much as the CPU's bf16 does.
-    let bf16_ok = match (run(&dir, &Device::Cpu, DType::BF16), run(&dir, &gpu, DType::BF16)) {
-        (Ok(cb), Ok(gb)) => {
-            let (dc, dg) = (rel_l2(&cpu.logits, &cb.logits), rel_l2(&cpu.logits, &gb.logits));
-            let (wc, wg) = (worst_curve(&cpu.step_losses, &cb.step_losses), worst_curve(&cpu.step_losses, &gb.step_losses));
+    let bf16_ok = match run(dir, gpu, DType::BF16) {
+        Ok(gb) => {
+            let (dc, dg) = (rel_l2(&cpu.logits, &cpu_bf16.logits), rel_l2(&cpu.logits, &gb.logits));
+            let (wc, wg) = (worst_curve(&cpu.step_losses, &cpu_bf16.step_losses), worst_curve(&cpu.step_losses, &gb.step_losses));
             println!("bf16 vs cpu f32: logits relative L2  cpu {dc:.3e}  cuda {dg:.3e} | loss curve worst relative  cpu {wc:.3e}  cuda {wg:.3e}");
-            println!("bf16 s/step  cpu {:.4}  cuda {:.4}", cb.step_s, gb.step_s);
+            println!("bf16 s/step  cpu {:.4}  cuda {:.4}", cpu_bf16.step_s, gb.step_s);
             dg > 0.0 && dg <= 3.0 * dc.max(1e-3) && wg <= 3.0 * wc.max(1e-3)
         }
-        (Err(e), _) | (_, Err(e)) => {
+        Err(e) => {
             println!("bf16: error {e}");
             false
         }
     };
-    let _ = std::fs::remove_dir_all(&dir);
     let ok = worst < 1e-3 && dlog < 1e-3 && decreased && bf16_ok;
-    println!("{} (worst relative loss/grad-norm diff {worst:.3e}, max |Δlogits| {dlog:.3e}, loss decreased on cuda: {decreased}, bf16 within 3× the CPU's bf16 error: {bf16_ok})", if ok { "CUDA_SMOKE OK" } else { "CUDA_SMOKE FAIL" });
-    std::process::exit(if ok { 0 } else { 1 });
+    println!("{} (worst relative loss/grad-norm diff {worst:.3e}, max |Δlogits| {dlog:.3e}, loss decreased on cuda: {decreased}, bf16 within 3× the CPU's bf16 error: {bf16_ok})", if ok { "pass" } else { "FAIL" });
+    ok
 }

@@ -110,13 +110,17 @@ impl CustomOp1 for AttnSoftmax {
 pub fn attention_softmax(scores: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
     let (b, _h, q, k) = scores.dims4()?;
     let dtype = scores.dtype();
-    let fused = scores.device().is_cpu() && matches!(dtype, DType::F32 | DType::F64);
-    if !fused {
-        return attention_softmax_lean(scores, mask, scale);
-    }
     let (mb, one, mq, mk) = mask.dims4()?;
     if mb != b || one != 1 || mk != k || (mq != 1 && mq != q) {
         candle_core::bail!("attention mask {:?} does not fit scores {:?}", mask.dims(), scores.dims());
+    }
+    #[cfg(feature = "cuda")]
+    if super::cuda_fused::applies(scores) {
+        return super::cuda_fused::attention_softmax(scores, mask, scale);
+    }
+    let fused = scores.device().is_cpu() && matches!(dtype, DType::F32 | DType::F64);
+    if !fused {
+        return attention_softmax_lean(scores, mask, scale);
     }
     let mask: Vec<f64> = mask.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
     scores.contiguous()?.apply_op1(AttnSoftmax { mask, mask_rows: mq, scale })

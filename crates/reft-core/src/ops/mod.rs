@@ -9,6 +9,8 @@ mod attach;
 mod attention_softmax;
 mod batched_matmul;
 mod cpu_kernel;
+#[cfg(feature = "cuda")]
+mod cuda_fused;
 mod frozen_linear;
 mod gelu;
 mod lm_cross_entropy;
@@ -26,3 +28,27 @@ pub use norm::{layer_norm, rms_norm, rms_norm_lean};
 pub use rope::{apply_rope, apply_rope_lean, RopeTables};
 pub use softmax::{log_softmax_last, softmax_last};
 pub use swiglu::{swiglu, swiglu_lean};
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// 0: not decided yet (read `REFT_CUDA_FUSED`), 1: off, 2: on.
+static FUSED_CUDA: AtomicU8 = AtomicU8::new(0);
+
+/// Turns the fused CUDA kernels (`reft-kernels`) on or off for the whole process, overriding
+/// `REFT_CUDA_FUSED`. They are off by default until a GPU run has checked them against the CPU
+/// (`examples/cuda_smoke.rs`); a build without the `cuda` feature ignores this.
+pub fn set_fused_cuda_kernels(on: bool) {
+    FUSED_CUDA.store(if on { 2 } else { 1 }, Ordering::Relaxed);
+}
+
+/// Whether the fused CUDA kernels are on (`set_fused_cuda_kernels`, else `REFT_CUDA_FUSED=1`).
+pub fn fused_cuda_kernels_on() -> bool {
+    match FUSED_CUDA.load(Ordering::Relaxed) {
+        0 => {
+            let on = std::env::var("REFT_CUDA_FUSED").map(|v| v == "1").unwrap_or(false);
+            FUSED_CUDA.store(if on { 2 } else { 1 }, Ordering::Relaxed);
+            on
+        }
+        v => v == 2,
+    }
+}

@@ -92,6 +92,10 @@ pub fn rms_norm(xs: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
     if fused && w.dtype() == xs.dtype() && w.dims1()? == xs.dim(D::Minus1)? {
         return xs.contiguous()?.apply_op2(&w.contiguous()?, RmsNorm { eps });
     }
+    #[cfg(feature = "cuda")]
+    if super::cuda_fused::applies(xs) && w.dtype() == xs.dtype() && w.dims1()? == xs.dim(D::Minus1)? {
+        return super::cuda_fused::rms_norm(xs, w, eps);
+    }
     rms_norm_lean(xs, w, eps)
 }
 

@@ -131,6 +131,10 @@ pub fn apply_rope(x: &Tensor, tables: &RopeTables) -> Result<Tensor> {
     if fused && tables.cos.dims() == [b, 1, t, hd] {
         return x.contiguous()?.apply_op1(Rope { host: tables.host.clone(), heads, t, hd });
     }
+    #[cfg(feature = "cuda")]
+    if super::cuda_fused::applies(x) && hd % 2 == 0 && tables.cos.dims() == [b, 1, t, hd] && tables.cos.dtype() == x.dtype() {
+        return super::cuda_fused::apply_rope(x, &tables.cos, &tables.sin);
+    }
     apply_rope_lean(x, tables)
 }
 

@@ -87,6 +87,10 @@ pub fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
     if fused {
         return gate.contiguous()?.apply_op2(&up.contiguous()?, SwiGlu);
     }
+    #[cfg(feature = "cuda")]
+    if super::cuda_fused::applies(gate) && gate.dtype() == up.dtype() {
+        return super::cuda_fused::swiglu(gate, up);
+    }
     swiglu_lean(gate, up)
 }
 

@@ -1,0 +1,79 @@
+//! The fused kernels of `reft-kernels` (`kernels/fused.cu`) as candle ops on CUDA: the attention
+//! softmax with scale and mask, RMSNorm, RoPE and SwiGLU, each one kernel forward and one kernel
+//! backward, where the lean path (`attach.rs`) launches 5 to 15 of candle's kernels and makes
+//! f32 copies of the tensor in between.
+//!
+//! Off unless `REFT_CUDA_FUSED=1`: the kernels are proved on the CPU through their emulation
+//! (`tests/cuda_kernels.rs`), but this launch code runs only on a GPU, and `cuda_smoke` checks it
+//! there against the CPU before the default may change.
+
+use candle_core::cuda_backend::cudarc::driver::{CudaFunction, CudaView, DeviceRepr, LaunchConfig};
+use candle_core::cuda_backend::CudaDType;
+use candle_core::{CudaDevice, CudaStorage, DType, Layout, Result, Storage, Tensor};
+
+mod attention;
+mod rows;
+
+pub(crate) use attention::attention_softmax;
+pub(crate) use rows::{apply_rope, rms_norm, swiglu};
+
+/// Whether `t` takes the fused kernels: on CUDA, in f32, bf16 or f16, and switched on
+/// (`super::set_fused_cuda_kernels`, else `REFT_CUDA_FUSED=1`).
+pub(crate) fn applies(t: &Tensor) -> bool {
+    t.device().is_cuda() && matches!(t.dtype(), DType::F32 | DType::BF16 | DType::F16) && super::fused_cuda_kernels_on()
+}
+
+/// Runs `$body` with `$t` bound to the Rust type of `$dtype`.
+macro_rules! per_dtype {
+    ($dtype:expr, $t:ident => $body:expr) => {
+        match $dtype {
+            candle_core::DType::F32 => {
+                type $t = f32;
+                $body
+            }
+            candle_core::DType::BF16 => {
+                type $t = half::bf16;
+                $body
+            }
+            candle_core::DType::F16 => {
+                type $t = half::f16;
+                $body
+            }
+            other => candle_core::bail!("fused CUDA kernels: no {other:?} kernel"),
+        }
+    };
+}
+pub(super) use per_dtype;
+
+pub(super) fn kernel(dev: &CudaDevice, name: &str, dtype: DType) -> Result<CudaFunction> {
+    let suffix = match dtype {
+        DType::F32 => "f32",
+        DType::BF16 => "bf16",
+        DType::F16 => "f16",
+        other => candle_core::bail!("fused CUDA kernels: no {other:?} kernel"),
+    };
+    Ok(dev.get_or_load_custom_func(&format!("reft_{name}_{suffix}"), "reft_fused", reft_kernels::PTX)?.into_cuda_function())
+}
+
+pub(super) fn config((grid, block): (u32, u32)) -> LaunchConfig {
+    LaunchConfig { grid_dim: (grid, 1, 1), block_dim: (block, 1, 1), shared_mem_bytes: 0 }
+}
+
+/// The contiguous elements of a storage under its layout.
+pub(super) fn view<'a, T: CudaDType + DeviceRepr>(s: &'a CudaStorage, l: &Layout, what: &str) -> Result<CudaView<'a, T>> {
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(s.as_cuda_slice::<T>()?.slice(a..b)),
+        None => candle_core::bail!("fused CUDA kernels: {what} is not contiguous"),
+    }
+}
+
+pub(super) fn cuda_of<'a>(s: &'a Storage, what: &str) -> Result<&'a CudaStorage> {
+    match s {
+        Storage::Cuda(c) => Ok(c),
+        _ => candle_core::bail!("fused CUDA kernels: {what} is not on the CUDA device"),
+    }
+}
+
+pub(super) fn i32_of(v: usize, what: &str) -> Result<i32> {
+    i32::try_from(v).map_err(|_| candle_core::Error::Msg(format!("fused CUDA kernels: {what} {v} exceeds i32")))
+}

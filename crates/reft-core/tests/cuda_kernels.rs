@@ -1,0 +1,130 @@
+//! The fused CUDA kernels (`crates/reft-kernels/kernels/fused.cu`), run on the host by their
+//! emulation with the GPU's launch geometry, against the ops the CPU runs: values against the
+//! lean ops' forward, input gradients against candle's backward through them, in f32, bf16 and
+//! f16. Shapes are chosen so that rows are longer than a warp and their count is not a multiple
+//! of the warps per block, masks come both per key and per query, and the elementwise kernels
+//! also run with too few blocks (their grid-stride loop).
+
+use candle_core::{DType, Device, Tensor, Var, WithDType};
+use reft_core::ops::{apply_rope_lean, attention_softmax_lean, rms_norm_lean, swiglu_lean, RopeTables};
+use reft_kernels::emu::{self, Elem};
+
+fn host<T: WithDType>(t: &Tensor) -> Vec<T> {
+    t.flatten_all().unwrap().to_vec1::<T>().unwrap()
+}
+
+fn tensor<T: WithDType>(v: Vec<T>, shape: &[usize]) -> Tensor {
+    Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+}
+
+/// Largest difference relative to the largest magnitude of `want`.
+fn rel(got: &Tensor, want: &Tensor) -> f64 {
+    let (g, w) = (got.to_dtype(DType::F64).unwrap(), want.to_dtype(DType::F64).unwrap());
+    let d = (&g - &w).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+    d / w.abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap().max(1e-30)
+}
+
+/// Output and input gradients of `f` at `xs` (in `dtype`) under the cotangent `c`.
+fn reference(xs: &[&Tensor], dtype: DType, c: &Tensor, f: &dyn Fn(&[Tensor]) -> Tensor) -> (Tensor, Vec<Tensor>) {
+    let vars: Vec<Var> = xs.iter().map(|x| Var::from_tensor(&x.to_dtype(dtype).unwrap()).unwrap()).collect();
+    let y = f(&vars.iter().map(|v| v.as_tensor().clone()).collect::<Vec<_>>());
+    let grads = (y.to_dtype(DType::F32).unwrap() * c).unwrap().sum_all().unwrap().backward().unwrap();
+    (y, vars.iter().map(|v| grads.get(v.as_tensor()).unwrap().clone()).collect())
+}
+
+fn tol(dtype: DType) -> f64 {
+    match dtype {
+        DType::F32 => 2e-6,
+        DType::BF16 => 1.6e-2, // two ulps of bf16 at the row's largest magnitude
+        _ => 2e-3,
+    }
+}
+
+fn check<T: WithDType + Elem>(dtype: DType) {
+    let dev = Device::Cpu;
+    let t = tol(dtype);
+
+    // Attention softmax: [b, h, q, k] = [2, 3, 5, 40], 30 rows over 4-warp blocks.
+    let dims = [2usize, 3, 5, 40];
+    let scores = Tensor::randn(0f32, 2.0, &dims, &dev).unwrap();
+    let c = Tensor::randn(0f32, 1.0, &dims, &dev).unwrap();
+    let pad: Vec<f32> = (0..2 * 40).map(|i| if i % 40 < 3 * (i / 40) + 1 { -1e30 } else { 0.0 }).collect();
+    let causal: Vec<f32> = (0..2 * 5 * 40).map(|i| if i % 40 > (i / 40) % 5 + 30 { -1e30 } else { 0.0 }).collect();
+    for (name, mask, mrows) in [("pad", pad, 1usize), ("causal", causal, 5)] {
+        let m = tensor(mask.clone(), &[2, 1, mrows, 40]);
+        let (want, grads) = reference(&[&scores], dtype, &c, &|x| attention_softmax_lean(&x[0], &m.to_dtype(dtype).unwrap(), 0.3).unwrap());
+        let s = host::<T>(&scores.to_dtype(dtype).unwrap());
+        let p = emu::attn_softmax_fwd(&s, &mask, dims, mrows, 0.3);
+        let got = tensor(p.clone(), &dims);
+        assert!(rel(&got, &want) < t, "attn softmax fwd {name} {dtype:?}: {}", rel(&got, &want));
+        // The backward reads the probabilities the forward stored.
+        let g = host::<T>(&c.to_dtype(dtype).unwrap());
+        let ds = tensor(emu::attn_softmax_bwd(&host::<T>(&want), &g, 40, 0.3), &dims);
+        assert!(rel(&ds, &grads[0]) < t, "attn softmax bwd {name} {dtype:?}: {}", rel(&ds, &grads[0]));
+    }
+    // Decoding: one query row against the cached keys.
+    let one = Tensor::randn(0f32, 2.0, (2, 3, 1, 40), &dev).unwrap();
+    let mask: Vec<f32> = (0..80).map(|i| if i % 40 == 7 { -1e30 } else { 0.0 }).collect();
+    let m = tensor(mask.clone(), &[2, 1, 1, 40]).to_dtype(dtype).unwrap();
+    let want = attention_softmax_lean(&one.to_dtype(dtype).unwrap(), &m, 0.125).unwrap();
+    let got = tensor(emu::attn_softmax_fwd(&host::<T>(&one.to_dtype(dtype).unwrap()), &mask, [2, 3, 1, 40], 1, 0.125), &[2, 3, 1, 40]);
+    assert!(rel(&got, &want) < t, "attn softmax decode {dtype:?}");
+
+    // RMSNorm: 30 rows of 72.
+    let x = Tensor::randn(0f32, 1.5, (2, 3, 5, 72), &dev).unwrap();
+    let w = Tensor::randn(1f32, 0.3, 72, &dev).unwrap().to_dtype(dtype).unwrap();
+    let c = Tensor::randn(0f32, 1.0, (2, 3, 5, 72), &dev).unwrap();
+    let (want, grads) = reference(&[&x], dtype, &c, &|v| rms_norm_lean(&v[0], &w, 1e-5).unwrap());
+    let (xh, wh) = (host::<T>(&x.to_dtype(dtype).unwrap()), host::<T>(&w));
+    let got = tensor(emu::rmsnorm_fwd(&xh, &wh, 1e-5), x.dims());
+    assert!(rel(&got, &want) < t, "rmsnorm fwd {dtype:?}: {}", rel(&got, &want));
+    let dx = tensor(emu::rmsnorm_bwd(&xh, &wh, &host::<T>(&c.to_dtype(dtype).unwrap()), 1e-5), x.dims());
+    assert!(rel(&dx, &grads[0]) < t, "rmsnorm bwd {dtype:?}: {}", rel(&dx, &grads[0]));
+
+    // RoPE: [b, h, t, hd] = [2, 3, 5, 16], rows at different positions (left padding).
+    let inv: Vec<f64> = (0..8).map(|i| 1.0 / 10_000f64.powf(2.0 * i as f64 / 16.0)).collect();
+    let tables = RopeTables::new(&inv, &[(0..5).collect(), (3..8).collect()], dtype, &dev).unwrap();
+    let x = Tensor::randn(0f32, 1.0, (2, 3, 5, 16), &dev).unwrap();
+    let c = Tensor::randn(0f32, 1.0, (2, 3, 5, 16), &dev).unwrap();
+    let (want, grads) = reference(&[&x], dtype, &c, &|v| apply_rope_lean(&v[0], &tables).unwrap());
+    let (cos, sin) = (host::<T>(&tables.cos), host::<T>(&tables.sin));
+    let xh = host::<T>(&x.to_dtype(dtype).unwrap());
+    let g = host::<T>(&c.to_dtype(dtype).unwrap());
+    for grid in [None, Some(1)] {
+        let got = tensor(emu::rope(&xh, &cos, &sin, [2, 3, 5, 16], false, grid), x.dims());
+        assert!(rel(&got, &want) < t, "rope fwd {dtype:?} grid {grid:?}: {}", rel(&got, &want));
+        let dx = tensor(emu::rope(&g, &cos, &sin, [2, 3, 5, 16], true, grid), x.dims());
+        assert!(rel(&dx, &grads[0]) < t, "rope bwd {dtype:?} grid {grid:?}: {}", rel(&dx, &grads[0]));
+    }
+
+    // SwiGLU over 600 elements (three blocks, or one block striding).
+    let a = Tensor::randn(0f32, 2.0, (4, 150), &dev).unwrap();
+    let u = Tensor::randn(0f32, 1.0, (4, 150), &dev).unwrap();
+    let c = Tensor::randn(0f32, 1.0, (4, 150), &dev).unwrap();
+    let (want, grads) = reference(&[&a, &u], dtype, &c, &|v| swiglu_lean(&v[0], &v[1]).unwrap());
+    let (ah, uh) = (host::<T>(&a.to_dtype(dtype).unwrap()), host::<T>(&u.to_dtype(dtype).unwrap()));
+    let g = host::<T>(&c.to_dtype(dtype).unwrap());
+    for grid in [None, Some(1)] {
+        let got = tensor(emu::swiglu_fwd(&ah, &uh, grid), a.dims());
+        assert!(rel(&got, &want) < t, "swiglu fwd {dtype:?}: {}", rel(&got, &want));
+        let (da, du) = emu::swiglu_bwd(&ah, &uh, &g, grid);
+        assert!(rel(&tensor(da, a.dims()), &grads[0]) < t, "swiglu d_gate {dtype:?}");
+        assert!(rel(&tensor(du, a.dims()), &grads[1]) < t, "swiglu d_up {dtype:?}");
+    }
+}
+
+#[test]
+fn fused_kernels_match_the_cpu_ops_f32() {
+    check::<f32>(DType::F32);
+}
+
+#[test]
+fn fused_kernels_match_the_cpu_ops_bf16() {
+    check::<half::bf16>(DType::BF16);
+}
+
+#[test]
+fn fused_kernels_match_the_cpu_ops_f16() {
+    check::<half::f16>(DType::F16);
+}
+

@@ -1,0 +1,40 @@
+// Host entry points for the emulated kernels (emu.h): one `reft_emu_<kernel>_<dtype>` per kernel,
+// taking the launch geometry the Rust side chose (the same function picks it for the GPU) and
+// the kernel's own arguments. Compiled only with the crate's `emu` feature, for tests.
+#include "emu.h"
+#include "fused.cu"
+
+#define EMU_ENTRIES(T, SUF)                                                                               \
+  extern "C" void reft_emu_attn_softmax_fwd_##SUF(unsigned g, unsigned b, const T* s, const float* m, T* p, \
+                                                  size_t rows, int k, int q, int heads, int mrows,          \
+                                                  float scale) {                                            \
+    emu::launch(g, b, [&] { reft_attn_softmax_fwd_##SUF(s, m, p, rows, k, q, heads, mrows, scale); });      \
+  }                                                                                                         \
+  extern "C" void reft_emu_attn_softmax_bwd_##SUF(unsigned g, unsigned b, const T* p, const T* gr, T* ds,   \
+                                                  size_t rows, int k, float scale) {                        \
+    emu::launch(g, b, [&] { reft_attn_softmax_bwd_##SUF(p, gr, ds, rows, k, scale); });                     \
+  }                                                                                                         \
+  extern "C" void reft_emu_rmsnorm_fwd_##SUF(unsigned g, unsigned b, const T* x, const T* w, T* y,          \
+                                             size_t rows, int d, float eps) {                               \
+    emu::launch(g, b, [&] { reft_rmsnorm_fwd_##SUF(x, w, y, rows, d, eps); });                              \
+  }                                                                                                         \
+  extern "C" void reft_emu_rmsnorm_bwd_##SUF(unsigned g, unsigned b, const T* x, const T* w, const T* gr,   \
+                                             T* dx, size_t rows, int d, float eps) {                        \
+    emu::launch(g, b, [&] { reft_rmsnorm_bwd_##SUF(x, w, gr, dx, rows, d, eps); });                         \
+  }                                                                                                         \
+  extern "C" void reft_emu_rope_##SUF(unsigned g, unsigned b, const T* x, const T* c, const T* s, T* y,     \
+                                      size_t n, int heads, int t, int hd, int inverse) {                    \
+    emu::launch(g, b, [&] { reft_rope_##SUF(x, c, s, y, n, heads, t, hd, inverse); });                      \
+  }                                                                                                         \
+  extern "C" void reft_emu_swiglu_fwd_##SUF(unsigned g, unsigned b, const T* a, const T* u, T* y,           \
+                                            size_t n) {                                                     \
+    emu::launch(g, b, [&] { reft_swiglu_fwd_##SUF(a, u, y, n); });                                          \
+  }                                                                                                         \
+  extern "C" void reft_emu_swiglu_bwd_##SUF(unsigned g, unsigned b, const T* a, const T* u, const T* gr,    \
+                                            T* d, size_t n) {                                               \
+    emu::launch(g, b, [&] { reft_swiglu_bwd_##SUF(a, u, gr, d, n); });                                      \
+  }
+
+EMU_ENTRIES(float, f32)
+EMU_ENTRIES(__nv_bfloat16, bf16)
+EMU_ENTRIES(__half, f16)

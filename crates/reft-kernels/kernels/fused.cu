@@ -1,0 +1,199 @@
+// Fused CUDA kernels with their backward for the ops that dominate a ReFT step after the GEMMs:
+// the attention softmax (scale, additive mask, softmax in one pass), RMSNorm, RoPE and SwiGLU.
+//
+// Built from candle's primitives, each of these is 5 to 15 kernels with an f32 copy of the
+// tensor per step (ops/attach.rs); here each direction is one kernel that reads its inputs once
+// and writes its output once, accumulating in f32 whatever the storage type.
+//
+// The same source compiles two ways: with nvcc to PTX for the GPU (build.rs, feature `ptx`), and
+// as C++ against `emu.h` (feature `emu`), which runs every CUDA thread as a host thread with real
+// warp shuffles, so the CPU tests prove these kernels, launch geometry included, against the
+// CPU ops (crates/reft-core/tests/cuda_kernels.rs). Keep to what emu.h provides: warp shuffles,
+// no shared memory, no __syncthreads.
+//
+// Row kernels give each row to one warp (blockDim.x = 32 × warps); elementwise kernels use a
+// grid-stride loop. Rows are indexed in size_t: a [8, 32, 512, 512] score tensor has 67M
+// elements, and larger shapes pass 2^31.
+
+#ifndef REFT_CUDA_EMU
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+#endif
+
+__device__ __forceinline__ float to_f(float x) { return x; }
+__device__ __forceinline__ float to_f(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float to_f(__half x) { return __half2float(x); }
+
+template <typename T> __device__ __forceinline__ T from_f(float x);
+template <> __device__ __forceinline__ float from_f<float>(float x) { return x; }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
+template <> __device__ __forceinline__ __half from_f<__half>(float x) { return __float2half(x); }
+
+/// Rounds through the storage type: where PyTorch rounds an intermediate, so do we.
+template <typename T> __device__ __forceinline__ float round_t(float x) { return to_f(from_f<T>(x)); }
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int m = 16; m > 0; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);
+  return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+  for (int m = 16; m > 0; m >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, m));
+  return v;
+}
+
+/// The row this warp owns; every lane of a warp gets the same row, so a warp leaves as a whole.
+__device__ __forceinline__ size_t warp_row() { return ((size_t)blockIdx.x * blockDim.x + threadIdx.x) / 32; }
+__device__ __forceinline__ int lane_id() { return threadIdx.x % 32; }
+
+// ------------------------------------------------------------------ attention softmax
+// p = softmax(scale·s + mask) over the last dim of s = [b, h, q, k]; mask is f32 [b, 1, mrows, k]
+// with mrows 1 (one key mask per row) or q (causal and padding per query).
+template <typename T>
+__device__ void attn_softmax_fwd(const T* s, const float* mask, T* p, size_t rows, int k, int q, int heads,
+                                 int mrows, float scale) {
+  size_t row = warp_row();
+  if (row >= rows) return;
+  int lane = lane_id();
+  size_t bi = row / ((size_t)heads * q), qi = row % q;
+  const T* sr = s + row * k;
+  const float* mr = mask + (bi * mrows + (mrows == 1 ? 0 : qi)) * k;
+  T* pr = p + row * k;
+  float mx = -INFINITY;
+  for (int j = lane; j < k; j += 32) mx = fmaxf(mx, to_f(sr[j]) * scale + mr[j]);
+  mx = warp_max(mx);
+  float sum = 0.f;
+  for (int j = lane; j < k; j += 32) sum += expf(to_f(sr[j]) * scale + mr[j] - mx);
+  float inv = 1.f / warp_sum(sum);
+  for (int j = lane; j < k; j += 32) pr[j] = from_f<T>(expf(to_f(sr[j]) * scale + mr[j] - mx) * inv);
+}
+
+// ds = scale · p ⊙ (g − Σ_k g ⊙ p), per row.
+template <typename T>
+__device__ void attn_softmax_bwd(const T* p, const T* g, T* ds, size_t rows, int k, float scale) {
+  size_t row = warp_row();
+  if (row >= rows) return;
+  int lane = lane_id();
+  const T* pr = p + row * k;
+  const T* gr = g + row * k;
+  float dot = 0.f;
+  for (int j = lane; j < k; j += 32) dot += to_f(pr[j]) * to_f(gr[j]);
+  dot = warp_sum(dot);
+  for (int j = lane; j < k; j += 32) ds[row * k + j] = from_f<T>(scale * to_f(pr[j]) * (to_f(gr[j]) - dot));
+}
+
+// ------------------------------------------------------------------ RMSNorm, frozen gain
+// y = w · round(x / rms(x)), as HF Llama rounds the normalised row before the gain.
+template <typename T>
+__device__ void rmsnorm_fwd(const T* x, const T* w, T* y, size_t rows, int d, float eps) {
+  size_t row = warp_row();
+  if (row >= rows) return;
+  int lane = lane_id();
+  const T* xr = x + row * d;
+  float ss = 0.f;
+  for (int j = lane; j < d; j += 32) { float v = to_f(xr[j]); ss += v * v; }
+  float inv = 1.f / sqrtf(warp_sum(ss) / d + eps);
+  for (int j = lane; j < d; j += 32) y[row * d + j] = from_f<T>(to_f(w[j]) * round_t<T>(to_f(xr[j]) * inv));
+}
+
+// dx = r · (g⊙w − x̂ · mean(g⊙w⊙x̂)), r = 1/rms, x̂ = x·r.
+template <typename T>
+__device__ void rmsnorm_bwd(const T* x, const T* w, const T* g, T* dx, size_t rows, int d, float eps) {
+  size_t row = warp_row();
+  if (row >= rows) return;
+  int lane = lane_id();
+  const T* xr = x + row * d;
+  const T* gr = g + row * d;
+  float ss = 0.f;
+  for (int j = lane; j < d; j += 32) { float v = to_f(xr[j]); ss += v * v; }
+  float inv = 1.f / sqrtf(warp_sum(ss) / d + eps);
+  float dot = 0.f;
+  for (int j = lane; j < d; j += 32) dot += to_f(gr[j]) * to_f(w[j]) * to_f(xr[j]) * inv;
+  dot = warp_sum(dot) / d;
+  for (int j = lane; j < d; j += 32) {
+    float xh = to_f(xr[j]) * inv;
+    dx[row * d + j] = from_f<T>(inv * (to_f(gr[j]) * to_f(w[j]) - xh * dot));
+  }
+}
+
+// ------------------------------------------------------------------ RoPE, rotate_half layout
+// x = [b, h, t, hd], tables cos/sin = [b, 1, t, hd]. Forward: x·cos + rotate_half(x)·sin with
+// rotate_half(x) = [−x₂, x₁]; inverse (the backward): g·cos + rotate_halfᵀ(g·sin) with
+// rotate_halfᵀ(z) = [z₂, −z₁].
+template <typename T>
+__device__ void rope(const T* x, const T* cos, const T* sin, T* y, size_t n, int heads, int t, int hd, int inverse) {
+  int half = hd / 2;
+  for (size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x; idx < n; idx += (size_t)gridDim.x * blockDim.x) {
+    int i = idx % hd;
+    size_t row = idx / hd;
+    size_t ti = row % t, bi = row / ((size_t)t * heads);
+    size_t tab = (bi * t + ti) * hd;
+    float c = to_f(cos[tab + i]);
+    float out;
+    if (!inverse) {
+      float rot = i < half ? -to_f(x[idx + half]) : to_f(x[idx - half]);
+      out = to_f(x[idx]) * c + rot * to_f(sin[tab + i]);
+    } else if (i < half) {
+      out = to_f(x[idx]) * c + to_f(x[idx + half]) * to_f(sin[tab + i + half]);
+    } else {
+      out = to_f(x[idx]) * c - to_f(x[idx - half]) * to_f(sin[tab + i - half]);
+    }
+    y[idx] = from_f<T>(out);
+  }
+}
+
+// ------------------------------------------------------------------ SwiGLU
+// y = round(silu(a)) · u, as PyTorch rounds the activation before the product.
+template <typename T>
+__device__ void swiglu_fwd(const T* a, const T* u, T* y, size_t n) {
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    float v = to_f(a[i]);
+    y[i] = from_f<T>(round_t<T>(v / (1.f + expf(-v))) * to_f(u[i]));
+  }
+}
+
+// d = [dgate; dup] (2n values): dgate = g·u·σ(a)(1 + a(1 − σ(a))), dup = g·silu(a).
+template <typename T>
+__device__ void swiglu_bwd(const T* a, const T* u, const T* g, T* d, size_t n) {
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    float v = to_f(a[i]), gi = to_f(g[i]);
+    float sig = 1.f / (1.f + expf(-v));
+    float silu = v * sig;
+    d[i] = from_f<T>(gi * to_f(u[i]) * (sig + silu * (1.f - sig)));
+    d[n + i] = from_f<T>(gi * silu);
+  }
+}
+
+// ------------------------------------------------------------------ entry points per dtype
+#define REFT_KERNELS(T, SUF)                                                                                   \
+  extern "C" __global__ void reft_attn_softmax_fwd_##SUF(const T* s, const float* mask, T* p, size_t rows,     \
+                                                         int k, int q, int heads, int mrows, float scale) {    \
+    attn_softmax_fwd<T>(s, mask, p, rows, k, q, heads, mrows, scale);                                          \
+  }                                                                                                            \
+  extern "C" __global__ void reft_attn_softmax_bwd_##SUF(const T* p, const T* g, T* ds, size_t rows, int k,    \
+                                                         float scale) {                                        \
+    attn_softmax_bwd<T>(p, g, ds, rows, k, scale);                                                             \
+  }                                                                                                            \
+  extern "C" __global__ void reft_rmsnorm_fwd_##SUF(const T* x, const T* w, T* y, size_t rows, int d,          \
+                                                    float eps) {                                               \
+    rmsnorm_fwd<T>(x, w, y, rows, d, eps);                                                                     \
+  }                                                                                                            \
+  extern "C" __global__ void reft_rmsnorm_bwd_##SUF(const T* x, const T* w, const T* g, T* dx, size_t rows,    \
+                                                    int d, float eps) {                                        \
+    rmsnorm_bwd<T>(x, w, g, dx, rows, d, eps);                                                                 \
+  }                                                                                                            \
+  extern "C" __global__ void reft_rope_##SUF(const T* x, const T* cos, const T* sin, T* y, size_t n,           \
+                                             int heads, int t, int hd, int inverse) {                          \
+    rope<T>(x, cos, sin, y, n, heads, t, hd, inverse);                                                         \
+  }                                                                                                            \
+  extern "C" __global__ void reft_swiglu_fwd_##SUF(const T* a, const T* u, T* y, size_t n) {                  \
+    swiglu_fwd<T>(a, u, y, n);                                                                                 \
+  }                                                                                                            \
+  extern "C" __global__ void reft_swiglu_bwd_##SUF(const T* a, const T* u, const T* g, T* d, size_t n) {      \
+    swiglu_bwd<T>(a, u, g, d, n);                                                                              \
+  }
+
+REFT_KERNELS(float, f32)
+REFT_KERNELS(__nv_bfloat16, bf16)
+REFT_KERNELS(__half, f16)

@@ -1,0 +1,135 @@
+//! The kernels of `kernels/fused.cu` run on the host (`kernels/emu.h`), for tests: every CUDA
+//! thread is a host thread and warp shuffles really exchange values, so a wrong index, a lane
+//! left out of a reduction or a bad launch geometry shows up here as it would on the GPU.
+//! Each wrapper launches with the geometry that reft-core's CUDA path uses (`row_launch`,
+//! `elementwise_launch`) unless told otherwise.
+
+use half::{bf16, f16};
+
+/// A storage type the kernels are built for.
+pub trait Elem: Copy + Default + Send + Sync + 'static {
+    #[doc(hidden)]
+    const KERNELS: Kernels<Self>;
+}
+
+#[doc(hidden)]
+pub struct Kernels<T> {
+    attn_fwd: unsafe extern "C" fn(u32, u32, *const T, *const f32, *mut T, usize, i32, i32, i32, i32, f32),
+    attn_bwd: unsafe extern "C" fn(u32, u32, *const T, *const T, *mut T, usize, i32, f32),
+    rms_fwd: unsafe extern "C" fn(u32, u32, *const T, *const T, *mut T, usize, i32, f32),
+    rms_bwd: unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *mut T, usize, i32, f32),
+    rope: unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *mut T, usize, i32, i32, i32, i32),
+    swiglu_fwd: unsafe extern "C" fn(u32, u32, *const T, *const T, *mut T, usize),
+    swiglu_bwd: unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *mut T, usize),
+}
+
+macro_rules! elem {
+    ($t:ty, $af:ident, $ab:ident, $rf:ident, $rb:ident, $ro:ident, $sf:ident, $sb:ident) => {
+        extern "C" {
+            fn $af(g: u32, b: u32, s: *const $t, m: *const f32, p: *mut $t, rows: usize, k: i32, q: i32, heads: i32, mrows: i32, scale: f32);
+            fn $ab(g: u32, b: u32, p: *const $t, gr: *const $t, ds: *mut $t, rows: usize, k: i32, scale: f32);
+            fn $rf(g: u32, b: u32, x: *const $t, w: *const $t, y: *mut $t, rows: usize, d: i32, eps: f32);
+            fn $rb(g: u32, b: u32, x: *const $t, w: *const $t, gr: *const $t, dx: *mut $t, rows: usize, d: i32, eps: f32);
+            fn $ro(g: u32, b: u32, x: *const $t, c: *const $t, s: *const $t, y: *mut $t, n: usize, heads: i32, t: i32, hd: i32, inverse: i32);
+            fn $sf(g: u32, b: u32, a: *const $t, u: *const $t, y: *mut $t, n: usize);
+            fn $sb(g: u32, b: u32, a: *const $t, u: *const $t, gr: *const $t, d: *mut $t, n: usize);
+        }
+        impl Elem for $t {
+            const KERNELS: Kernels<Self> = Kernels {
+                attn_fwd: $af,
+                attn_bwd: $ab,
+                rms_fwd: $rf,
+                rms_bwd: $rb,
+                rope: $ro,
+                swiglu_fwd: $sf,
+                swiglu_bwd: $sb,
+            };
+        }
+    };
+}
+
+elem!(f32, reft_emu_attn_softmax_fwd_f32, reft_emu_attn_softmax_bwd_f32, reft_emu_rmsnorm_fwd_f32, reft_emu_rmsnorm_bwd_f32, reft_emu_rope_f32, reft_emu_swiglu_fwd_f32, reft_emu_swiglu_bwd_f32);
+elem!(bf16, reft_emu_attn_softmax_fwd_bf16, reft_emu_attn_softmax_bwd_bf16, reft_emu_rmsnorm_fwd_bf16, reft_emu_rmsnorm_bwd_bf16, reft_emu_rope_bf16, reft_emu_swiglu_fwd_bf16, reft_emu_swiglu_bwd_bf16);
+elem!(f16, reft_emu_attn_softmax_fwd_f16, reft_emu_attn_softmax_bwd_f16, reft_emu_rmsnorm_fwd_f16, reft_emu_rmsnorm_bwd_f16, reft_emu_rope_f16, reft_emu_swiglu_fwd_f16, reft_emu_swiglu_bwd_f16);
+
+fn i32_of(v: usize, what: &str) -> i32 {
+    i32::try_from(v).unwrap_or_else(|_| panic!("{what} {v} does not fit i32"))
+}
+
+/// `softmax(scale·s + mask)` over the last dim of `s = [b, h, q, k]`; `mask` is `[b, 1, mrows, k]`.
+pub fn attn_softmax_fwd<T: Elem>(s: &[T], mask: &[f32], dims: [usize; 4], mrows: usize, scale: f32) -> Vec<T> {
+    let [b, h, q, k] = dims;
+    assert_eq!(s.len(), b * h * q * k, "scores");
+    assert!(mrows == 1 || mrows == q, "mask rows");
+    assert_eq!(mask.len(), b * mrows * k, "mask");
+    let rows = b * h * q;
+    let mut p = vec![T::default(); s.len()];
+    let (g, bl) = crate::row_launch(rows);
+    unsafe { (T::KERNELS.attn_fwd)(g, bl, s.as_ptr(), mask.as_ptr(), p.as_mut_ptr(), rows, i32_of(k, "k"), i32_of(q, "q"), i32_of(h, "heads"), i32_of(mrows, "mask rows"), scale) };
+    p
+}
+
+/// `scale · p ⊙ (g − Σ g ⊙ p)` per row of length `k`.
+pub fn attn_softmax_bwd<T: Elem>(p: &[T], g: &[T], k: usize, scale: f32) -> Vec<T> {
+    assert!(p.len() == g.len() && k > 0 && p.len() % k == 0, "probabilities and gradient");
+    let rows = p.len() / k;
+    let mut ds = vec![T::default(); p.len()];
+    let (gr, bl) = crate::row_launch(rows);
+    unsafe { (T::KERNELS.attn_bwd)(gr, bl, p.as_ptr(), g.as_ptr(), ds.as_mut_ptr(), rows, i32_of(k, "k"), scale) };
+    ds
+}
+
+/// RMSNorm of rows of length `w.len()` with gain `w`.
+pub fn rmsnorm_fwd<T: Elem>(x: &[T], w: &[T], eps: f32) -> Vec<T> {
+    let d = w.len();
+    assert!(d > 0 && x.len() % d == 0, "rows");
+    let rows = x.len() / d;
+    let mut y = vec![T::default(); x.len()];
+    let (g, b) = crate::row_launch(rows);
+    unsafe { (T::KERNELS.rms_fwd)(g, b, x.as_ptr(), w.as_ptr(), y.as_mut_ptr(), rows, i32_of(d, "d"), eps) };
+    y
+}
+
+/// The input gradient of `rmsnorm_fwd` for the output gradient `g`.
+pub fn rmsnorm_bwd<T: Elem>(x: &[T], w: &[T], g: &[T], eps: f32) -> Vec<T> {
+    let d = w.len();
+    assert!(d > 0 && x.len() % d == 0 && g.len() == x.len(), "rows");
+    let rows = x.len() / d;
+    let mut dx = vec![T::default(); x.len()];
+    let (gr, b) = crate::row_launch(rows);
+    unsafe { (T::KERNELS.rms_bwd)(gr, b, x.as_ptr(), w.as_ptr(), g.as_ptr(), dx.as_mut_ptr(), rows, i32_of(d, "d"), eps) };
+    dx
+}
+
+/// RoPE of `x = [b, h, t, hd]` with tables `[b, 1, t, hd]`; `inverse` applies the transpose
+/// (the backward). `grid` overrides the launch's block count (to exercise the stride loop).
+pub fn rope<T: Elem>(x: &[T], cos: &[T], sin: &[T], dims: [usize; 4], inverse: bool, grid: Option<u32>) -> Vec<T> {
+    let [b, h, t, hd] = dims;
+    assert!(x.len() == b * h * t * hd && cos.len() == b * t * hd && sin.len() == cos.len() && hd % 2 == 0, "rope shapes");
+    let mut y = vec![T::default(); x.len()];
+    let (g, bl) = crate::elementwise_launch(x.len());
+    unsafe {
+        (T::KERNELS.rope)(grid.unwrap_or(g), bl, x.as_ptr(), cos.as_ptr(), sin.as_ptr(), y.as_mut_ptr(), x.len(), i32_of(h, "heads"), i32_of(t, "t"), i32_of(hd, "hd"), inverse as i32)
+    };
+    y
+}
+
+/// `round(silu(a)) · u`.
+pub fn swiglu_fwd<T: Elem>(a: &[T], u: &[T], grid: Option<u32>) -> Vec<T> {
+    assert_eq!(a.len(), u.len(), "gate and up");
+    let mut y = vec![T::default(); a.len()];
+    let (g, b) = crate::elementwise_launch(a.len());
+    unsafe { (T::KERNELS.swiglu_fwd)(grid.unwrap_or(g), b, a.as_ptr(), u.as_ptr(), y.as_mut_ptr(), a.len()) };
+    y
+}
+
+/// `(d_gate, d_up)` for the output gradient `g`.
+pub fn swiglu_bwd<T: Elem>(a: &[T], u: &[T], g: &[T], grid: Option<u32>) -> (Vec<T>, Vec<T>) {
+    assert!(a.len() == u.len() && g.len() == a.len(), "gate, up and gradient");
+    let n = a.len();
+    let mut d = vec![T::default(); 2 * n];
+    let (gr, b) = crate::elementwise_launch(n);
+    unsafe { (T::KERNELS.swiglu_bwd)(grid.unwrap_or(gr), b, a.as_ptr(), u.as_ptr(), g.as_ptr(), d.as_mut_ptr(), n) };
+    let du = d.split_off(n);
+    (d, du)
+}
