@@ -7,7 +7,7 @@
 //! layer through [`Hooks`], and the LM head can run on selected rows only.
 
 use super::config::DecoderConfig;
-use crate::ops::{apply_rope, attention_softmax, batched_matmul, frozen_linear, rms_norm, swiglu, FrozenLinear, RopeTables};
+use crate::ops::{apply_rope, attention_probs, batched_matmul, frozen_linear, rms_norm, swiglu, FrozenLinear, RopeTables};
 use candle_core::{DType, Device, Tensor, D};
 
 /// Where in a layer an intervention reads and writes the hidden state (pyvene's names).
@@ -180,22 +180,26 @@ impl Decoder {
         rms_norm(h, &self.norm, self.cfg.rms_norm_eps)
     }
 
+    /// Additive mask for the grouped queries of `attention`: `[b, 1, g·t, total]` with `g` query
+    /// heads per key head, where row `r·t + i` (any `r`) masks query `past + i` (causal, sliding
+    /// window, padded keys). A single query (`t == 1`, decoding) needs one row per sequence.
     fn additive_mask(&self, key_mask: &[u8], b: usize, t: usize, past: usize) -> candle_core::Result<Tensor> {
         let total = past + t;
-        let mut m = vec![0f32; b * t * total];
+        let rows = if t == 1 { 1 } else { t * (self.cfg.num_heads / self.cfg.num_kv_heads) };
+        let mut m = vec![0f32; b * rows * total];
         for r in 0..b {
-            for i in 0..t {
-                let q = past + i;
+            for row in 0..rows {
+                let q = past + row % t;
                 for j in 0..total {
                     let causal = j <= q;
                     let window = self.cfg.sliding_window.map(|w| q < j + w).unwrap_or(true);
                     if !(causal && window && key_mask[r * total + j] != 0) {
-                        m[(r * t + i) * total + j] = MASKED;
+                        m[(r * rows + row) * total + j] = MASKED;
                     }
                 }
             }
         }
-        Tensor::from_vec(m, (b, 1, t, total), &self.device)
+        Tensor::from_vec(m, (b, 1, rows, total), &self.device)
     }
 
     fn attention(
@@ -222,14 +226,17 @@ impl Decoder {
             // Cached keys never need a graph: decoding is inference only.
             *slot = Some((k.detach(), v.detach()));
         }
-        let k = repeat_kv(&k, nh / nkv)?;
-        let v = repeat_kv(&v, nh / nkv)?;
+        // Grouped-query attention without repeating keys and values: the query heads that share
+        // a key head (head h = kv·g + r, the order of HF's repeat_kv) become g·t query rows of
+        // that head, and the mask has a row for each (`additive_mask`).
+        let g = nh / nkv;
+        let q = q.reshape((b, nkv, g * t, hd))?;
         let scale = 1.0 / (hd as f64).sqrt();
-        let scores = batched_matmul(&q, &k.t()?)?;
-        // Softmax in f32 for half-precision models (f64 stays f64 for gradchecks).
-        let probs = attention_softmax(&scores, mask, scale)?.to_dtype(self.dtype)?;
-        let out = batched_matmul(&probs, &v)?; // [b, nh, t, hd]
-        let out = out.transpose(1, 2)?.contiguous()?.reshape((b, t, nh * hd))?;
+        // The softmax runs in f32 for half-precision models (f64 stays f64 for gradchecks); the
+        // scores are not kept for the backward (`ops/attention_probs.rs`).
+        let probs = attention_probs(&q, &k, mask, scale)?.to_dtype(self.dtype)?;
+        let out = batched_matmul(&probs, &v)?; // [b, kv, g·t, hd]
+        let out = out.reshape((b, nh, t, hd))?.transpose(1, 2)?.contiguous()?.reshape((b, t, nh * hd))?;
         w.o.forward(&out)
     }
 
@@ -246,15 +253,6 @@ impl Decoder {
         }
         n
     }
-}
-
-/// `[b, kv, t, hd]` → `[b, kv·n_rep, t, hd]` (grouped-query attention).
-fn repeat_kv(x: &Tensor, n_rep: usize) -> candle_core::Result<Tensor> {
-    if n_rep == 1 {
-        return Ok(x.clone());
-    }
-    let (b, kv, t, hd) = x.dims4()?;
-    x.unsqueeze(2)?.broadcast_as((b, kv, n_rep, t, hd))?.reshape((b, kv * n_rep, t, hd))
 }
 
 /// Shape helper used by callers that flatten rows.

@@ -14,7 +14,7 @@ use super::softmax::softmax_last;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, D};
 use rayon::prelude::*;
 
-struct AttnSoftmax {
+pub(crate) struct AttnSoftmax {
     /// `[b, mq, k]` flattened, f64 so one op serves f32 and f64 scores.
     mask: Vec<f64>,
     mask_rows: usize,
@@ -22,6 +22,13 @@ struct AttnSoftmax {
 }
 
 impl AttnSoftmax {
+    /// The op for `[b, h, q, k]` scores under an additive mask `[b, 1, 1 | q, k]`.
+    pub(crate) fn new(mask: &Tensor, b: usize, q: usize, k: usize, scale: f64) -> Result<Self> {
+        let mq = check_mask(mask, b, q, k)?;
+        let mask: Vec<f64> = mask.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
+        Ok(Self { mask, mask_rows: mq, scale })
+    }
+
     /// Mask row for score row `row` of a `[b, h, q, k]` tensor.
     fn mask_row(&self, row: usize, h: usize, q: usize, k: usize) -> &[f64] {
         let (bi, qi) = (row / (h * q), row % q);
@@ -29,7 +36,7 @@ impl AttnSoftmax {
         &self.mask[r * k..(r + 1) * k]
     }
 
-    fn forward<T: Float>(&self, x: &[T], dims: &[usize]) -> Vec<T> {
+    pub(crate) fn forward<T: Float>(&self, x: &[T], dims: &[usize]) -> Vec<T> {
         let (h, q, k) = (dims[1], dims[2], dims[3]);
         let mut out = vec![T::from(0.0); x.len()];
         out.par_chunks_mut(k).zip(x.par_chunks(k)).enumerate().for_each(|(row, (o, s))| {
@@ -100,8 +107,7 @@ impl CustomOp1 for AttnSoftmax {
     }
 
     fn bwd(&self, _arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let kernel = Backward { k: *res.dims().last().unwrap_or(&1), scale: self.scale };
-        Ok(on_tensors(&kernel, &[res, grad], res.shape())?.pop())
+        Ok(Some(attention_softmax_backward(res, grad, self.scale)?))
     }
 }
 
@@ -110,10 +116,7 @@ impl CustomOp1 for AttnSoftmax {
 pub fn attention_softmax(scores: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
     let (b, _h, q, k) = scores.dims4()?;
     let dtype = scores.dtype();
-    let (mb, one, mq, mk) = mask.dims4()?;
-    if mb != b || one != 1 || mk != k || (mq != 1 && mq != q) {
-        candle_core::bail!("attention mask {:?} does not fit scores {:?}", mask.dims(), scores.dims());
-    }
+    check_mask(mask, b, q, k)?;
     #[cfg(feature = "cuda")]
     if super::cuda_fused::applies(scores) {
         return super::cuda_fused::attention_softmax(scores, mask, scale);
@@ -122,23 +125,37 @@ pub fn attention_softmax(scores: &Tensor, mask: &Tensor, scale: f64) -> Result<T
     if !fused {
         return attention_softmax_lean(scores, mask, scale);
     }
-    let mask: Vec<f64> = mask.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
-    scores.contiguous()?.apply_op1(AttnSoftmax { mask, mask_rows: mq, scale })
+    scores.contiguous()?.apply_op1(AttnSoftmax::new(mask, b, q, k, scale)?)
 }
 
-/// The attention softmax off the native kernel (CUDA, half precision): computed in f32 outside
-/// the graph and handed over in the scores' dtype, so the graph keeps the scores and the
-/// probabilities, not the five f32 intermediates of the composite; the backward is
-/// `dS = scale · P ⊙ (dP − Σₖ dP ⊙ P)` in f32 (see `attach.rs`).
-#[doc(hidden)]
+/// The mask's row count (1 or `q`) when it is `[b, 1, 1 | q, k]`.
+fn check_mask(mask: &Tensor, b: usize, q: usize, k: usize) -> Result<usize> {
+    let (mb, one, mq, mk) = mask.dims4()?;
+    if mb != b || one != 1 || mk != k || (mq != 1 && mq != q) {
+        candle_core::bail!("attention mask {:?} does not fit scores [{b}, _, {q}, {k}]", mask.dims());
+    }
+    Ok(mq)
+}
+
+/// The input gradient of [`attention_softmax`] from its output `p` and the output's gradient
+/// `g`: `scale · p ⊙ (g − Σₖ g ⊙ p)`, in `p`'s dtype (computed in f32 for half precision).
+pub(crate) fn attention_softmax_backward(p: &Tensor, g: &Tensor, scale: f64) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    if super::cuda_fused::applies(p) && g.dtype() == p.dtype() {
+        return super::cuda_fused::attention_softmax_backward(p, g, scale);
+    }
+    if p.device().is_cpu() && matches!(p.dtype(), DType::F32 | DType::F64) && g.dtype() == p.dtype() {
+        let kernel = Backward { k: *p.dims().last().unwrap_or(&1), scale };
+        return Ok(on_tensors(&kernel, &[p, g], p.shape())?.pop().expect("one output"));
+    }
+    let (pw, gw) = (widen(p)?, widen(g)?);
+    let dot = (&gw * &pw)?.sum_keepdim(D::Minus1)?;
+    ((pw * gw.broadcast_sub(&dot)?)? * scale)?.to_dtype(p.dtype())
+}
+
 pub fn attention_softmax_lean(scores: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
     let s = widen(&scores.detach())?;
     let m = mask.to_dtype(s.dtype())?;
     let p = softmax_last(&(s * scale)?.broadcast_add(&m)?)?.to_dtype(scores.dtype())?;
-    attach1("attention-softmax", scores, p, move |scores, p, g| {
-        let (p, g) = (widen(p)?, widen(g)?);
-        let dot = (&g * &p)?.sum_keepdim(D::Minus1)?;
-        let ds = ((p * g.broadcast_sub(&dot)?)? * scale)?;
-        Ok(Some(ds.to_dtype(scores.dtype())?))
-    })
+    attach1("attention-softmax", scores, p, move |_scores, p, g| Ok(Some(attention_softmax_backward(p, g, scale)?)))
 }

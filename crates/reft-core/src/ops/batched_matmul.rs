@@ -27,7 +27,20 @@ fn dims(a: &Layout, b: &Layout) -> Result<(usize, usize, usize, usize, Shape)> {
     Ok((batch, m, n, k, Shape::from(out)))
 }
 
-fn cpu_gemms<T: Copy + Default + Send + Sync + 'static>(a: &[T], b: &[T], batch: usize, m: usize, n: usize, k: usize, one: T) -> Vec<T> {
+/// `batch` row-major GEMMs `[m, k] · [k, n]` spread over the thread pool, one thread each; with
+/// `b_transposed` each `b` is stored `[n, k]` and read as its transpose.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemms<T: Copy + Default + Send + Sync + 'static>(
+    a: &[T],
+    b: &[T],
+    batch: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    b_transposed: bool,
+    one: T,
+) -> Vec<T> {
+    let (rhs_cs, rhs_rs) = if b_transposed { (k as isize, 1) } else { (1, n as isize) };
     let mut out = vec![T::default(); batch * m * n];
     out.par_chunks_mut((m * n).max(1)).enumerate().for_each(|(i, dst)| {
         let (lhs, rhs) = (&a[i * m * k..], &b[i * k * n..]);
@@ -37,7 +50,7 @@ fn cpu_gemms<T: Copy + Default + Send + Sync + 'static>(a: &[T], b: &[T], batch:
                 m, n, k,
                 dst.as_mut_ptr(), 1, n as isize, false,
                 lhs.as_ptr(), 1, k as isize,
-                rhs.as_ptr(), 1, n as isize,
+                rhs.as_ptr(), rhs_cs, rhs_rs,
                 T::default(), one,
                 false, false, false,
                 gemm::Parallelism::None,
@@ -59,8 +72,8 @@ impl CustomOp2 for BatchedMatmul {
             _ => candle_core::bail!("batched_matmul: operands must be contiguous"),
         };
         let out = match (s1, s2) {
-            (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(cpu_gemms(&a[o1.0..o1.1], &b[o2.0..o2.1], batch, m, n, k, 1f32)),
-            (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(cpu_gemms(&a[o1.0..o1.1], &b[o2.0..o2.1], batch, m, n, k, 1f64)),
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(gemms(&a[o1.0..o1.1], &b[o2.0..o2.1], batch, m, n, k, false, 1f32)),
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(gemms(&a[o1.0..o1.1], &b[o2.0..o2.1], batch, m, n, k, false, 1f64)),
             _ => candle_core::bail!("batched_matmul: f32 or f64 operands of one dtype expected"),
         };
         Ok((out, shape))

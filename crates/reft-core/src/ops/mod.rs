@@ -6,6 +6,7 @@
 //! finite differences in f64.
 
 mod attach;
+mod attention_probs;
 mod attention_softmax;
 mod batched_matmul;
 mod cpu_kernel;
@@ -19,6 +20,7 @@ mod rope;
 mod softmax;
 mod swiglu;
 
+pub use attention_probs::attention_probs;
 pub use attention_softmax::{attention_softmax, attention_softmax_lean};
 pub use batched_matmul::batched_matmul;
 pub use frozen_linear::{frozen_affine, frozen_linear, FrozenLinear};

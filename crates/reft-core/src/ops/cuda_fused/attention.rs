@@ -88,3 +88,8 @@ pub(crate) fn attention_softmax(scores: &Tensor, mask: &Tensor, scale: f64) -> R
     let mask = mask.to_dtype(DType::F32)?.contiguous()?;
     scores.contiguous()?.apply_op1(AttnSoftmax { scale: scale as f32, mask, mask_rows })
 }
+
+/// The input gradient of [`attention_softmax`] from its output `p` and the output's gradient `g`.
+pub(crate) fn attention_softmax_backward(p: &Tensor, g: &Tensor, scale: f64) -> Result<Tensor> {
+    p.contiguous()?.apply_op2_no_bwd(&g.contiguous()?, &AttnSoftmaxBwd { scale: scale as f32 })
+}

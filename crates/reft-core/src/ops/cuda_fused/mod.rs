@@ -14,7 +14,7 @@ use candle_core::{CudaDevice, CudaStorage, DType, Layout, Result, Storage, Tenso
 mod attention;
 mod rows;
 
-pub(crate) use attention::attention_softmax;
+pub(crate) use attention::{attention_softmax, attention_softmax_backward};
 pub(crate) use rows::{apply_rope, rms_norm, swiglu};
 
 /// Whether `t` takes the fused kernels: on CUDA, in f32, bf16 or f16, and switched on
