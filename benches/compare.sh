@@ -24,4 +24,9 @@ for case in sorted({r["case"] for r in rows if r["impl"] == "pyreft"}):
         off, b = get("reft", case, what), get("pyreft", case, "train_step")
         if off and b:
             print(f"| {case} | train_step, {label} (s) | {off['s_per_step']:.3f} | {b['s_per_step']:.3f} | {b['s_per_step'] / off['s_per_step']:.2f}× |")
+for case in ("decode_b1_p32_n64", "decode_b8_p128_n32"):
+    r = get("reft", case, "generate") or get("reft", case, "generate_cache_true")
+    hf, py = get("hf", case, "generate"), get("pyreft", case, "generate")
+    if r and hf and py:
+        print(f"| {case} | generate, new tokens/s | {r['tokens_per_s']:.1f} | {py['tokens_per_s']:.1f} (HF {hf['tokens_per_s']:.1f}) | {r['tokens_per_s'] / py['tokens_per_s']:.2f}× (vs HF {r['tokens_per_s'] / hf['tokens_per_s']:.2f}×) |")
 PYEOF

@@ -85,6 +85,40 @@ def main():
             del reft.interventions[k]
         del reft
         model = load()
+    generation(model, pyreft, sync, a.device)
+
+
+def generation(model, pyreft, sync, device):
+    """Greedy decoding with the KV cache, as reft's `train_step` bench times it: batch 1 with a
+    32-token prompt and 64 new tokens, and batch 8 with 128-token prompts and 32 new tokens;
+    plain HF `generate`, and pyreft's with LoReFT r4 at layer 15 on the last prompt position.
+    New tokens over the batch per second (one warm-up call, then one timed call)."""
+    for case, b, t, new in [("decode_b1_p32_n64", 1, 32, 64), ("decode_b8_p128_n32", 8, 128, 32)]:
+        ids, am, _ = (x.to(device) for x in batch(model, b, t))
+        kw = dict(max_new_tokens=new, min_new_tokens=new, do_sample=False, pad_token_id=0)
+
+        def timed(fn):
+            fn()
+            sync(); t0 = time.perf_counter(); fn(); sync()
+            return time.perf_counter() - t0
+
+        with torch.no_grad():
+            s = timed(lambda: model.generate(input_ids=ids, attention_mask=am, **kw))
+        print(json.dumps({"impl": "hf", "case": case, "what": "generate", "new_tokens": b * new, "s": round(s, 3), "tokens_per_s": round(b * new / s, 1)}), flush=True)
+        reps = [{"layer": 15, "component": "block_output", "low_rank_dimension": 4,
+                 "intervention": pyreft.LoreftIntervention(embed_dim=model.config.hidden_size, low_rank_dimension=4, dtype=torch.float32)}]
+        reft = pyreft.get_reft_model(model, pyreft.ReftConfig(representations=reps))
+        locs = [[[t - 1]] * b]
+
+        def gen():
+            with torch.no_grad():
+                reft.generate({"input_ids": ids, "attention_mask": am}, unit_locations={"sources->base": (None, locs)},
+                              intervene_on_prompt=True, **kw)
+        s = timed(gen)
+        print(json.dumps({"impl": "pyreft", "case": case, "what": "generate", "new_tokens": b * new, "s": round(s, 3), "tokens_per_s": round(b * new / s, 1)}), flush=True)
+        for k in list(reft.interventions):
+            del reft.interventions[k]
+        del reft
 
 
 if __name__ == "__main__":

@@ -97,7 +97,8 @@ fn main() {
             .collect();
         println!("{{\"impl\":\"reft\",\"case\":\"{name}\",\"what\":\"forward_loss_no_grad\",\"batch\":{b},\"seq\":{t},\"s\":{:.4}}}", median(fwd));
     }
-    if only.is_some() {
+    // REFT_BENCH_CASE=decode runs only the decoding cases.
+    if only.as_deref().is_some_and(|o| o != "decode") {
         return;
     }
     // Decoding: batch 1, 32-token prompt, 64 new tokens, LoReFT at the last prompt position.
@@ -113,4 +114,16 @@ fn main() {
         let s = t0.elapsed().as_secs_f64();
         println!("{{\"impl\":\"reft\",\"case\":\"decode_b1_p32_n64\",\"what\":\"generate_cache_{use_cache}\",\"new_tokens\":{},\"tokens_per_s\":{:.1}}}", out[0].len(), out[0].len() as f64 / s);
     }
+    // Batched decoding (the CPU analogue of the GPU anchor's generation case): batch 8,
+    // 128-token prompts, 32 new tokens each, greedy with the KV cache; new tokens over the batch
+    // per second, the same measure as `benches/pyreft_step.py`'s HF and pyreft `generate`.
+    let mut p = batch(8, 128, &[vec![127]], cfg.vocab_size);
+    p.labels = None;
+    let o = GenerateOptions { max_new_tokens: 32, ..Default::default() };
+    m.generate(&p, &GenerateOptions { max_new_tokens: 2, ..o.clone() }, &mut |_| true).unwrap();
+    let t0 = Instant::now();
+    let out = m.generate(&p, &o, &mut |_| true).unwrap();
+    let s = t0.elapsed().as_secs_f64();
+    let n: usize = out.iter().map(|r| r.len()).sum();
+    println!("{{\"impl\":\"reft\",\"case\":\"decode_b8_p128_n32\",\"what\":\"generate\",\"new_tokens\":{n},\"s\":{s:.3},\"tokens_per_s\":{:.1}}}", n as f64 / s);
 }

@@ -6,7 +6,8 @@
 //! returns `∂L/∂x = g·W` in its backward, nothing else.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CudaStorage, CustomOp1, Layout, Result, Shape, Storage, Tensor};
+use super::skinny_matmul::{skinny_matmul, ROWS};
+use candle_core::{CpuStorage, CudaStorage, CustomOp1, DType, Layout, Result, Shape, Storage, Tensor};
 
 /// A frozen linear layer: weight `[out, in]` and optional bias `[out]`.
 #[derive(Clone, Debug)]
@@ -128,8 +129,12 @@ pub fn frozen_linear(xs: &Tensor, weight: &Tensor) -> Result<Tensor> {
 pub fn frozen_affine(xs: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let xs = xs.contiguous()?;
     if !xs.track_op() {
-        // No graph needed: a plain matmul is just as fast and skips the custom-op plumbing.
-        let y = matmul_2d(&xs, &weight.t()?)?;
+        // No graph needed: a plain matmul is just as fast and skips the custom-op plumbing, and
+        // a few rows (decoding) take the skinny product.
+        let y = match skinny(&xs, weight)? {
+            Some(y) => y,
+            None => matmul_2d(&xs, &weight.t()?)?,
+        };
         return match bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),
@@ -141,6 +146,35 @@ pub fn frozen_affine(xs: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Res
         None => None,
     };
     xs.apply_op1(FrozenMatmul { weight: weight.clone(), bias })
+}
+
+/// `x·Wᵀ` by `skinny_matmul` when `x` has 2–8 rows, both are f32 on the CPU and `W` is stored
+/// `[out, in]` (not the input-major copy of `cpu_layout`); `None` otherwise.
+fn skinny(xs: &Tensor, weight: &Tensor) -> Result<Option<Tensor>> {
+    let k = *xs.dims().last().unwrap_or(&0);
+    let m = xs.elem_count() / k.max(1);
+    if !ROWS.contains(&m) || !xs.device().is_cpu() || xs.dtype() != DType::F32 || weight.dtype() != DType::F32 {
+        return Ok(None);
+    }
+    let (n, wk) = weight.dims2()?;
+    if wk != k {
+        return Ok(None);
+    }
+    let (ws, wl) = weight.storage_and_layout();
+    if !wl.is_contiguous() {
+        return Ok(None);
+    }
+    let (xs_s, xl) = xs.storage_and_layout();
+    let (Storage::Cpu(CpuStorage::F32(w)), Storage::Cpu(CpuStorage::F32(x))) = (&*ws, &*xs_s) else {
+        return Ok(None);
+    };
+    let (Some(xo), wo) = (xl.contiguous_offsets(), wl.start_offset()) else {
+        return Ok(None);
+    };
+    let y = skinny_matmul(&x[xo.0..xo.1], m, k, &w[wo..wo + n * k], n);
+    let mut out = xs.dims().to_vec();
+    *out.last_mut().unwrap_or(&mut 0) = n;
+    Ok(Some(Tensor::from_vec(y, out, xs.device())?))
 }
 
 /// `[..., k] · [k, n]` as one `[m, k]·[k, n]` GEMM: candle's broadcast matmul would instead run

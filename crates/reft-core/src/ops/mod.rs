@@ -17,6 +17,7 @@ mod gelu;
 mod lm_cross_entropy;
 mod norm;
 mod rope;
+mod skinny_matmul;
 mod softmax;
 mod swiglu;
 
