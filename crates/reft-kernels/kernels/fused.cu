@@ -84,6 +84,14 @@ __device__ void attn_softmax_bwd(const T* p, const T* g, T* ds, size_t rows, int
 }
 
 // ------------------------------------------------------------------ RMSNorm, frozen gain
+// 1 / sqrt(mean(x²) + eps) of one row, reduced over the warp (every lane gets it).
+template <typename T>
+__device__ __forceinline__ float inv_rms(const T* xr, int d, float eps, int lane) {
+  float ss = 0.f;
+  for (int j = lane; j < d; j += 32) { float v = to_f(xr[j]); ss += v * v; }
+  return 1.f / sqrtf(warp_sum(ss) / d + eps);
+}
+
 // y = w · round(x / rms(x)), as HF Llama rounds the normalised row before the gain.
 template <typename T>
 __device__ void rmsnorm_fwd(const T* x, const T* w, T* y, size_t rows, int d, float eps) {
@@ -91,9 +99,7 @@ __device__ void rmsnorm_fwd(const T* x, const T* w, T* y, size_t rows, int d, fl
   if (row >= rows) return;
   int lane = lane_id();
   const T* xr = x + row * d;
-  float ss = 0.f;
-  for (int j = lane; j < d; j += 32) { float v = to_f(xr[j]); ss += v * v; }
-  float inv = 1.f / sqrtf(warp_sum(ss) / d + eps);
+  float inv = inv_rms(xr, d, eps, lane);
   for (int j = lane; j < d; j += 32) y[row * d + j] = from_f<T>(to_f(w[j]) * round_t<T>(to_f(xr[j]) * inv));
 }
 
@@ -105,9 +111,7 @@ __device__ void rmsnorm_bwd(const T* x, const T* w, const T* g, T* dx, size_t ro
   int lane = lane_id();
   const T* xr = x + row * d;
   const T* gr = g + row * d;
-  float ss = 0.f;
-  for (int j = lane; j < d; j += 32) { float v = to_f(xr[j]); ss += v * v; }
-  float inv = 1.f / sqrtf(warp_sum(ss) / d + eps);
+  float inv = inv_rms(xr, d, eps, lane);
   float dot = 0.f;
   for (int j = lane; j < d; j += 32) dot += to_f(gr[j]) * to_f(w[j]) * to_f(xr[j]) * inv;
   dot = warp_sum(dot) / d;
