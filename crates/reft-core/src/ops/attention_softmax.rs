@@ -10,15 +10,21 @@
 
 use super::attach::{attach1, widen};
 use super::cpu_kernel::{on_storage, on_tensors, Float, Kernel};
+use super::vec_math;
 use super::softmax::softmax_last;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, TensorId, D};
 use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 
+/// An additive mask `[b, mq, k]` on the host, flattened, in both precisions the kernels run in.
+pub(crate) struct HostMask {
+    f64: Vec<f64>,
+    f32: Vec<f32>,
+}
+
 pub(crate) struct AttnSoftmax {
-    /// `[b, mq, k]` flattened, f64 so one op serves f32 and f64 scores; shared by every layer
-    /// of a forward (`host_mask`).
-    mask: Arc<Vec<f64>>,
+    /// Shared by every layer of a forward (`host_mask`).
+    mask: Arc<HostMask>,
     mask_rows: usize,
     scale: f64,
 }
@@ -31,17 +37,22 @@ impl AttnSoftmax {
     }
 
     /// Mask row for score row `row` of a `[b, h, q, k]` tensor.
-    fn mask_row(&self, row: usize, h: usize, q: usize, k: usize) -> &[f64] {
+    fn mask_range(&self, row: usize, h: usize, q: usize, k: usize) -> std::ops::Range<usize> {
         let (bi, qi) = (row / (h * q), row % q);
         let r = if self.mask_rows == 1 { bi } else { bi * q + qi };
-        &self.mask[r * k..(r + 1) * k]
+        r * k..(r + 1) * k
     }
 
     pub(crate) fn forward<T: Float>(&self, x: &[T], dims: &[usize]) -> Vec<T> {
         let (h, q, k) = (dims[1], dims[2], dims[3]);
         let mut out = vec![T::from(0.0); x.len()];
         out.par_chunks_mut(k).zip(x.par_chunks(k)).enumerate().for_each(|(row, (o, s))| {
-            let m = self.mask_row(row, h, q, k);
+            let range = self.mask_range(row, h, q, k);
+            // f32 in f32, as PyTorch computes it, on the vectorised loop.
+            if let (Some(s), Some(o)) = (T::as_f32(s), T::as_f32_mut(o)) {
+                return vec_math::masked_softmax(s, &self.mask.f32[range], self.scale as f32, o);
+            }
+            let m = &self.mask.f64[range];
             let mut max = f64::NEG_INFINITY;
             for j in 0..k {
                 max = max.max(s[j].to() * self.scale + m[j]);
@@ -64,6 +75,9 @@ impl AttnSoftmax {
 fn backward<T: Float>(p: &[T], g: &[T], k: usize, scale: f64) -> Vec<T> {
     let mut out = vec![T::from(0.0); p.len()];
     out.par_chunks_mut(k).zip(p.par_chunks(k).zip(g.par_chunks(k))).for_each(|(o, (p, g))| {
+        if let (Some(p), Some(g), Some(o)) = (T::as_f32(p), T::as_f32(g), T::as_f32_mut(o)) {
+            return vec_math::softmax_backward(p, g, scale as f32, o);
+        }
         let dot: f64 = p.iter().zip(g).map(|(a, b)| a.to() * b.to()).sum();
         for j in 0..k {
             o[j] = T::from(scale * p[j].to() * (g[j].to() - dot));
@@ -132,15 +146,16 @@ pub fn attention_softmax(scores: &Tensor, mask: &Tensor, scale: f64) -> Result<T
 /// The mask's values on the host. Every layer of a forward passes the same mask tensor, and
 /// each op keeps its mask until the backward, so the copy is made once per tensor and shared:
 /// one copy per layer was 12.6 MB × 30 layers for SmolLM2's grouped mask at 2 × 512 tokens.
-fn host_mask(mask: &Tensor) -> Result<Arc<Vec<f64>>> {
-    static LAST: Mutex<Option<(TensorId, Arc<Vec<f64>>)>> = Mutex::new(None);
+fn host_mask(mask: &Tensor) -> Result<Arc<HostMask>> {
+    static LAST: Mutex<Option<(TensorId, Arc<HostMask>)>> = Mutex::new(None);
     let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((id, v)) = last.as_ref() {
         if *id == mask.id() {
             return Ok(v.clone());
         }
     }
-    let v: Arc<Vec<f64>> = Arc::new(mask.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?);
+    let f64: Vec<f64> = mask.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
+    let v = Arc::new(HostMask { f32: f64.iter().map(|&x| x as f32).collect(), f64 });
     *last = Some((mask.id(), v.clone()));
     Ok(v)
 }

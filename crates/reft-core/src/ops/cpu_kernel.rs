@@ -13,6 +13,10 @@ pub(crate) trait Float: Copy + Send + Sync + 'static {
     fn from(x: f64) -> Self;
     /// `eˣ` at this type's precision (`expf` for f32, about twice as fast as f64 `exp`).
     fn exp_at(x: f64) -> f64;
+    /// The data as f32, for the vectorised loops of `vec_math` (f64 data has none: it serves
+    /// the finite-difference checks at full precision).
+    fn as_f32(x: &[Self]) -> Option<&[f32]>;
+    fn as_f32_mut(x: &mut [Self]) -> Option<&mut [f32]>;
 }
 
 impl Float for f32 {
@@ -25,6 +29,12 @@ impl Float for f32 {
     fn exp_at(x: f64) -> f64 {
         (x as f32).exp() as f64
     }
+    fn as_f32(x: &[Self]) -> Option<&[f32]> {
+        Some(x)
+    }
+    fn as_f32_mut(x: &mut [Self]) -> Option<&mut [f32]> {
+        Some(x)
+    }
 }
 
 impl Float for f64 {
@@ -36,6 +46,12 @@ impl Float for f64 {
     }
     fn exp_at(x: f64) -> f64 {
         x.exp()
+    }
+    fn as_f32(_: &[Self]) -> Option<&[f32]> {
+        None
+    }
+    fn as_f32_mut(_: &mut [Self]) -> Option<&mut [f32]> {
+        None
     }
 }
 

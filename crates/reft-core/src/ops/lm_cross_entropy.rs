@@ -9,12 +9,17 @@
 //! `∂L/∂x = g·(softmax − onehot)·W` per chunk, recomputing a chunk's logits when its
 //! probabilities were not kept. Memory is then one chunk, not the whole `[n, vocab]`.
 //!
+//! On the CPU in f32 a chunk's softmax, log-sum-exp and loss, and the backward's
+//! `g·(softmax − onehot)`, are one vectorised pass per row (`vec_math`); other devices and
+//! dtypes run the same steps as candle ops.
+//!
 //! The head is frozen, so no weight gradient is ever formed. Logits are promoted to f32 for
 //! half-precision models (f64 stays f64, for the gradient checks).
 
 use candle_core::{CpuStorage, CudaStorage, CustomOp1, DType, Layout, Result, Shape, Storage, Tensor, D};
 
 use super::frozen_linear;
+use super::vec_math;
 
 /// Bytes of one chunk of logits (rows are chunked to stay under it).
 const CHUNK_BYTES: usize = 64 << 20;
@@ -57,6 +62,17 @@ impl LmCrossEntropy {
         for start in (0..n).step_by(chunk) {
             let len = chunk.min(n - start);
             let l = logits(&x.narrow(0, start, len)?, weight)?;
+            if let Some(v) = cpu_f32(&l)? {
+                let t = host_targets(&targets.narrow(0, start, len)?, vocab)?;
+                let (p, row_lse, row_nll) = softmax_rows(v, vocab, &t);
+                let dev = l.device();
+                nll.push(Tensor::from_vec(row_nll, len, dev)?);
+                lse.push(Tensor::from_vec(row_lse, (len, 1), dev)?);
+                if keep {
+                    probs.push(Tensor::from_vec(p, (len, vocab), dev)?);
+                }
+                continue;
+            }
             let max = l.max_keepdim(D::Minus1)?;
             let e = l.broadcast_sub(&max)?.exp()?;
             let sum = e.sum_keepdim(D::Minus1)?;
@@ -76,6 +92,63 @@ impl LmCrossEntropy {
             probs: keep.then_some(probs),
             chunk,
         })
+    }
+}
+
+/// A CPU f32 tensor's values (the vectorised path); `None` for other devices and dtypes.
+fn cpu_f32(t: &Tensor) -> Result<Option<Vec<f32>>> {
+    if !t.device().is_cpu() || t.dtype() != DType::F32 {
+        return Ok(None);
+    }
+    Ok(Some(t.flatten_all()?.to_vec1()?))
+}
+
+/// Target ids on the host, checked against the vocabulary (the gather of the general path
+/// fails on them too).
+fn host_targets(t: &Tensor, vocab: usize) -> Result<Vec<u32>> {
+    let t: Vec<u32> = t.flatten_all()?.to_vec1()?;
+    if let Some(bad) = t.iter().find(|&&y| y as usize >= vocab) {
+        candle_core::bail!("lm_cross_entropy: target id {bad} is outside the vocabulary ({vocab})");
+    }
+    Ok(t)
+}
+
+/// Rows of logits `[len, vocab]` → (softmax probabilities in place, log-sum-exp per row,
+/// `lse − logit[target]` per row), one pass per row on the thread pool.
+fn softmax_rows(mut v: Vec<f32>, vocab: usize, targets: &[u32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    use rayon::prelude::*;
+    let pairs: Vec<(f32, f32)> = v
+        .par_chunks_mut(vocab)
+        .zip(targets)
+        .map(|(row, &y)| {
+            let target = row[y as usize];
+            let lse = vec_math::softmax_in_place(row);
+            (lse, lse - target)
+        })
+        .collect();
+    let (lse, nll) = pairs.into_iter().unzip();
+    (v, lse, nll)
+}
+
+impl LmCrossEntropy {
+    /// `g·(softmax − onehot(y))` for rows `start..start + len` in one pass per row, on CPU f32
+    /// (from the kept probabilities, or from recomputed logits and the kept log-sum-exp).
+    fn cpu_chunk_gradient(&self, x: &Tensor, start: usize, len: usize, chunk: usize, g: &Tensor) -> Result<Option<Tensor>> {
+        use rayon::prelude::*;
+        let (v, shift) = match &self.probs {
+            Some(kept) => (cpu_f32(&kept[chunk])?, None),
+            None => (cpu_f32(&logits(&x.narrow(0, start, len)?, &self.weight)?)?, Some(self.lse.narrow(0, start, len)?)),
+        };
+        let Some(mut v) = v else { return Ok(None) };
+        let vocab = self.weight.dim(0)?;
+        let g: Vec<f32> = g.to_dtype(DType::F32)?.to_vec1()?;
+        let lse: Option<Vec<f32>> = shift.map(|s| s.flatten_all()?.to_vec1()).transpose()?;
+        let t: Vec<u32> = self.targets.narrow(0, start, len)?.flatten_all()?.to_vec1()?;
+        v.par_chunks_mut(vocab).enumerate().for_each(|(i, row)| {
+            vec_math::exp_scale(row, lse.as_ref().map(|l| l[i]), g[i]);
+            row[t[i] as usize] -= g[i];
+        });
+        Ok(Some(Tensor::from_vec(v, (len, vocab), x.device())?))
     }
 }
 
@@ -111,13 +184,18 @@ impl CustomOp1 for LmCrossEntropy {
         let mut parts = Vec::new();
         for (k, start) in (0..n).step_by(self.chunk).enumerate() {
             let len = self.chunk.min(n - start);
+            let g = grad.narrow(0, start, len)?;
+            if let Some(d) = self.cpu_chunk_gradient(&x, start, len, k, &g)? {
+                parts.push(d.to_dtype(x.dtype())?.matmul(&self.weight)?);
+                continue;
+            }
             let p = match &self.probs {
                 Some(kept) => kept[k].clone(),
                 None => logits(&x.narrow(0, start, len)?, &self.weight)?
                     .broadcast_sub(&self.lse.narrow(0, start, len)?)?
                     .exp()?,
             };
-            let g = grad.narrow(0, start, len)?.to_dtype(p.dtype())?.unsqueeze(1)?;
+            let g = g.to_dtype(p.dtype())?.unsqueeze(1)?;
             // g·(p − onehot(y)): scale the row, then subtract g at the target column.
             let d = p.broadcast_mul(&g)?.scatter_add(&self.targets.narrow(0, start, len)?, &g.neg()?, 1)?;
             // dX = d·W: the head is frozen, so this is the only product the backward needs.

@@ -20,6 +20,7 @@ mod rope;
 mod skinny_matmul;
 mod softmax;
 mod swiglu;
+mod vec_math;
 
 pub use attention_probs::attention_probs;
 pub use attention_softmax::{attention_softmax, attention_softmax_lean};

@@ -3,10 +3,12 @@
 //! On the CPU (f32/f64) one fused pass forward and one backward
 //! (`d_gate = g ⊙ up ⊙ σ(gate)(1 + gate(1 − σ(gate)))`, `d_up = g ⊙ silu(gate)`) replace candle's
 //! silu and multiply, whose backward walks the `[tokens, intermediate]` activations about ten
-//! times. Elsewhere the same backward on the lean path of `attach.rs`.
+//! times; f32 runs on the vectorised loops of `vec_math`, f64 in scalar f64. Elsewhere the same
+//! backward on the lean path of `attach.rs`.
 
 use super::attach::{attach2, widen};
 use super::cpu_kernel::{for_rows, on_storage, on_tensors, Float, Kernel, Out};
+use super::vec_math;
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 
 /// Elements per work row.
@@ -28,6 +30,9 @@ impl Kernel for Forward {
             let (a, b) = (rows.start * CHUNK, (rows.end * CHUNK).min(n));
             // SAFETY: disjoint ranges.
             let y = unsafe { out.part(a, b) };
+            if let (Some(g), Some(u), Some(y)) = (T::as_f32(&gate[a..b]), T::as_f32(&up[a..b]), T::as_f32_mut(y)) {
+                return vec_math::silu_mul(g, u, y);
+            }
             for ((y, g), u) in y.iter_mut().zip(&gate[a..b]).zip(&up[a..b]) {
                 let g = g.to();
                 *y = T::from(g * sigmoid(g) * u.to());
@@ -49,6 +54,12 @@ impl Kernel for Backward {
             let (lo, hi) = (rows.start * CHUNK, (rows.end * CHUNK).min(n));
             // SAFETY: disjoint ranges.
             let (dg, du) = unsafe { (out_g.part(lo, hi), out_u.part(lo, hi)) };
+            let (a, u, gr) = (&gate[lo..hi], &up[lo..hi], &g[lo..hi]);
+            if let (Some(a), Some(u), Some(gr)) = (T::as_f32(a), T::as_f32(u), T::as_f32(gr)) {
+                if let (Some(dg), Some(du)) = (T::as_f32_mut(dg), T::as_f32_mut(du)) {
+                    return vec_math::silu_mul_backward(a, u, gr, dg, du);
+                }
+            }
             for i in 0..hi - lo {
                 let (a, u, g) = (gate[lo + i].to(), up[lo + i].to(), g[lo + i].to());
                 let s = sigmoid(a);
