@@ -2,7 +2,7 @@
 //! mask read per key row or per query row, and `ds = scale·p ⊙ (g − Σ g ⊙ p)`, both in f32
 //! registers whatever the storage type (`kernels/fused.cu`).
 
-use super::{config, cuda_of, i32_of, kernel, per_dtype, view};
+use super::{config, cuda_of, expect_dims, i32_of, kernel, per_dtype, view};
 use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
 use candle_core::cuda_backend::WrapErr;
@@ -29,6 +29,10 @@ impl CustomOp1 for AttnSoftmax {
         let (b, h, q, k) = l.shape().dims4()?;
         let dev = s.device().clone();
         let (ms, ml) = self.mask.storage_and_layout();
+        if self.mask_rows != 1 && self.mask_rows != q {
+            candle_core::bail!("fused attention softmax: {} mask rows for {q} queries", self.mask_rows);
+        }
+        expect_dims(ml, &[b, 1, self.mask_rows, k], "the mask")?;
         let mask = view::<f32>(cuda_of(&ms, "the mask")?, ml, "the mask")?;
         let rows = b * h * q;
         let func = kernel(&dev, "attn_softmax_fwd", s.dtype())?;
@@ -64,6 +68,7 @@ impl CustomOp2 for AttnSoftmaxBwd {
     }
 
     fn cuda_fwd(&self, p: &CudaStorage, lp: &Layout, g: &CudaStorage, lg: &Layout) -> Result<(CudaStorage, Shape)> {
+        expect_dims(lg, lp.dims(), "the gradient")?;
         let k = *lp.dims().last().unwrap_or(&1);
         let rows = lp.shape().elem_count() / k.max(1);
         let dev = p.device().clone();

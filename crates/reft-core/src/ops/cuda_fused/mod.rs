@@ -74,6 +74,15 @@ pub(super) fn cuda_of<'a>(s: &'a Storage, what: &str) -> Result<&'a CudaStorage>
     }
 }
 
+/// Fails unless `l` has the dimensions `dims`: the kernels index their operands by the first
+/// operand's shape and would read out of bounds, not fail, on a mismatch.
+pub(super) fn expect_dims(l: &Layout, dims: &[usize], what: &str) -> Result<()> {
+    if l.dims() != dims {
+        candle_core::bail!("fused CUDA kernels: {what} is {:?}, expected {dims:?}", l.dims());
+    }
+    Ok(())
+}
+
 pub(super) fn i32_of(v: usize, what: &str) -> Result<i32> {
     i32::try_from(v).map_err(|_| candle_core::Error::Msg(format!("fused CUDA kernels: {what} {v} exceeds i32")))
 }

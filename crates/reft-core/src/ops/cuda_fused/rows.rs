@@ -3,7 +3,7 @@
 //! its transposed rotation, the same kernel with `inverse` set; SwiGLU's backward writes both
 //! input gradients into one `[2, …]` buffer, handed back as two views.
 
-use super::{config, cuda_of, i32_of, kernel, per_dtype, view};
+use super::{config, cuda_of, expect_dims, i32_of, kernel, per_dtype, view};
 use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
 use candle_core::cuda_backend::WrapErr;
@@ -30,6 +30,9 @@ impl CustomOp2 for RmsNorm {
 
     fn cuda_fwd(&self, x: &CudaStorage, lx: &Layout, w: &CudaStorage, lw: &Layout) -> Result<(CudaStorage, Shape)> {
         let d = lw.shape().elem_count();
+        if lx.dims().last() != Some(&d) {
+            candle_core::bail!("fused RMSNorm: rows of {:?} against a gain of {d}", lx.dims());
+        }
         let rows = lx.shape().elem_count() / d.max(1);
         let dev = x.device().clone();
         let func = kernel(&dev, "rmsnorm_fwd", x.dtype())?;
@@ -67,6 +70,10 @@ impl CustomOp3 for RmsNormBwd {
 
     fn cuda_fwd(&self, x: &CudaStorage, lx: &Layout, w: &CudaStorage, lw: &Layout, g: &CudaStorage, lg: &Layout) -> Result<(CudaStorage, Shape)> {
         let d = lw.shape().elem_count();
+        if lx.dims().last() != Some(&d) {
+            candle_core::bail!("fused RMSNorm backward: rows of {:?} against a gain of {d}", lx.dims());
+        }
+        expect_dims(lg, lx.dims(), "the gradient")?;
         let rows = lx.shape().elem_count() / d.max(1);
         let dev = x.device().clone();
         let func = kernel(&dev, "rmsnorm_bwd", x.dtype())?;
@@ -113,6 +120,10 @@ impl CustomOp1 for Rope {
         let dev = x.device().clone();
         let (cs, cl) = self.cos.storage_and_layout();
         let (ss, sl) = self.sin.storage_and_layout();
+        // The kernel reads the tables as [b, 1, t, hd].
+        let table = [lx.dims()[0], 1, t, hd];
+        expect_dims(cl, &table, "the cos table")?;
+        expect_dims(sl, &table, "the sin table")?;
         let func = kernel(&dev, "rope", x.dtype())?;
         let out = per_dtype!(x.dtype(), T => {
             let xv = view::<T>(x, lx, "x")?;
@@ -154,6 +165,7 @@ impl CustomOp2 for SwiGlu {
     }
 
     fn cuda_fwd(&self, a: &CudaStorage, la: &Layout, u: &CudaStorage, lu: &Layout) -> Result<(CudaStorage, Shape)> {
+        expect_dims(lu, la.dims(), "up")?;
         let n = la.shape().elem_count();
         let dev = a.device().clone();
         let func = kernel(&dev, "swiglu_fwd", a.dtype())?;
@@ -187,6 +199,8 @@ impl CustomOp3 for SwiGluBwd {
     }
 
     fn cuda_fwd(&self, a: &CudaStorage, la: &Layout, u: &CudaStorage, lu: &Layout, g: &CudaStorage, lg: &Layout) -> Result<(CudaStorage, Shape)> {
+        expect_dims(lu, la.dims(), "up")?;
+        expect_dims(lg, la.dims(), "the gradient")?;
         let n = la.shape().elem_count();
         let dev = a.device().clone();
         let func = kernel(&dev, "swiglu_bwd", a.dtype())?;
