@@ -8,6 +8,7 @@ mod common;
 pub mod consreft;
 pub mod direft;
 pub mod direft_orth;
+mod householder;
 pub mod lobireft;
 pub mod loreft;
 pub mod noreft;

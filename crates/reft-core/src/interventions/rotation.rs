@@ -23,7 +23,9 @@
 //! ([`Rotation::with_dense_base`]), the trajectory is pyreft's step for step
 //! (`tests/parity.rs`, `loreft_training_trajectory_matches_pyreft_given_its_base`).
 
+use super::householder::{HostBase, Householder};
 use candle_core::{DType, Device, Result, Tensor, Var};
+use std::sync::Arc;
 
 /// A trainable orthonormal `d×r` matrix.
 pub struct Rotation {
@@ -31,10 +33,12 @@ pub struct Rotation {
     pub a: Var,
     /// `Rc₀`, `d×r`: the matrix at `A = 0`, from which the base reflections are derived.
     pub base: Tensor,
-    /// Householder vectors of the base, `d×r`, and their `τ`s, `[r]`; `signs` `[d, 1]`.
+    /// Householder vectors of the base, `d×r` (f64), and their `τ`s, `[r]`; `signs` `[d, 1]`.
     base_u: Tensor,
     base_tau: Vec<f64>,
     base_signs: Tensor,
+    /// The same reflections and signs on the host, for the fused op (`householder.rs`).
+    host_base: Arc<HostBase>,
     tril_mask: Tensor,
     eye: Tensor,
     /// An explicit dense `d×d` base (torch's layout) used instead of the reflections; `None`
@@ -107,10 +111,12 @@ impl Rotation {
                 }
             }
         }
-        let us: Vec<f32> = us.into_iter().map(|x| x as f32).collect();
+        let host_base = Arc::new(HostBase { u: us.clone(), tau: taus.clone(), signs: sv.iter().map(|&s| s as f64).collect() });
         Ok(Self {
+            host_base,
             a: Var::zeros((d, r), DType::F32, &device)?,
             base: rc0.to_dtype(DType::F32)?,
+            // f64, as the host copy: an f32 copy would not be exactly the reflections of `τ`.
             base_u: Tensor::from_vec(us, (d, r), &device)?,
             base_tau: taus,
             base_signs: Tensor::from_vec(sv, (d, 1), &device)?,
@@ -179,6 +185,21 @@ impl Rotation {
             return t.to_dtype(dtype);
         }
         let a = if track { self.a.as_tensor().clone() } else { self.a.as_tensor().detach() };
+        if self.dense_base.is_none() {
+            return a.to_dtype(dtype)?.contiguous()?.apply_op1(Householder { base: self.host_base.clone() });
+        }
+        self.composite(a, dtype)
+    }
+
+    /// The same map built from tensor ops (the dense base's path; tests compare the fused op
+    /// against it).
+    #[doc(hidden)]
+    pub fn matrix_composite(&self, track: bool, dtype: DType) -> Result<Tensor> {
+        let a = if track { self.a.as_tensor().clone() } else { self.a.as_tensor().detach() };
+        self.composite(a, dtype)
+    }
+
+    fn composite(&self, a: Tensor, dtype: DType) -> Result<Tensor> {
         let a = a.to_dtype(dtype)?;
         let (_d, r) = a.dims2()?;
         let eye = self.eye.to_dtype(dtype)?;
