@@ -6,7 +6,8 @@
 //! Each is microseconds of arithmetic on a `d×r` matrix but a kernel launch, an allocation and a
 //! graph node; on a GPU those launches rival the model's own work. Here the whole map is one op:
 //! `d·r` values go to the host, `O(d·r²)` f64 arithmetic runs there, and `d·r` values come back,
-//! forward and backward.
+//! forward and backward. On the CPU this is always the path; on a GPU only with
+//! `REFT_ROTATION=host` (see `rotation::host_map`).
 //!
 //! Forward, with `vᵢ = eᵢ + tril₋₁(A)[:, i]`, `τᵢ = 2/‖vᵢ‖²`, `Hᵢ = I − τᵢvᵢvᵢᵀ`:
 //! `M = H₀H₁⋯H_{r−1}E`, `Rc = B·(−M)` with `B = U₀⋯U_{r−1}·S` (the base's reflections and signs).

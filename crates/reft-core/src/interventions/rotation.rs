@@ -185,7 +185,7 @@ impl Rotation {
             return t.to_dtype(dtype);
         }
         let a = if track { self.a.as_tensor().clone() } else { self.a.as_tensor().detach() };
-        if self.dense_base.is_none() {
+        if self.dense_base.is_none() && host_map(a.device()) {
             return a.to_dtype(dtype)?.contiguous()?.apply_op1(Householder { base: self.host_base.clone() });
         }
         self.composite(a, dtype)
@@ -238,6 +238,22 @@ impl Rotation {
         }
         Ok(m)
     }
+}
+
+/// Whether the map runs as the host op of `householder.rs` for a parameter on `device`: always on
+/// the CPU. On a GPU the op would stall the stream twice per intervention and step (the
+/// parameter comes to the host mid-forward, its gradient mid-backward) and run `O(d·r²)` host
+/// arithmetic on the critical path, where the composite's small kernels queue asynchronously
+/// behind the model's; which costs less there is unmeasured, so the composite stays the default
+/// and `REFT_ROTATION=host` picks the host op (`=graph` the composite, on every device).
+fn host_map(device: &Device) -> bool {
+    static CHOICE: std::sync::OnceLock<Option<bool>> = std::sync::OnceLock::new();
+    let forced = *CHOICE.get_or_init(|| match std::env::var("REFT_ROTATION").as_deref() {
+        Ok("host") => Some(true),
+        Ok("graph") => Some(false),
+        _ => None,
+    });
+    forced.unwrap_or(device.is_cpu())
 }
 
 /// A standard normal sample (Box–Muller), to avoid another dependency.
