@@ -33,14 +33,18 @@ pub struct Rotation {
     pub a: Var,
     /// `Rc₀`, `d×r`: the matrix at `A = 0`, from which the base reflections are derived.
     pub base: Tensor,
-    /// Householder vectors of the base, `d×r` (f64), and their `τ`s, `[r]`; `signs` `[d, 1]`.
+    /// Householder vectors of the base, `d×r` (f64); `signs` `[d, 1]`.
     base_u: Tensor,
-    base_tau: Vec<f64>,
     base_signs: Tensor,
+    /// The base's reflections in WY form: `U₀⋯U_{r−1} = I − U·T·Uᵀ`, `T` `r×r` (f64).
+    base_t: Tensor,
     /// The same reflections and signs on the host, for the fused op (`householder.rs`).
     host_base: Arc<HostBase>,
     tril_mask: Tensor,
     eye: Tensor,
+    /// `r×r` identity and strictly-upper mask, for `wy_factor`.
+    eye_r: Tensor,
+    striu_r: Tensor,
     /// An explicit dense `d×d` base (torch's layout) used instead of the reflections; `None`
     /// for the compact Householder completion.
     pub dense_base: Option<Tensor>,
@@ -112,13 +116,17 @@ impl Rotation {
             }
         }
         let host_base = Arc::new(HostBase { u: us.clone(), tau: taus.clone(), signs: sv.iter().map(|&s| s as f64).collect() });
+        let base_t = Tensor::from_vec(larft(&us, &taus, d, r), (r, r), &device)?;
+        let striu: Vec<f32> = (0..r * r).map(|x| if x % r > x / r { 1.0 } else { 0.0 }).collect();
         Ok(Self {
             host_base,
+            base_t,
+            eye_r: Tensor::eye(r, DType::F32, &device)?,
+            striu_r: Tensor::from_vec(striu, (r, r), &device)?,
             a: Var::zeros((d, r), DType::F32, &device)?,
             base: rc0.to_dtype(DType::F32)?,
             // f64, as the host copy: an f32 copy would not be exactly the reflections of `τ`.
             base_u: Tensor::from_vec(us, (d, r), &device)?,
-            base_tau: taus,
             base_signs: Tensor::from_vec(sv, (d, 1), &device)?,
             tril_mask: Tensor::from_vec(mask, (d, r), &device)?,
             eye: Tensor::from_vec(eye, (d, r), &device)?,
@@ -204,40 +212,59 @@ impl Rotation {
         let (_d, r) = a.dims2()?;
         let eye = self.eye.to_dtype(dtype)?;
         let v = (a.mul(&self.tril_mask.to_dtype(dtype)?)? + &eye)?; // columns vᵢ
-        let sq = v.sqr()?.sum_keepdim(0)?; // [1, r] = ‖vᵢ‖²
-        let tau = (sq.recip()? * 2.0)?;
-        // H₁⋯H_r·E applied right to left.
-        let mut m = eye;
-        // Reflections as broadcasts and sums rather than skinny matmuls: a column taken with
-        // `narrow` is strided, which CUDA GEMMs reject; these shapes are tiny anyway.
-        for i in (0..r).rev() {
-            let vi = v.narrow(1, i, 1)?.contiguous()?; // [d,1]
-            let ti = tau.narrow(1, i, 1)?; // [1,1]
-            let proj = m.broadcast_mul(&vi)?.sum_keepdim(0)?; // [1,r] = vᵢᵀM
-            m = (m - vi.broadcast_mul(&proj)?.broadcast_mul(&ti)?)?;
-        }
+        // Compact WY form: H₀⋯H_{r−1} = I − V·T·Vᵀ, with T from the Gram matrix (UT transform,
+        // `wy_factor`). About 30 small kernels instead of 5 per reflection, and matmuls rather
+        // than reductions; VᵀE is the top r×r block of V, transposed.
+        let t = self.wy_factor(&v.t()?.matmul(&v)?)?;
+        let m = (eye - v.matmul(&t.matmul(&v.narrow(0, 0, r)?.t()?)?)?)?;
         // torch multiplies by sign(diag X) of its "−I" initial parameter: H(0) = −E, so −1.
         self.apply_base(&m.neg()?)
     }
 
-    /// `B·M` for `M` `d×r`, with the base's reflections (constants) or the dense base.
+    /// `T = (½·diag(G) + striu(G))⁻¹` for the Gram matrix `G = VᵀV` of unit-leading Householder
+    /// vectors with `τᵢ = 2/‖vᵢ‖²` (Joffrain et al., "Accumulating Householder transformations,
+    /// revisited", 2006). With `D = ½·diag(G)` and `K = D⁻¹·striu(G)` (nilpotent),
+    /// `T = (I + K)⁻¹·D⁻¹` and `(I + K)⁻¹ = (I − K)(I + K²)(I + K⁴)⋯` up to `K^r = 0`.
+    fn wy_factor(&self, g: &Tensor) -> Result<Tensor> {
+        let r = g.dim(0)?;
+        let (eye, striu) = (self.eye_r.to_dtype(g.dtype())?, self.striu_r.to_dtype(g.dtype())?);
+        let half = (g.mul(&eye)?.sum_keepdim(1)? * 0.5)?; // [r, 1]
+        let k = g.mul(&striu)?.broadcast_div(&half)?;
+        let mut inv = (&eye - &k)?;
+        let mut power = k.matmul(&k)?;
+        let mut span = 2;
+        while span < r {
+            inv = inv.matmul(&(&eye + &power)?)?;
+            power = power.matmul(&power)?;
+            span *= 2;
+        }
+        inv.broadcast_div(&half.t()?)
+    }
+
+    /// `B·M` for `M` `d×r`, with the base's reflections (constants, in WY form) or the dense base.
     fn apply_base(&self, m: &Tensor) -> Result<Tensor> {
         if let Some(b) = &self.dense_base {
             return b.to_dtype(m.dtype())?.matmul(m);
         }
-        let r = self.base_tau.len();
-        let mut m = m.broadcast_mul(&self.base_signs.to_dtype(m.dtype())?)?;
-        let u = self.base_u.to_dtype(m.dtype())?;
-        for i in (0..r).rev() {
-            if self.base_tau[i] == 0.0 {
-                continue;
-            }
-            let ui = u.narrow(1, i, 1)?.contiguous()?;
-            let proj = m.broadcast_mul(&ui)?.sum_keepdim(0)?;
-            m = (m - (ui.broadcast_mul(&proj)? * self.base_tau[i])?)?;
-        }
-        Ok(m)
+        let m = m.broadcast_mul(&self.base_signs.to_dtype(m.dtype())?)?;
+        let (u, t) = (self.base_u.to_dtype(m.dtype())?, self.base_t.to_dtype(m.dtype())?);
+        &m - u.matmul(&t.matmul(&u.t()?.matmul(&m)?)?)?
     }
+}
+
+/// LAPACK's `larft` (forward, columnwise) on the host: the upper-triangular `T` with
+/// `U₀U₁⋯U_{r−1} = I − U·T·Uᵀ` for reflections `Uᵢ = I − τᵢuᵢuᵢᵀ` (`u` `d×r` row-major). A zero
+/// `τ` (an identity reflection) gives a zero row and column.
+fn larft(u: &[f64], tau: &[f64], d: usize, r: usize) -> Vec<f64> {
+    let mut t = vec![0f64; r * r];
+    for i in 0..r {
+        t[i * r + i] = tau[i];
+        let w: Vec<f64> = (0..i).map(|l| -tau[i] * (0..d).map(|k| u[k * r + l] * u[k * r + i]).sum::<f64>()).collect();
+        for a in 0..i {
+            t[a * r + i] = (a..i).map(|b| t[a * r + b] * w[b]).sum();
+        }
+    }
+    t
 }
 
 /// Whether the map runs as the host op of `householder.rs` for a parameter on `device`: always on
