@@ -15,7 +15,8 @@
 # $OUT/anchor.jsonl; a Markdown table with pyreft/reft ratios ends the output.
 # STEPS (default 5) timed steps after 3 warm-ups, on both sides. reft uses its fused CUDA
 # kernels when REFT_CUDA_FUSED=1; with FUSED_AB=<case> that case's "reft" method also runs once with
-# them off (the table marks fused runs "+fused").
+# them off (the table marks fused runs "+fused"), and with ROTATION_AB=<case> once with the LoReFT
+# rotation computed on the host (REFT_ROTATION=host; marked "+hostrot").
 set -u
 cd "$(dirname "$0")/.."
 D=.device
@@ -53,10 +54,11 @@ measured() {
   local peak; peak=$(sort -n "$OUTDIR/smi.txt" | tail -1)
   grep -E '^\{' "$OUTDIR/out.txt" | python3 -c '
 import json, sys
-side, base, peak, rc = sys.argv[1], float(sys.argv[2]), float(sys.argv[3] or 0), sys.argv[4]
+side, base, peak, rc, variant = sys.argv[1], float(sys.argv[2]), float(sys.argv[3] or 0), sys.argv[4], sys.argv[5]
 for line in sys.stdin:
     r = json.loads(line); r["side"] = side; r["smi_peak_gib"] = round((peak - base) / 1024, 2); r["rc"] = int(rc)
-    print(json.dumps(r))' "$side" "$base" "${peak:-0}" "$rc" | tee -a "$LOG"
+    if variant: r["variant"] = variant
+    print(json.dumps(r))' "$side" "$base" "${peak:-0}" "$rc" "${VARIANT:-}" | tee -a "$LOG"
   [ "$rc" -eq 0 ] || { echo "[$side rc=$rc] $(tail -3 "$OUTDIR/err.txt")"; }
 }
 
@@ -69,6 +71,10 @@ run_case() { # name shape batch seq layers pos rank reft-methods ref-methods
     if [ "${FUSED_AB:-}" = "$name" ] && [ "$m" = reft ] && [ "${REFT_CUDA_FUSED:-0}" = 1 ]; then
       measured reft env REFT_CUDA_FUSED=0 timeout 300 "$BIN" --shape "$shape" --batch "$b" --seq "$t" --layers "$layers" \
         --pos "$pos" --rank "$rank" --steps "$STEPS" --methods "$m" --device "$DEV" --dtype bf16
+    fi
+    if [ "${ROTATION_AB:-}" = "$name" ] && [ "$m" = reft ]; then
+      VARIANT=hostrot measured reft env REFT_ROTATION=host timeout 300 "$BIN" --shape "$shape" --batch "$b" --seq "$t" \
+        --layers "$layers" --pos "$pos" --rank "$rank" --steps "$STEPS" --methods "$m" --device "$DEV" --dtype bf16
     fi
   done
   measured pyreft env PYTHONPATH="$SITE" timeout 300 python3 "$REF" --shape "$shape" --batch "$b" \
@@ -113,6 +119,6 @@ for r in rows:
         ref = [p for p in rows if p["side"] == "pyreft" and p.get("method") == want and key(p) == key(r) and "step_s_median" in p]
         if ref:
             ratio = "%.2fx" % (ref[0]["step_s_median"] / r["step_s_median"])
-    label = r["method"] + ("+fused" if r.get("fused") else "")
+    label = r["method"] + ("+fused" if r.get("fused") else "") + ("+" + r["variant"] if r.get("variant") else "")
     print(f"| {cfg} | {r['side']} {label} | {r['step_s_median']:.4f} | {r['tokens_per_s']} | {r['smi_peak_gib']} | {ratio} |")
 PY

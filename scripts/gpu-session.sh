@@ -4,7 +4,7 @@
 #      fused kernels (reft-kernels) off and on (~1 min);
 #   2. the anchor benchmark (benches/anchor.sh): reft and pyreft on the 1.1B and 7B shapes, reft
 #      with the fused kernels when cuda_smoke passed them (FUSED_OK), and the first case's reft
-#      step also without them (FUSED_AB).
+#      step also without them (FUSED_AB) and with the rotation on the host (ROTATION_AB).
 # Prepare here (no GPU needed):
 #   scripts/build-cuda.sh && bash benches/anchor.sh prepare
 # Then, with the device tool:
@@ -23,4 +23,4 @@ echo "== cuda_smoke"
 timeout 120 "$B/example-cuda_smoke" 2>&1 | tee "$OUT/cuda_smoke.log" | tail -12
 if grep -q FUSED_OK "$OUT/cuda_smoke.log"; then export REFT_CUDA_FUSED=1; else export REFT_CUDA_FUSED=0; fi
 echo "== anchor (REFT_CUDA_FUSED=$REFT_CUDA_FUSED)"
-FUSED_AB=1b timeout 420 bash benches/anchor.sh "${CASES:-1b,7b_all,7b_l15,gen}" 2>&1 | tee "$OUT/anchor.log" | tail -40
+FUSED_AB=1b ROTATION_AB=1b timeout 450 bash benches/anchor.sh "${CASES:-1b,7b_all,7b_l15,gen}" 2>&1 | tee "$OUT/anchor.log" | tail -40
