@@ -148,10 +148,10 @@ impl ReftModel {
             return Err(ReftError::config("lr", format!("{} is not a finite non-negative number", opts.lr)));
         }
         let (loss, num_tokens, mut grads) = self.gradients_with(batches, opts.recompute)?;
-        let mut sq = 0f64;
-        for g in &grads {
-            sq += g.sqr()?.sum_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
-        }
+        // One device-to-host copy for all the squared norms (on a GPU, one stream sync instead of
+        // one per parameter), summed in the same order as before.
+        let parts = grads.iter().map(|g| g.sqr()?.sum_all()?.to_dtype(candle_core::DType::F64)?.reshape(1)).collect::<candle_core::Result<Vec<_>>>()?;
+        let sq: f64 = if parts.is_empty() { 0.0 } else { Tensor::cat(&parts, 0)?.to_vec1::<f64>()?.into_iter().sum() };
         let grad_norm = sq.sqrt();
         if !grad_norm.is_finite() {
             return Err(ReftError::NonFinite(format!("gradient norm is {grad_norm}")));
