@@ -10,7 +10,8 @@ const ws = tinyWorkspace()
 let model: Model
 loadForSuite(ws, (m) => (model = m))
 
-/** Long examples so that one step takes tens of milliseconds even on the tiny model. */
+/** Long examples so that one step takes tens of milliseconds even on the tiny model; `train` runs
+ * enough epochs to stay well above 100 ms as the core gets faster (3 epochs fell to 64 ms). */
 const longExamples = Array.from({ length: 16 }, (_, i) => ({ prompt: `prompt number ${i}: `, output: 'the answer is '.repeat(12) }))
 
 /** Runs `work` while a 5 ms interval ticks; returns the tick count, the largest gap and the duration. */
@@ -49,7 +50,7 @@ it('timers fire during one heavy trainStep', async () => {
 it('the event loop stays responsive during train', async () => {
   using reft = model.withInterventions({ kind: 'loreft', layers: 'all', positions: 'l1', rank: 4 }, { seed: 1 })
   const items = reft.dataset(longExamples)
-  const { ticks, maxGap, ms } = await whileTicking(() => train(reft, items, { epochs: 3, batchSize: 4, lr: 1e-3, padId: tinyPad }))
+  const { ticks, maxGap, ms } = await whileTicking(() => train(reft, items, { epochs: 10, batchSize: 4, lr: 1e-3, padId: tinyPad }))
   expect(ms).toBeGreaterThan(100)
   expect(ticks).toBeGreaterThanOrEqual(Math.floor(ms / 5 / 4))
   expect(maxGap).toBeLessThan(Math.max(100, ms / 4))
