@@ -38,7 +38,9 @@ async function whileTicking(work: () => Promise<unknown>): Promise<{ ticks: numb
 
 it('timers fire during one heavy trainStep', async () => {
   using reft = model.withInterventions({ kind: 'loreft', layers: 'all', positions: 'f3+l3', rank: 4 }, { seed: 1 })
-  const batch = ReftModel.collate(reft.dataset(longExamples), tinyPad)
+  // Four copies of the examples in one batch, well above the 30 ms floor below as the core gets
+  // faster (16 examples took ~60 ms here, 64 take ~340 ms).
+  const batch = ReftModel.collate(reft.dataset([...longExamples, ...longExamples, ...longExamples, ...longExamples]), tinyPad)
   await reft.trainStep([batch], { lr: 1e-3 }) // warm up allocations
   const { ticks, ms } = await whileTicking(() => reft.trainStep([batch], { lr: 1e-3 }))
   // A blocking step would allow no tick at all until it returned.
