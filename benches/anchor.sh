@@ -13,8 +13,9 @@
 # each process for its peak device memory (the same measure for both sides; PyTorch's own
 # max_memory_allocated is in the reference's line as peak_gib). JSON lines go to stdout and to
 # $OUT/anchor.jsonl; a Markdown table with pyreft/reft ratios ends the output.
-# STEPS (default 5) timed steps after 3 warm-ups, on both sides. reft uses its fused CUDA
-# kernels when REFT_CUDA_FUSED=1; with FUSED_AB=<case> that case's "reft" method also runs once with
+# STEPS (default 5) timed steps after 3 warm-ups, on both sides; PROC_TIMEOUT (default 150 s)
+# bounds each process. reft uses its fused CUDA kernels unless REFT_CUDA_FUSED=0; a reft run that
+# fails with them is retried without them; with FUSED_AB=<case> that case's "reft" method also runs once with
 # them off (the table marks fused runs "+fused"), and with ROTATION_AB=<case> once with the LoReFT
 # rotation computed on the host (REFT_ROTATION=host; marked "+hostrot").
 set -u
@@ -29,6 +30,7 @@ if [ "${1:-}" = "prepare" ]; then
 fi
 CASES="${1:-1b,7b_all,7b_l15,gen}"
 STEPS="${STEPS:-5}"
+PROC_TIMEOUT="${PROC_TIMEOUT:-150}"  # seconds per process (a 7B step is well under 2 s)
 OUTDIR="${OUT:-/tmp/anchor-out}"; mkdir -p "$OUTDIR"
 LOG="$OUTDIR/anchor.jsonl"; : > "$LOG"
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
@@ -38,8 +40,8 @@ DEV="${ANCHOR_DEVICE:-cuda}"  # cpu: a dry run of reft's side (with a stand-in r
 if [ ! -x "$BIN" ]; then
   python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]+".xz"), open(sys.argv[1],"wb"))' "$BIN" && chmod +x "$BIN"
 fi
-SITE=/tmp/pyreft-site
-[ -d "$SITE/pyreft" ] || pip install -q --no-deps --no-index --target "$SITE" "$D"/wheels/*.whl 2>&1 | tail -2
+SITE=${ANCHOR_SITE:-/tmp/pyreft-site}
+[ -d "$SITE/pyreft" ] || python3 -m pip install -q --no-deps --no-index --target "$SITE" "$D"/wheels/*.whl 2>&1 | tail -2
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUTDIR/gpu.txt"
 
 # Runs "$@" with nvidia-smi sampling device memory; prints its JSON lines with "smi_peak_gib"
@@ -49,7 +51,7 @@ measured() {
   local base; base=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)
   nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "$OUTDIR/smi.txt" 2>/dev/null &
   local smi=$!
-  "$@" > "$OUTDIR/out.txt" 2> "$OUTDIR/err.txt"; local rc=$?
+  "$@" > "$OUTDIR/out.txt" 2> "$OUTDIR/err.txt"; local rc=$?; LAST_RC=$rc
   kill "$smi" 2>/dev/null; wait "$smi" 2>/dev/null
   local peak; peak=$(sort -n "$OUTDIR/smi.txt" | tail -1)
   grep -E '^\{' "$OUTDIR/out.txt" | python3 -c '
@@ -66,18 +68,26 @@ run_case() { # name shape batch seq layers pos rank reft-methods ref-methods
   local name="$1" shape="$2" b="$3" t="$4" layers="$5" pos="$6" rank="$7" rm="$8" pm="$9"
   echo "== $name: $shape batch $b x $t, layers $layers, $pos, rank $rank"
   for m in ${rm//,/ }; do
-    measured reft timeout 300 "$BIN" --shape "$shape" --batch "$b" --seq "$t" --layers "$layers" --pos "$pos" \
+    local before; before=$(wc -l < "$LOG")
+    measured reft timeout "$PROC_TIMEOUT" "$BIN" --shape "$shape" --batch "$b" --seq "$t" --layers "$layers" --pos "$pos" \
       --rank "$rank" --steps "$STEPS" --methods "$m" --device "$DEV" --dtype bf16
-    if [ "${FUSED_AB:-}" = "$name" ] && [ "$m" = reft ] && [ "${REFT_CUDA_FUSED:-0}" = 1 ]; then
-      measured reft env REFT_CUDA_FUSED=0 timeout 300 "$BIN" --shape "$shape" --batch "$b" --seq "$t" --layers "$layers" \
+    # A run that failed with the fused kernels is retried without them, so the case still has a
+    # number (not one that ran out of time: that costs another PROC_TIMEOUT).
+    if [ "${REFT_CUDA_FUSED:-1}" != 0 ] && [ "$LAST_RC" != 124 ] && { [ "$(wc -l < "$LOG")" = "$before" ] || tail -1 "$LOG" | grep -q '"error"\|"rc": [1-9]'; }; then
+      echo "[reft $m failed with the fused kernels: again without them]"
+      measured reft env REFT_CUDA_FUSED=0 timeout "$PROC_TIMEOUT" "$BIN" --shape "$shape" --batch "$b" --seq "$t" --layers "$layers" \
+        --pos "$pos" --rank "$rank" --steps "$STEPS" --methods "$m" --device "$DEV" --dtype bf16
+    fi
+    if [ "${FUSED_AB:-}" = "$name" ] && [ "$m" = reft ] && [ "${REFT_CUDA_FUSED:-1}" != 0 ]; then
+      measured reft env REFT_CUDA_FUSED=0 timeout "$PROC_TIMEOUT" "$BIN" --shape "$shape" --batch "$b" --seq "$t" --layers "$layers" \
         --pos "$pos" --rank "$rank" --steps "$STEPS" --methods "$m" --device "$DEV" --dtype bf16
     fi
     if [ "${ROTATION_AB:-}" = "$name" ] && [ "$m" = reft ]; then
-      VARIANT=hostrot measured reft env REFT_ROTATION=host timeout 300 "$BIN" --shape "$shape" --batch "$b" --seq "$t" \
+      VARIANT=hostrot measured reft env REFT_ROTATION=host timeout "$PROC_TIMEOUT" "$BIN" --shape "$shape" --batch "$b" --seq "$t" \
         --layers "$layers" --pos "$pos" --rank "$rank" --steps "$STEPS" --methods "$m" --device "$DEV" --dtype bf16
     fi
   done
-  measured pyreft env PYTHONPATH="$SITE" timeout 300 python3 "$REF" --shape "$shape" --batch "$b" \
+  measured pyreft env PYTHONPATH="$SITE" timeout "$PROC_TIMEOUT" python3 "$REF" --shape "$shape" --batch "$b" \
     --seq "$t" --layers "$layers" --pos "$pos" --rank "$rank" --steps "$STEPS" --methods "$pm"
 }
 

@@ -22,7 +22,8 @@
 //! ```
 //! `--shape tiny` runs anywhere (the CPU too); `1b` is TinyLlama-1.1B, `7b` LLaMA-7B, `8b` Llama-3 8B.
 
-use candle_core::{DType, Device};
+use candle_core::{DType, Device, Tensor, Var};
+use reft_core::ops::{attention_probs, batched_matmul};
 use reft_core::generate::GenerateOptions;
 use reft_core::interventions::{Activation, InterventionSpec, Kind};
 use reft_core::models::{Architecture, Backbone, Component, DecoderConfig, Model};
@@ -156,6 +157,64 @@ fn timed(steps: usize, mut f: impl FnMut()) -> (f64, f64) {
     (v[v.len() / 2], v[0])
 }
 
+/// Seconds of the second of two calls of `f`, each ended by a device synchronisation; prints a
+/// `{"profile": label, ...}` line at once (stderr gets the label first, so a hang shows where).
+fn clock(device: &Device, head: &str, label: &str, mut f: impl FnMut() -> candle_core::Result<()>) {
+    eprintln!("profile: {label} ...");
+    let mut once = || -> candle_core::Result<f64> {
+        let t0 = Instant::now();
+        f()?;
+        device.synchronize()?;
+        Ok(t0.elapsed().as_secs_f64())
+    };
+    let r = once().and_then(|_| once());
+    match r {
+        Ok(s) => println!("{{\"profile\":\"{label}\",{head},\"s\":{s:.5}}}"),
+        Err(e) => println!("{{\"profile\":\"{label}\",{head},\"error\":{:?}}}", e.to_string()),
+    }
+}
+
+/// Where a step's time goes (the GPU session's diagnosis of a step that is slow at some sizes):
+/// first one layer's attention alone (probabilities, the product with V, its backward) and the
+/// four GEMMs of that backward one by one, on random tensors of the model's attention shape; then
+/// the untracked forward, the forward that builds the graph, and that forward with its backward.
+fn profile(m: &ReftModel, bt: &Batch, cfg: &DecoderConfig, dtype: DType, device: &Device) {
+    let head = format!("\"batch\":{},\"seq\":{},\"dtype\":\"{dtype:?}\"", bt.batch_size, bt.seq_len);
+    let (b, t, kv, hd) = (bt.batch_size, bt.seq_len, cfg.num_kv_heads, cfg.head_dim);
+    let rows = cfg.num_heads / kv * t;
+    let rand = |shape: (usize, usize, usize, usize)| Tensor::randn(0f32, 1f32, shape, device).and_then(|x| x.to_dtype(dtype));
+    let vars = (|| -> candle_core::Result<_> {
+        let q = Var::from_tensor(&rand((b, kv, rows, hd))?)?;
+        let k = Var::from_tensor(&rand((b, kv, t, hd))?)?;
+        let v = Var::from_tensor(&rand((b, kv, t, hd))?)?;
+        let mask = Tensor::zeros((b, 1, rows, t), DType::F32, device)?;
+        let p = rand((b, kv, rows, t))?;
+        let g = rand((b, kv, rows, hd))?;
+        Ok((q, k, v, mask, p, g))
+    })();
+    let (q, k, v, mask, p, g) = match vars {
+        Ok(x) => x,
+        Err(e) => return println!("{{\"profile\":\"attention\",{head},\"error\":{:?}}}", e.to_string()),
+    };
+    let scale = 1.0 / (hd as f64).sqrt();
+    let attn = || -> candle_core::Result<Tensor> {
+        let probs = attention_probs(q.as_tensor(), k.as_tensor(), &mask, scale)?;
+        batched_matmul(&probs, v.as_tensor())
+    };
+    clock(device, &head, "attention_forward", || attn().map(|_| ()));
+    clock(device, &head, "attention_forward+backward", || (attn()? * &g)?.sum_all()?.backward().map(|_| ()));
+    clock(device, &head, "gemm dP=dO·Vt", || g.matmul(&v.as_tensor().t()?).map(|_| ()));
+    clock(device, &head, "gemm dV=Pt·dO", || p.t()?.matmul(&g).map(|_| ()));
+    clock(device, &head, "gemm dQ=dS·K", || p.matmul(k.as_tensor()).map(|_| ()));
+    clock(device, &head, "gemm dK=(Qt·dS)t", || q.as_tensor().t()?.matmul(&p)?.t().map(|_| ()));
+    clock(device, &head, "forward", || m.forward(bt, false).map(|_| ()).map_err(|e| candle_core::Error::Msg(e.to_string())));
+    clock(device, &head, "loss_graph", || m.loss_graph(bt).map(|_| ()).map_err(|e| candle_core::Error::Msg(e.to_string())));
+    clock(device, &head, "loss_graph+backward", || {
+        let l = m.loss_graph(bt).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        l.backward().map(|_| ())
+    });
+}
+
 fn main() {
     let a = args();
     let device = match a.device.as_str() {
@@ -243,9 +302,13 @@ fn main() {
                     Ok((s, n)) => format!("\"reft_s\":{s:.4},\"new_tokens\":{n},\"new_tokens_per_s_reft\":{:.0}", n as f64 / s),
                 }
             }
-            other => fail(&format!("unknown method {other} (reft, reft_cached, reft_recompute, forward, generate)")),
+            "profile" => {
+                profile(&m, &bt, &cfg, dtype, &device);
+                continue;
+            }
+            other => fail(&format!("unknown method {other} (reft, reft_cached, reft_recompute, forward, generate, profile)")),
         };
-        let fused = reft_core::ops::fused_cuda_kernels_on();
+        let fused = device.is_cuda() && reft_core::ops::fused_cuda_kernels_on();
         println!("{{\"method\":\"{method}\",\"fused\":{fused},{head},{record}}}");
     }
 }
