@@ -3,7 +3,7 @@
 //! logits and loss of a forward pass and the losses of a few AdamW train steps between the devices,
 //! then the same in bf16 on the CPU and on CUDA: CUDA's bf16 may be
 //! at most 3× as far from the CPU's f32 as the CPU's bf16 is. The CUDA runs happen twice, with
-//! the fused kernels of `reft-kernels` off (candle's kernels, the default) and on, and each must
+//! the fused kernels of `reft-kernels` off (candle's kernels) and on (the default), and each must
 //! pass; the last line says `FUSED_OK` when the fused runs did. Exits non-zero on a mismatch.
 //!
 //! Build: `cargo run --release -p reft-core --features cuda --example cuda_smoke`

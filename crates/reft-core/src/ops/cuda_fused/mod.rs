@@ -3,9 +3,9 @@
 //! backward, where the lean path (`attach.rs`) launches 5 to 15 of candle's kernels and makes
 //! f32 copies of the tensor in between.
 //!
-//! Off unless `REFT_CUDA_FUSED=1`: the kernels are proved on the CPU through their emulation
-//! (`tests/cuda_kernels.rs`), but this launch code runs only on a GPU, and `cuda_smoke` checks it
-//! there against the CPU before the default may change.
+//! On by default (`REFT_CUDA_FUSED=0` turns them off): the kernels are proved on the CPU through
+//! their emulation (`tests/cuda_kernels.rs`), and this launch code, which runs only on a GPU,
+//! passed `cuda_smoke` against the CPU on its first GPU run (an H200, 2026-11-27).
 
 use candle_core::cuda_backend::cudarc::driver::{CudaFunction, CudaView, DeviceRepr, LaunchConfig};
 use candle_core::cuda_backend::CudaDType;
@@ -18,7 +18,7 @@ pub(crate) use attention::{attention_softmax, attention_softmax_backward};
 pub(crate) use rows::{apply_rope, rms_norm, swiglu};
 
 /// Whether `t` takes the fused kernels: on CUDA, in f32, bf16 or f16, and switched on
-/// (`super::set_fused_cuda_kernels`, else `REFT_CUDA_FUSED=1`).
+/// (`super::set_fused_cuda_kernels`, else unless `REFT_CUDA_FUSED=0`).
 pub(crate) fn applies(t: &Tensor) -> bool {
     t.device().is_cuda() && matches!(t.dtype(), DType::F32 | DType::BF16 | DType::F16) && super::fused_cuda_kernels_on()
 }
