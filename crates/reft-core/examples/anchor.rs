@@ -157,8 +157,9 @@ fn timed(steps: usize, mut f: impl FnMut()) -> (f64, f64) {
     (v[v.len() / 2], v[0])
 }
 
-/// Seconds of the second of two calls of `f`, each ended by a device synchronisation; prints a
-/// `{"profile": label, ...}` line at once (stderr gets the label first, so a hang shows where).
+/// Seconds of a call of `f` ended by a device synchronisation: the second of two calls when the
+/// first took under 2 s (the first warms up), else the first. Prints a `{"profile": label, ...}`
+/// line at once (stderr gets the label first, so a hang shows where).
 fn clock(device: &Device, head: &str, label: &str, mut f: impl FnMut() -> candle_core::Result<()>) {
     eprintln!("profile: {label} ...");
     let mut once = || -> candle_core::Result<f64> {
@@ -167,7 +168,7 @@ fn clock(device: &Device, head: &str, label: &str, mut f: impl FnMut() -> candle
         device.synchronize()?;
         Ok(t0.elapsed().as_secs_f64())
     };
-    let r = once().and_then(|_| once());
+    let r = once().and_then(|s| if s < 2.0 { once() } else { Ok(s) });
     match r {
         Ok(s) => println!("{{\"profile\":\"{label}\",{head},\"s\":{s:.5}}}"),
         Err(e) => println!("{{\"profile\":\"{label}\",{head},\"error\":{:?}}}", e.to_string()),
@@ -177,7 +178,8 @@ fn clock(device: &Device, head: &str, label: &str, mut f: impl FnMut() -> candle
 /// Where a step's time goes (the GPU session's diagnosis of a step that is slow at some sizes):
 /// first one layer's attention alone (probabilities, the product with V, its backward) and the
 /// four GEMMs of that backward one by one, on random tensors of the model's attention shape; then
-/// the untracked forward, the forward that builds the graph, and that forward with its backward.
+/// the untracked forward, the forward that builds the graph, one backward with each of the
+/// crate's own backward ops timed (`ops::set_trace`), and the forward with its backward.
 fn profile(m: &ReftModel, bt: &Batch, cfg: &DecoderConfig, dtype: DType, device: &Device) {
     let head = format!("\"batch\":{},\"seq\":{},\"dtype\":\"{dtype:?}\"", bt.batch_size, bt.seq_len);
     let (b, t, kv, hd) = (bt.batch_size, bt.seq_len, cfg.num_kv_heads, cfg.head_dim);
@@ -209,6 +211,23 @@ fn profile(m: &ReftModel, bt: &Batch, cfg: &DecoderConfig, dtype: DType, device:
     clock(device, &head, "gemm dK=(Qt·dS)t", || q.as_tensor().t()?.matmul(&p)?.t().map(|_| ()));
     clock(device, &head, "forward", || m.forward(bt, false).map(|_| ()).map_err(|e| candle_core::Error::Msg(e.to_string())));
     clock(device, &head, "loss_graph", || m.loss_graph(bt).map(|_| ()).map_err(|e| candle_core::Error::Msg(e.to_string())));
+    // One backward with the crate's own backward ops timed one by one (a stall after each).
+    let traced = (|| -> candle_core::Result<f64> {
+        let l = m.loss_graph(bt).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        device.synchronize()?;
+        reft_core::ops::set_trace(true);
+        let t0 = Instant::now();
+        let r = l.backward().and_then(|_| device.synchronize());
+        reft_core::ops::set_trace(false);
+        r.map(|_| t0.elapsed().as_secs_f64())
+    })();
+    match traced {
+        Ok(s) => println!("{{\"profile\":\"backward traced\",{head},\"s\":{s:.5}}}"),
+        Err(e) => println!("{{\"profile\":\"backward traced\",{head},\"error\":{:?}}}", e.to_string()),
+    }
+    for (label, s, calls) in reft_core::ops::take_trace() {
+        println!("{{\"profile\":\"backward:{label}\",{head},\"s\":{s:.5},\"calls\":{calls}}}");
+    }
     clock(device, &head, "loss_graph+backward", || {
         let l = m.loss_graph(bt).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
         l.backward().map(|_| ())

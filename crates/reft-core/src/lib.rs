@@ -8,6 +8,7 @@
 
 pub mod batch;
 pub mod checkpoint;
+pub mod cuda_pool;
 pub mod default_model;
 pub mod error;
 pub mod files;

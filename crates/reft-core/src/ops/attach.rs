@@ -85,7 +85,7 @@ impl CustomOp1 for Attach1 {
     }
 
     fn bwd(&self, arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        (self.back)(arg, res, grad)
+        super::trace::traced(self.name, grad, || (self.back)(arg, res, grad))
     }
 }
 
@@ -109,7 +109,7 @@ impl CustomOp2 for Attach2 {
     }
 
     fn bwd(&self, a: &Tensor, b: &Tensor, res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        (self.back)(a, b, res, grad)
+        super::trace::traced(self.name, grad, || (self.back)(a, b, res, grad))
     }
 }
 

@@ -116,7 +116,7 @@ impl CustomOp1 for FrozenMatmul {
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         // ∂L/∂x = g·W. The weight is not a Var, so nothing else is needed.
-        Ok(Some(matmul_2d(grad, &self.weight)?.reshape(arg.shape())?))
+        super::trace::traced("frozen-linear", grad, || Ok(Some(matmul_2d(grad, &self.weight)?.reshape(arg.shape())?)))
     }
 }
 

@@ -179,6 +179,12 @@ impl CustomOp1 for LmCrossEntropy {
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        super::trace::traced("lm-cross-entropy", grad, || self.backward(arg, grad))
+    }
+}
+
+impl LmCrossEntropy {
+    fn backward(&self, arg: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let x = arg.detach();
         let n = x.dim(0)?;
         let mut parts = Vec::new();

@@ -20,6 +20,7 @@ mod rope;
 mod skinny_matmul;
 mod softmax;
 mod swiglu;
+mod trace;
 mod vec_math;
 
 pub use attention_probs::attention_probs;
@@ -32,6 +33,7 @@ pub use norm::{layer_norm, rms_norm, rms_norm_lean};
 pub use rope::{apply_rope, apply_rope_lean, RopeTables};
 pub use softmax::{log_softmax_last, softmax_last};
 pub use swiglu::{swiglu, swiglu_lean};
+pub use trace::{set_trace, take_trace};
 
 use std::sync::atomic::{AtomicU8, Ordering};
 

@@ -50,7 +50,7 @@ impl CustomOp2 for RmsNorm {
     }
 
     fn bwd(&self, x: &Tensor, w: &Tensor, _y: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let dx = x.apply_op3_no_bwd(w, &g.contiguous()?, &RmsNormBwd { eps: self.eps })?;
+        let dx = crate::ops::trace::traced("fused-rms-norm", g, || x.apply_op3_no_bwd(w, &g.contiguous()?, &RmsNormBwd { eps: self.eps }))?;
         Ok((Some(dx), None))
     }
 }
@@ -142,7 +142,7 @@ impl CustomOp1 for Rope {
 
     fn bwd(&self, _x: &Tensor, _y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
         let back = Rope { cos: self.cos.clone(), sin: self.sin.clone(), inverse: !self.inverse };
-        Ok(Some(g.contiguous()?.apply_op1_no_bwd(&back)?))
+        crate::ops::trace::traced("fused-rope", g, || Ok(Some(g.contiguous()?.apply_op1_no_bwd(&back)?)))
     }
 }
 
@@ -182,7 +182,7 @@ impl CustomOp2 for SwiGlu {
     }
 
     fn bwd(&self, a: &Tensor, u: &Tensor, _y: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let both = a.apply_op3_no_bwd(u, &g.contiguous()?, &SwiGluBwd)?;
+        let both = crate::ops::trace::traced("fused-swiglu", g, || a.apply_op3_no_bwd(u, &g.contiguous()?, &SwiGluBwd))?;
         Ok((Some(both.get(0)?), Some(both.get(1)?)))
     }
 }
