@@ -4,8 +4,8 @@
 #      the CPU (~20 s);
 #   2. cuda_smoke: CUDA f32 against the CPU, and CUDA bf16 against the CPU's bf16 error, with the
 #      fused kernels (reft-kernels) off and on (~1 min);
-#   3. profile: where a step's time goes at three sizes, and one without the memory-pool setting
-#      (anchor.rs --methods profile, 160 s at most);
+#   3. profile: where a step's time goes at three sizes, and at one of them without the two blind
+#      fixes for the slowdown found on 2026-11-27 (anchor.rs --methods profile, 170 s at most);
 #   4. the Node addon's CUDA build against its CPU build (.device/cuda-node, when carried);
 #   5. the anchor benchmark (benches/anchor.sh): reft and pyreft on the 1.1B and 7B shapes, reft
 #      with the fused kernels when cuda_smoke passed them (FUSED_OK), and the first case's reft
@@ -35,13 +35,17 @@ if grep -q FUSED_OK "$OUT/cuda_smoke.log"; then export REFT_CUDA_FUSED=1; else e
 # Where a step's time goes, around the size at which the 2026-11-27 run found a reft step on the
 # 1.1B shape 30× slower than below it (batch 16 × 256 and 4 × 512 slow, 12 × 256 fast).
 echo "== profile"
-# The memory pool's release threshold (src/cuda_pool.rs) is the first suspect: the last size runs
-# with the driver's default (REFT_CUDA_POOL_KEEP=0) for comparison.
-for sz in "1b 12 256 1" "1b 16 256 1" "7b 8 512 1" "1b 16 256 0"; do
+# Two blind fixes are on by default: the memory pool keeps freed memory (src/cuda_pool.rs) and
+# attention runs in batch chunks of at most 2^24 scores (src/ops/attend.rs). The last two runs
+# turn them off (REFT_CUDA_POOL_KEEP=0, REFT_ATTN_CHUNK=0) to tell which one mattered.
+# Fields: shape batch seq pool-keep attn-chunk timeout.
+for sz in "1b 12 256 1 - 40" "1b 16 256 1 - 40" "7b 8 512 1 - 40" "1b 16 256 1 0 25" "1b 16 256 0 0 25"; do
   set -- $sz
   echo "-- $sz" >> "$OUT/profile.log"
-  REFT_CUDA_POOL_KEEP=$4 timeout 40 "$B/example-anchor" --shape "$1" --batch "$2" --seq "$3" --layers all --pos f7+l7 --rank 8 \
-    --methods profile --device cuda --dtype bf16 >> "$OUT/profile.log" 2>&1; echo "rc=$?" >> "$OUT/profile.log"
+  chunk=(); [ "$5" = - ] || chunk=(REFT_ATTN_CHUNK=$5)
+  env REFT_CUDA_POOL_KEEP=$4 "${chunk[@]}" timeout "$6" "$B/example-anchor" --shape "$1" --batch "$2" --seq "$3" \
+    --layers all --pos f7+l7 --rank 8 --methods profile --device cuda --dtype bf16 >> "$OUT/profile.log" 2>&1
+  echo "rc=$?" >> "$OUT/profile.log"
 done
 grep -v '^profile:' "$OUT/profile.log" | cut -c1-160
 if [ -x .device/cuda-node/run.sh ]; then

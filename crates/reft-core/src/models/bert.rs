@@ -9,7 +9,7 @@
 
 use super::encoder_config::EncoderConfig;
 use super::llama::{Component, Hooks};
-use crate::ops::{attention_probs, batched_matmul, gelu, layer_norm, FrozenLinear};
+use crate::ops::{attend, gelu, layer_norm, FrozenLinear};
 use candle_core::{DType, Device, Tensor};
 
 /// A LayerNorm's frozen gain and bias.
@@ -145,8 +145,8 @@ impl Encoder {
         let q = split(w.q.forward(x)?)?;
         let k = split(w.k.forward(x)?)?;
         let v = split(w.v.forward(x)?)?;
-        let probs = attention_probs(&q, &k, mask, 1.0 / (hd as f64).sqrt())?.to_dtype(self.dtype)?;
-        let out = batched_matmul(&probs, &v)?.transpose(1, 2)?.contiguous()?.reshape((b, t, nh * hd))?;
+        let out = attend(&q, &k, &v, mask, 1.0 / (hd as f64).sqrt(), self.dtype)?;
+        let out = out.transpose(1, 2)?.contiguous()?.reshape((b, t, nh * hd))?;
         w.o.forward(&out)
     }
 

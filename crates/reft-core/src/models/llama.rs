@@ -7,7 +7,7 @@
 //! layer through [`Hooks`], and the LM head can run on selected rows only.
 
 use super::config::DecoderConfig;
-use crate::ops::{apply_rope, attention_probs, batched_matmul, frozen_linear, rms_norm, swiglu, FrozenLinear, RopeTables};
+use crate::ops::{apply_rope, attend, frozen_linear, rms_norm, swiglu, FrozenLinear, RopeTables};
 use candle_core::{DType, Device, Tensor, D};
 
 /// Where in a layer an intervention reads and writes the hidden state (pyvene's names).
@@ -233,9 +233,9 @@ impl Decoder {
         let q = q.reshape((b, nkv, g * t, hd))?;
         let scale = 1.0 / (hd as f64).sqrt();
         // The softmax runs in f32 for half-precision models (f64 stays f64 for gradchecks); the
-        // scores are not kept for the backward (`ops/attention_probs.rs`).
-        let probs = attention_probs(&q, &k, mask, scale)?.to_dtype(self.dtype)?;
-        let out = batched_matmul(&probs, &v)?; // [b, kv, g·t, hd]
+        // scores are not kept for the backward (`ops/attention_probs.rs`); on CUDA, large batches
+        // run in chunks (`ops/attend.rs`).
+        let out = attend(&q, &k, &v, mask, scale, self.dtype)?; // [b, kv, g·t, hd]
         let out = out.reshape((b, nh, t, hd))?.transpose(1, 2)?.contiguous()?.reshape((b, t, nh * hd))?;
         w.o.forward(&out)
     }

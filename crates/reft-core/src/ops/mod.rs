@@ -6,6 +6,7 @@
 //! finite differences in f64.
 
 mod attach;
+mod attend;
 mod attention_probs;
 mod attention_softmax;
 mod batched_matmul;
@@ -23,6 +24,7 @@ mod swiglu;
 mod trace;
 mod vec_math;
 
+pub use attend::attend;
 pub use attention_probs::attention_probs;
 pub use attention_softmax::{attention_softmax, attention_softmax_lean};
 pub use batched_matmul::batched_matmul;
