@@ -7,7 +7,8 @@
 #   3. profile: where a step's time goes at three sizes, and at one of them without the two blind
 #      fixes for the slowdown found on 2026-11-27 (anchor.rs --methods profile, 170 s at most);
 #   4. the Node addon's CUDA build against its CPU build (.device/cuda-node, when carried);
-#   5. the anchor benchmark (benches/anchor.sh): reft and pyreft on the 1.1B and 7B shapes, reft
+#   5. unless the profile found the 1.1B step at 16 x 256 still slow (then it stops, exit 3),
+#      the anchor benchmark (benches/anchor.sh): reft and pyreft on the 1.1B and 7B shapes, reft
 #      with the fused kernels when cuda_smoke passed them (FUSED_OK), and the first case's reft
 #      step also without them (FUSED_AB) and with the rotation on the host (ROTATION_AB); it gets
 #      what is left of DEADLINE (default 560 s after the start).
@@ -48,6 +49,25 @@ for sz in "1b 12 256 1 - 40" "1b 16 256 1 - 40" "7b 8 512 1 - 40" "1b 16 256 1 0
   echo "rc=$?" >> "$OUT/profile.log"
 done
 grep -v '^profile:' "$OUT/profile.log" | cut -c1-160
+# With the fixes on, is a 1.1B step at 16 x 256 (the anchor's 1b case) still slow? Then the anchor
+# benchmark would only time out: stop here and leave the device time to a follow-up call.
+STEP=$(python3 - "$OUT/profile.log" <<'PY'
+import json, sys
+section, best = None, None
+for line in open(sys.argv[1]):
+    if line.startswith("-- "):
+        section = line[3:].split()
+    elif line.startswith("{") and section and section[:5] == ["1b", "16", "256", "1", "-"]:
+        r = json.loads(line)
+        if r.get("profile") == "loss_graph+backward" and "s" in r:
+            best = r["s"]
+print(best if best is not None else "none")
+PY
+)
+echo "1.1B 16x256 forward+backward with both fixes: $STEP s"
+if [ "$STEP" = none ] || python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) > 2 else 1)" "$STEP"; then
+  echo "SLOW: the step is still slow at 16 x 256; skipping the anchor benchmark"; ls "$OUT"; exit 3
+fi
 if [ -x .device/cuda-node/run.sh ]; then
   echo "== Node addon (CUDA against CPU)"
   mkdir -p /tmp/cuda-node-out; OUT=/tmp/cuda-node-out timeout 90 bash .device/cuda-node/run.sh > "$OUT/cuda-node.log" 2>&1; echo "rc=$?"; tail -30 "$OUT/cuda-node.log"
