@@ -49,6 +49,10 @@ for sz in "1b 12 256 1 - 40" "1b 16 256 1 - 40" "7b 8 512 1 - 40" "1b 16 256 1 0
   echo "rc=$?" >> "$OUT/profile.log"
 done
 grep -v '^profile:' "$OUT/profile.log" | cut -c1-160
+if [ -x .device/cuda-node/run.sh ]; then
+  echo "== Node addon (CUDA against CPU)"
+  mkdir -p /tmp/cuda-node-out; OUT=/tmp/cuda-node-out timeout 90 bash .device/cuda-node/run.sh > "$OUT/cuda-node.log" 2>&1; echo "rc=$?"; tail -30 "$OUT/cuda-node.log"
+fi
 # With the fixes on, is a 1.1B step at 16 x 256 (the anchor's 1b case) still slow? Then the anchor
 # benchmark would only time out: stop here and leave the device time to a follow-up call.
 STEP=$(python3 - "$OUT/profile.log" <<'PY'
@@ -67,10 +71,6 @@ PY
 echo "1.1B 16x256 forward+backward with both fixes: $STEP s"
 if [ "$STEP" = none ] || python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) > 2 else 1)" "$STEP"; then
   echo "SLOW: the step is still slow at 16 x 256; skipping the anchor benchmark"; ls "$OUT"; exit 3
-fi
-if [ -x .device/cuda-node/run.sh ]; then
-  echo "== Node addon (CUDA against CPU)"
-  mkdir -p /tmp/cuda-node-out; OUT=/tmp/cuda-node-out timeout 90 bash .device/cuda-node/run.sh > "$OUT/cuda-node.log" 2>&1; echo "rc=$?"; tail -30 "$OUT/cuda-node.log"
 fi
 LEFT=$(( ${DEADLINE:-560} - SECONDS )); [ "$LEFT" -gt 30 ] || LEFT=30
 echo "== anchor (REFT_CUDA_FUSED=$REFT_CUDA_FUSED, ${LEFT}s left)"
