@@ -3,7 +3,8 @@
 #
 # Here (a machine with cargo, no GPU), once:
 #   scripts/build-cuda.sh            # CUDA binaries into .device/cuda (example-anchor among them)
-#   bash benches/anchor.sh prepare   # copies ../shared/bench/anchor_bench.py into .device/
+#   bash benches/anchor.sh prepare   # copies ../shared/bench/anchor_bench.py into .device/ and
+#                                    # downloads the pyreft/pyvene wheels (PyPI) into .device/wheels
 # On the lent GPU (torch, transformers, no cargo or node), with .device carried:
 #   bash benches/anchor.sh [CASES]   # CASES: comma list of 1b,7b_all,7b_l15,gen (default: all four)
 #
@@ -24,6 +25,8 @@ D=.device
 if [ "${1:-}" = "prepare" ]; then
   set -e
   cp ../shared/bench/anchor_bench.py "$D/anchor_bench.py"
+  ls "$D/wheels/"pyreft-*.whl "$D/wheels/"pyvene-*.whl >/dev/null 2>&1 \
+    || python3 -m pip download -q --no-deps --only-binary=:all: -d "$D/wheels" pyreft==0.1.0 pyvene==0.1.8
   ls "$D/cuda/bin/example-anchor.xz" "$D/wheels/"pyreft-*.whl "$D/wheels/"pyvene-*.whl
   echo "ready: carry .device (anchor_bench.py, cuda/bin/example-anchor.xz, wheels)"
   exit 0
