@@ -12,7 +12,9 @@
 use candle_core::{Device, Result};
 
 /// Sets the device's current memory pool to keep freed memory (once per process and device;
-/// a no-op on the CPU, without the `cuda` feature, or with `REFT_CUDA_POOL_KEEP=0`).
+/// a no-op on the CPU, without the `cuda` feature, where the device has no memory pools, or
+/// with `REFT_CUDA_POOL_KEEP=0`). Best effort: this is about speed only, so a driver that
+/// refuses the setting gets one warning on stderr and the model still loads.
 pub fn keep_pool_memory(device: &Device) -> Result<()> {
     if !device.is_cuda() || std::env::var("REFT_CUDA_POOL_KEEP").map(|v| v == "0").unwrap_or(false) {
         return Ok(());
@@ -22,12 +24,16 @@ pub fn keep_pool_memory(device: &Device) -> Result<()> {
         use std::collections::HashSet;
         use std::sync::Mutex;
         static DONE: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
-        let cu_device = device.as_cuda_device()?.cuda_stream().context().cu_device();
+        let ctx = device.as_cuda_device()?.cuda_stream().context().clone();
+        // Without pools cudarc allocates synchronously (cuMemAlloc) and there is nothing to keep.
+        if !ctx.has_async_alloc() {
+            return Ok(());
+        }
+        let cu_device = ctx.cu_device();
         let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
         if done.get_or_insert_with(HashSet::new).insert(cu_device) {
             if let Err(e) = set_release_threshold(cu_device) {
-                done.as_mut().map(|d| d.remove(&cu_device));
-                return Err(e);
+                eprintln!("reft: warning: could not keep freed GPU memory in the pool ({e}); steps may run slower");
             }
         }
     }
