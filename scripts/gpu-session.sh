@@ -36,7 +36,7 @@ if grep -q FUSED_OK "$OUT/cuda_smoke.log"; then export REFT_CUDA_FUSED=1; else e
 # Where a step's time goes, around the size at which the 2026-11-27 run found a reft step on the
 # 1.1B shape 30× slower than below it (batch 16 × 256 and 4 × 512 slow, 12 × 256 fast).
 echo "== profile"
-# Two blind fixes are on by default: the memory pool keeps freed memory (src/cuda_pool.rs) and
+# Two blind fixes are on by default: the memory pool keeps freed memory (src/cuda_device.rs) and
 # attention runs in batch chunks of at most 2^24 scores (src/ops/attend.rs). The last two runs
 # turn them off (REFT_CUDA_POOL_KEEP=0, REFT_ATTN_CHUNK=0) to tell which one mattered.
 # Fields: shape batch seq pool-keep attn-chunk timeout.

@@ -44,7 +44,7 @@ fn main() {
     let path = std::env::var("REFT_BENCH_MODEL").map(Into::into).unwrap_or_else(|_| default_model_path());
     // REFT_BENCH_DEVICE=cuda runs on GPU 0 (CUDA builds only).
     let device = match std::env::var("REFT_BENCH_DEVICE").as_deref() {
-        Ok("cuda") => candle_core::Device::new_cuda(0).expect("CUDA device"),
+        Ok("cuda") => reft_core::cuda_device::new_cuda_device(0).expect("CUDA device"),
         _ => candle_core::Device::Cpu,
     };
     let opts = LoadOptions { device: device.clone(), ..LoadOptions::default() };

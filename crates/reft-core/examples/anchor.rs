@@ -238,7 +238,7 @@ fn main() {
     let a = args();
     let device = match a.device.as_str() {
         "cpu" => Device::Cpu,
-        "cuda" => Device::new_cuda(0).unwrap_or_else(|e| fail(&format!("no CUDA device ({e}); build with --features cuda"))),
+        "cuda" => reft_core::cuda_device::new_cuda_device(0).unwrap_or_else(|e| fail(&format!("no CUDA device ({e}); build with --features cuda"))),
         d => fail(&format!("unknown --device {d} (cpu, cuda)")),
     };
     let dtype = match a.dtype.as_str() {

@@ -26,7 +26,7 @@ fn op_grad(dev: &Device, name: &str, x0: &Tensor, f: &dyn Fn(&Tensor, &Device) -
 }
 
 fn main() {
-    let cuda = Device::new_cuda(0).expect("cuda");
+    let cuda = reft_core::cuda_device::new_cuda_device(0).expect("cuda");
     let cpu = Device::Cpu;
     let x0 = Tensor::randn(0f32, 1.0, (2, 1, 3, 8), &cpu).unwrap();
     let w = Tensor::randn(1f32, 0.2, 8, &cpu).unwrap();

@@ -86,7 +86,7 @@ fn rel(a: f64, b: f64) -> f64 {
 }
 
 fn main() {
-    let gpu = match Device::new_cuda(0) {
+    let gpu = match reft_core::cuda_device::new_cuda_device(0) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("cuda_smoke: no CUDA device ({e}); build with --features cuda and run on a GPU");

@@ -8,7 +8,7 @@
 
 pub mod batch;
 pub mod checkpoint;
-pub mod cuda_pool;
+pub mod cuda_device;
 pub mod default_model;
 pub mod error;
 pub mod files;

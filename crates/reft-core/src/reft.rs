@@ -94,7 +94,7 @@ impl ReftModel {
 
     /// Fresh interventions and, for an encoder, a classification/regression head.
     pub fn with_head(base: Arc<Model>, specs: &[InterventionSpec], head: Option<HeadSpec>, seed: u64) -> Result<Self> {
-        crate::cuda_pool::keep_pool_memory(base.device())?;
+        crate::cuda_device::keep_pool_memory(base.device())?;
         let mut rng = StdRng::seed_from_u64(seed);
         let mut ivs = Vec::with_capacity(specs.len());
         for s in specs {

@@ -187,10 +187,8 @@ fn parse_load_options(o: Option<LoadOptions>) -> napi::Result<reft_core::models:
 }
 
 fn candle_device_cuda() -> napi::Result<reft_core::models::Device> {
-    let device = reft_core::models::Device::new_cuda(0)
-        .map_err(|e| coded("ERR_BACKEND", format!("CUDA is not available in this build or on this machine: {e}")))?;
-    reft_core::cuda_pool::keep_pool_memory(&device).map_err(|e| coded("ERR_BACKEND", format!("CUDA memory pool: {e}")))?;
-    Ok(device)
+    reft_core::cuda_device::new_cuda_device(0)
+        .map_err(|e| coded("ERR_BACKEND", format!("CUDA is not available in this build or on this machine: {e}")))
 }
 
 /// Loads an HF model directory or a `.gguf` file (off the JS thread).

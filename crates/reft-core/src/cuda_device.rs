@@ -1,15 +1,31 @@
-//! Keeps freed GPU memory in the CUDA memory pool between training steps.
+//! CUDA devices set up for this crate: freed GPU memory kept in the memory pool between
+//! training steps.
 //!
+//! **Events stay on.** cudarc records a CUDA event for every tensor a kernel reads or writes;
+//! turning that off would save host work per launch, but candle's device uses the *per-thread*
+//! default stream, so work launched from two threads (a Node model is loaded and trained on
+//! libuv's worker threads, step by step) lands on two streams, and those events are what order
+//! them (e.g. one step's optimizer update before the next step's forward on another thread).
+//!
+//! **Memory pool.**
 //! candle allocates through cudarc's stream-ordered allocator (`cuMemAllocAsync`) from the
-//! device's memory pool, and nothing sets that pool's release threshold, whose default is 0:
-//! at every synchronisation (each step has at least two, the loss and the gradient norm) the
-//! pool hands all of its unused memory back to the driver, and the next step maps it again,
-//! allocation by allocation. PyTorch's caching allocator keeps it instead. Here the threshold is
+//! device's memory pool, and nothing sets that pool's release threshold, whose default is 0. By
+//! CUDA's documentation such a pool releases all of its unused memory to the driver at every
+//! synchronisation (each step has at least two, the loss and the gradient norm), and the next
+//! step maps it again, allocation by allocation. PyTorch's caching allocator keeps it instead. Here the threshold is
 //! set to "never release" once per device, as NVIDIA's guide to the stream-ordered allocator
 //! recommends for code that allocates the same sizes every iteration; `REFT_CUDA_POOL_KEEP=0`
 //! leaves the default (for A/B runs on a GPU).
 
 use candle_core::{Device, Result};
+
+/// `Device::new_cuda(ordinal)` with [`keep_pool_memory`]; without the `cuda` feature, candle's
+/// error for a missing CUDA build.
+pub fn new_cuda_device(ordinal: usize) -> Result<Device> {
+    let device = Device::new_cuda(ordinal)?;
+    keep_pool_memory(&device)?;
+    Ok(device)
+}
 
 /// Sets the device's current memory pool to keep freed memory (once per process and device;
 /// a no-op on the CPU, without the `cuda` feature, where the device has no memory pools, or
