@@ -4,8 +4,8 @@
 #      the CPU (~20 s);
 #   2. cuda_smoke: CUDA f32 against the CPU, and CUDA bf16 against the CPU's bf16 error, with the
 #      fused kernels (reft-kernels) off and on (~1 min);
-#   3. profile: where a step's time goes at three sizes, and at one of them without the two blind
-#      fixes for the slowdown found on 2026-11-27 (anchor.rs --methods profile, 170 s at most);
+#   3. profile: where a step's time goes at three sizes, and at one of them without the three
+#      fixes aimed at the slowdown found on 2026-11-27 (anchor.rs --methods profile, 220 s at most);
 #   4. the Node addon's CUDA build against its CPU build (.device/cuda-node, when carried);
 #   5. unless the profile found the 1.1B step at 16 x 256 still slow (then it stops, exit 3),
 #      the anchor benchmark (benches/anchor.sh): reft and pyreft on the 1.1B and 7B shapes, reft
@@ -36,15 +36,18 @@ if grep -q FUSED_OK "$OUT/cuda_smoke.log"; then export REFT_CUDA_FUSED=1; else e
 # Where a step's time goes, around the size at which the 2026-11-27 run found a reft step on the
 # 1.1B shape 30× slower than below it (batch 16 × 256 and 4 × 512 slow, 12 × 256 fast).
 echo "== profile"
-# Two blind fixes are on by default: the memory pool keeps freed memory (src/cuda_device.rs) and
-# attention runs in batch chunks of at most 2^24 scores (src/ops/attend.rs). The last two runs
-# turn them off (REFT_CUDA_POOL_KEEP=0, REFT_ATTN_CHUNK=0) to tell which one mattered.
-# Fields: shape batch seq pool-keep attn-chunk timeout.
-for sz in "1b 12 256 1 - 40" "1b 16 256 1 - 40" "7b 8 512 1 - 40" "1b 16 256 1 0 25" "1b 16 256 0 0 25"; do
+# Three fixes aimed at it are on by default: one CUDA stream shared by all threads instead of
+# candle's per-thread streams (src/cuda_device.rs: the gradient thread's work was not ordered
+# with the caller's), the memory pool keeps freed memory (same file), and attention runs in batch
+# chunks of at most 2^24 scores (src/ops/attend.rs). The later runs at 16 x 256 turn all three
+# off (the 2026-11-27 setup), then each one alone, to tell which mattered.
+# Fields: shape batch seq timeout [VAR=value ...].
+OLD="REFT_CUDA_STREAM=per-thread REFT_CUDA_POOL_KEEP=0 REFT_ATTN_CHUNK=0"
+for sz in "1b 12 256 40" "1b 16 256 40" "7b 8 512 40" "1b 16 256 25 $OLD" "1b 16 256 25 REFT_CUDA_STREAM=per-thread" \
+          "1b 16 256 25 REFT_ATTN_CHUNK=0" "1b 16 256 25 REFT_CUDA_POOL_KEEP=0"; do
   set -- $sz
   echo "-- $sz" >> "$OUT/profile.log"
-  chunk=(); [ "$5" = - ] || chunk=(REFT_ATTN_CHUNK=$5)
-  env REFT_CUDA_POOL_KEEP=$4 "${chunk[@]}" timeout "$6" "$B/example-anchor" --shape "$1" --batch "$2" --seq "$3" \
+  env "${@:5}" timeout "$4" "$B/example-anchor" --shape "$1" --batch "$2" --seq "$3" \
     --layers all --pos f7+l7 --rank 8 --methods profile --device cuda --dtype bf16 >> "$OUT/profile.log" 2>&1
   echo "rc=$?" >> "$OUT/profile.log"
 done
@@ -61,14 +64,14 @@ section, best = None, None
 for line in open(sys.argv[1]):
     if line.startswith("-- "):
         section = line[3:].split()
-    elif line.startswith("{") and section and section[:5] == ["1b", "16", "256", "1", "-"]:
+    elif line.startswith("{") and section == ["1b", "16", "256", "40"]:
         r = json.loads(line)
         if r.get("profile") == "loss_graph+backward" and "s" in r:
             best = r["s"]
 print(best if best is not None else "none")
 PY
 )
-echo "1.1B 16x256 forward+backward with both fixes: $STEP s"
+echo "1.1B 16x256 forward+backward with the fixes: $STEP s"
 if [ "$STEP" = none ] || python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) > 2 else 1)" "$STEP"; then
   echo "SLOW: the step is still slow at 16 x 256; skipping the anchor benchmark"; ls "$OUT"; exit 3
 fi

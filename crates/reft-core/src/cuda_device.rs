@@ -1,11 +1,21 @@
-//! CUDA devices set up for this crate: freed GPU memory kept in the memory pool between
-//! training steps.
+//! CUDA devices set up for this crate: one stream for every thread, no per-tensor event
+//! tracking, and freed GPU memory kept in the memory pool between training steps.
 //!
-//! **Events stay on.** cudarc records a CUDA event for every tensor a kernel reads or writes;
-//! turning that off would save host work per launch, but candle's device uses the *per-thread*
-//! default stream, so work launched from two threads (a Node model is loaded and trained on
-//! libuv's worker threads, step by step) lands on two streams, and those events are what order
-//! them (e.g. one step's optimizer update before the next step's forward on another thread).
+//! **One stream.** candle's `Device::new_cuda` launches on the *per-thread* default stream, so
+//! work queued from two threads lands on two streams that do not wait for each other; and
+//! cudarc, which would order them with events, only does so once a context has streams of its
+//! own, which a per-thread device never creates. A training step runs its forward and backward
+//! on a thread of its own (`train.rs`, for the stack), and Node runs each call on one of libuv's
+//! worker threads, so the gradient norm could read gradients still being written, and a step
+//! could read intervention weights that the last optimizer update was still writing. Here the
+//! device gets a stream of its own that all threads share (`CudaDevice::new_with_stream`): work
+//! runs in the order it is queued, and the threads already queue it in program order (each joins
+//! or returns before the next begins). `train.rs` and the loaders also synchronise at their
+//! ends, for devices made with candle's constructor.
+//!
+//! **No events.** On that one stream the events cudarc records for every tensor a kernel reads or
+//! writes order nothing, and cost host work on every launch (decoding launches hundreds of small
+//! kernels per token), so tracking is off; `REFT_CUDA_EVENTS=1` keeps it (for A/B runs on a GPU).
 //!
 //! **Memory pool.**
 //! candle allocates through cudarc's stream-ordered allocator (`cuMemAllocAsync`) from the
@@ -19,10 +29,29 @@
 
 use candle_core::{Device, Result};
 
-/// `Device::new_cuda(ordinal)` with [`keep_pool_memory`]; without the `cuda` feature, candle's
-/// error for a missing CUDA build.
+/// A CUDA device on a stream of its own, without event tracking (unless `REFT_CUDA_EVENTS=1`),
+/// with [`keep_pool_memory`]; `REFT_CUDA_STREAM=per-thread` gives candle's per-thread-stream
+/// device instead. Without the `cuda` feature, candle's error for a missing CUDA build.
 pub fn new_cuda_device(ordinal: usize) -> Result<Device> {
-    let device = Device::new_cuda(ordinal)?;
+    // `REFT_CUDA_STREAM=per-thread`: candle's own constructor, for A/B runs on a GPU.
+    let per_thread = std::env::var("REFT_CUDA_STREAM").map(|v| v == "per-thread").unwrap_or(false);
+    #[cfg(feature = "cuda")]
+    let device = if per_thread {
+        Device::new_cuda(ordinal)?
+    } else {
+        let dev = candle_core::CudaDevice::new_with_stream(ordinal)?;
+        if std::env::var("REFT_CUDA_EVENTS").map(|v| v != "1").unwrap_or(true) {
+            // SAFETY: no tensor exists on this device yet, and every kernel, copy and free of it
+            // goes to its one stream (module header).
+            unsafe { dev.disable_event_tracking() };
+        }
+        Device::Cuda(dev)
+    };
+    #[cfg(not(feature = "cuda"))]
+    let device = {
+        let _ = per_thread;
+        Device::new_cuda(ordinal)?
+    };
     keep_pool_memory(&device)?;
     Ok(device)
 }

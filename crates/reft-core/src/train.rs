@@ -98,7 +98,14 @@ impl ReftModel {
             let (loss, n, grads) = std::thread::scope(|s| {
                 std::thread::Builder::new()
                     .stack_size(GRAD_STACK)
-                    .spawn_scoped(s, || self.backward_one(batch, &params, k, recompute))
+                    .spawn_scoped(s, || {
+                        // This thread's CUDA work must be done before the caller's thread reads
+                        // the gradients: with candle's per-thread streams nothing else orders
+                        // them (`cuda_device.rs`). A no-op on the CPU.
+                        let out = self.backward_one(batch, &params, k, recompute)?;
+                        self.base.device().synchronize()?;
+                        Ok::<_, ReftError>(out)
+                    })
                     .map_err(|e| ReftError::io("<autograd thread>", e))?
                     .join()
                     .map_err(|_| ReftError::NonFinite("autograd thread panicked".into()))?
@@ -165,6 +172,8 @@ impl ReftModel {
         }
         let params = self.named_params();
         self.adamw_update(&params, &grads, opts)?;
+        // The update is queued on this thread's stream; the next call may come from another thread.
+        self.base.device().synchronize()?;
         Ok(StepStats { loss, grad_norm, num_tokens, step: self.optimizer.step })
     }
 

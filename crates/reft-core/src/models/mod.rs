@@ -54,6 +54,14 @@ impl Default for LoadOptions {
 
 /// Loads an HF model directory or a `.gguf` file.
 pub fn load_model(path: &Path, opts: &LoadOptions) -> Result<Model> {
+    let model = load_model_queued(path, opts)?;
+    // On CUDA the uploads and casts were queued on this thread's stream, which the thread that
+    // uses the model next does not wait for (`cuda_device.rs`).
+    opts.device.synchronize()?;
+    Ok(model)
+}
+
+fn load_model_queued(path: &Path, opts: &LoadOptions) -> Result<Model> {
     crate::threads::pin_thread_count();
     if !path.exists() {
         return Err(ReftError::io(path, std::io::Error::from(std::io::ErrorKind::NotFound)));
@@ -84,6 +92,12 @@ pub fn load_model(path: &Path, opts: &LoadOptions) -> Result<Model> {
 /// `model.safetensors` or `model.safetensors.index.json` and its shards, optionally
 /// `tokenizer.json` and `tokenizer_config.json`) or a single `*.gguf` file.
 pub fn load_model_from_files(files: &FileMap, opts: &LoadOptions) -> Result<Model> {
+    let model = load_model_from_files_queued(files, opts)?;
+    opts.device.synchronize()?; // as in `load_model`
+    Ok(model)
+}
+
+fn load_model_from_files_queued(files: &FileMap, opts: &LoadOptions) -> Result<Model> {
     crate::threads::pin_thread_count();
     let gguf: Vec<&str> = files.names().filter(|n| n.to_ascii_lowercase().ends_with(".gguf")).collect();
     if let [name] = gguf[..] {
