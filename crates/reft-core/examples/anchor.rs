@@ -179,8 +179,9 @@ fn clock(device: &Device, head: &str, label: &str, mut f: impl FnMut() -> candle
 /// first one layer's attention alone (probabilities, the product with V, its backward) and the
 /// four GEMMs of that backward one by one, on random tensors of the model's attention shape; then
 /// the untracked forward, the forward that builds the graph, one backward with each of the
-/// crate's own backward ops timed (`ops::set_trace`), and the forward with its backward.
-fn profile(m: &ReftModel, bt: &Batch, cfg: &DecoderConfig, dtype: DType, device: &Device) {
+/// crate's own backward ops timed (`ops::set_trace`), the forward with its backward, and a
+/// training step.
+fn profile(m: &mut ReftModel, bt: &Batch, cfg: &DecoderConfig, dtype: DType, device: &Device) {
     let head = format!("\"batch\":{},\"seq\":{},\"dtype\":\"{dtype:?}\"", bt.batch_size, bt.seq_len);
     let (b, t, kv, hd) = (bt.batch_size, bt.seq_len, cfg.num_kv_heads, cfg.head_dim);
     let rows = cfg.num_heads / kv * t;
@@ -232,6 +233,10 @@ fn profile(m: &ReftModel, bt: &Batch, cfg: &DecoderConfig, dtype: DType, device:
         let l = m.loss_graph(bt).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
         l.backward().map(|_| ())
     });
+    // The same work inside a training step runs on a thread of its own (`train.rs`: a large
+    // stack for the backward), which on CUDA means another per-thread default stream.
+    let opts = StepOptions { lr: 1e-3, weight_decay: 0.01, max_grad_norm: 0.0, ..Default::default() };
+    clock(device, &head, "train_step", || m.train_step(std::slice::from_ref(bt), &opts).map(|_| ()).map_err(|e| candle_core::Error::Msg(e.to_string())));
 }
 
 fn main() {
@@ -322,7 +327,7 @@ fn main() {
                 }
             }
             "profile" => {
-                profile(&m, &bt, &cfg, dtype, &device);
+                profile(&mut m, &bt, &cfg, dtype, &device);
                 continue;
             }
             other => fail(&format!("unknown method {other} (reft, reft_cached, reft_recompute, forward, generate, profile)")),
