@@ -22,10 +22,10 @@
 //! device's memory pool, and nothing sets that pool's release threshold, whose default is 0. By
 //! CUDA's documentation such a pool releases all of its unused memory to the driver at every
 //! synchronisation (each step has at least two, the loss and the gradient norm), and the next
-//! step maps it again, allocation by allocation. PyTorch's caching allocator keeps it instead. Here the threshold is
-//! set to "never release" once per device, as NVIDIA's guide to the stream-ordered allocator
-//! recommends for code that allocates the same sizes every iteration; `REFT_CUDA_POOL_KEEP=0`
-//! leaves the default (for A/B runs on a GPU).
+//! step maps it again, allocation by allocation. PyTorch's caching allocator keeps it instead.
+//! Here the threshold is set to "never release" once per device, as NVIDIA's guide to the
+//! stream-ordered allocator recommends for code that allocates the same sizes every iteration;
+//! `REFT_CUDA_POOL_KEEP=0` leaves the default (for A/B runs on a GPU).
 
 use candle_core::{Device, Result};
 

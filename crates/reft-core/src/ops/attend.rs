@@ -28,7 +28,7 @@ fn max_scores(device: &Device) -> usize {
 
 /// Examples per call for `batch` examples of `per_example` score elements each, under `limit`
 /// (at least one).
-pub(crate) fn examples_per_call(batch: usize, per_example: usize, limit: usize) -> usize {
+fn examples_per_call(batch: usize, per_example: usize, limit: usize) -> usize {
     (limit / per_example.max(1)).clamp(1, batch.max(1))
 }
 
