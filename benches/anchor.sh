@@ -81,6 +81,8 @@ run_case() { # name shape batch seq layers pos rank reft-methods ref-methods
       measured reft env REFT_CUDA_FUSED=0 timeout "$PROC_TIMEOUT" "$BIN" --shape "$shape" --batch "$b" --seq "$t" --layers "$layers" \
         --pos "$pos" --rank "$rank" --steps "$STEPS" --methods "$m" --device "$DEV" --dtype bf16
     fi
+    # A reft run that ran out of time would only do so again with the case's other methods.
+    [ "$LAST_RC" = 124 ] && { echo "[reft $m ran out of time: skipping the case's other reft methods]"; break; }
     if [ "${FUSED_AB:-}" = "$name" ] && [ "$m" = reft ] && [ "${REFT_CUDA_FUSED:-1}" != 0 ]; then
       measured reft env REFT_CUDA_FUSED=0 timeout "$PROC_TIMEOUT" "$BIN" --shape "$shape" --batch "$b" --seq "$t" --layers "$layers" \
         --pos "$pos" --rank "$rank" --steps "$STEPS" --methods "$m" --device "$DEV" --dtype bf16
