@@ -14,7 +14,8 @@
 //! - `reft_recompute`: `reft` with per-layer activation recomputation (less memory);
 //! - `forward`: forward and loss without gradients;
 //! - `generate`: greedy decoding of `--new-tokens` tokens after the batch as prompt, LoReFT at
-//!   the last prompt position (as the reference's `generate`).
+//!   the last prompt position (as the reference's `generate`);
+//! - `profile`: where a step's time goes (below); `census`: a run laid out for a kernel profiler.
 //!
 //! ```text
 //! cargo run --release -p reft-core --example anchor -- --shape 7b --batch 8 --seq 512 \
@@ -159,20 +160,39 @@ fn timed(steps: usize, mut f: impl FnMut()) -> (f64, f64) {
 
 /// Seconds of a call of `f` ended by a device synchronisation: the second of two calls when the
 /// first took under 2 s (the first warms up), else the first. Prints a `{"profile": label, ...}`
-/// line at once (stderr gets the label first, so a hang shows where).
+/// line at once (stderr gets the label first, so a hang shows where), with `host_s`, the time
+/// until `f` returned: close to `s` when the host's launching, not the device, sets the pace.
 fn clock(device: &Device, head: &str, label: &str, mut f: impl FnMut() -> candle_core::Result<()>) {
     eprintln!("profile: {label} ...");
-    let mut once = || -> candle_core::Result<f64> {
+    let mut once = || -> candle_core::Result<(f64, f64)> {
         let t0 = Instant::now();
         f()?;
+        let host = t0.elapsed().as_secs_f64();
         device.synchronize()?;
-        Ok(t0.elapsed().as_secs_f64())
+        Ok((t0.elapsed().as_secs_f64(), host))
     };
-    let r = once().and_then(|s| if s < 2.0 { once() } else { Ok(s) });
+    let r = once().and_then(|(s, h)| if s < 2.0 { once() } else { Ok((s, h)) });
     match r {
-        Ok(s) => println!("{{\"profile\":\"{label}\",{head},\"s\":{s:.5}}}"),
+        Ok((s, h)) => println!("{{\"profile\":\"{label}\",{head},\"s\":{s:.5},\"host_s\":{h:.5}}}"),
         Err(e) => println!("{{\"profile\":\"{label}\",{head},\"error\":{:?}}}", e.to_string()),
     }
+}
+
+/// For a kernel profiler (`ncu`): one training step and one untracked forward, each between
+/// markers, the only f64 kernels of a run in another dtype (a fill
+/// and a sum of 7 × 7 ones), so the profiler's kernel list splits into the step and the forward.
+fn census(m: &mut ReftModel, bt: &Batch, device: &Device) -> candle_core::Result<()> {
+    let err = |e: reft_core::ReftError| candle_core::Error::Msg(e.to_string());
+    let opts = StepOptions { lr: 1e-3, weight_decay: 0.01, max_grad_norm: 0.0, ..Default::default() };
+    let marker = || Tensor::ones((7, 7), DType::F64, device)?.sum_all()?.to_scalar::<f64>();
+    // No warm-up: the profiler times each kernel alone, so one step shows them all.
+    marker()?;
+    m.train_step(std::slice::from_ref(bt), &opts).map_err(err)?;
+    marker()?;
+    m.forward(bt, false).map_err(err)?;
+    device.synchronize()?;
+    marker()?;
+    Ok(())
 }
 
 /// Where a step's time goes (the GPU session's diagnosis of a step that is slow at some sizes):
@@ -229,6 +249,11 @@ fn profile(m: &mut ReftModel, bt: &Batch, cfg: &DecoderConfig, dtype: DType, dev
     for (label, s, calls) in reft_core::ops::take_trace() {
         println!("{{\"profile\":\"backward:{label}\",{head},\"s\":{s:.5},\"calls\":{calls}}}");
     }
+    // The backward alone, untraced (a graph can run its backward more than once).
+    match m.loss_graph(bt).map_err(|e| candle_core::Error::Msg(e.to_string())).and_then(|l| device.synchronize().map(|_| l)) {
+        Ok(l) => clock(device, &head, "backward", || l.backward().map(|_| ())),
+        Err(e) => println!("{{\"profile\":\"backward\",{head},\"error\":{:?}}}", e.to_string()),
+    }
     clock(device, &head, "loss_graph+backward", || {
         let l = m.loss_graph(bt).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
         l.backward().map(|_| ())
@@ -237,6 +262,8 @@ fn profile(m: &mut ReftModel, bt: &Batch, cfg: &DecoderConfig, dtype: DType, dev
     // stack for the backward), which on CUDA means another per-thread default stream.
     let opts = StepOptions { lr: 1e-3, weight_decay: 0.01, max_grad_norm: 0.0, ..Default::default() };
     clock(device, &head, "train_step", || m.train_step(std::slice::from_ref(bt), &opts).map(|_| ()).map_err(|e| candle_core::Error::Msg(e.to_string())));
+    let opts = StepOptions { recompute: true, ..opts };
+    clock(device, &head, "train_step recompute", || m.train_step(std::slice::from_ref(bt), &opts).map(|_| ()).map_err(|e| candle_core::Error::Msg(e.to_string())));
 }
 
 fn main() {
@@ -330,7 +357,11 @@ fn main() {
                 profile(&mut m, &bt, &cfg, dtype, &device);
                 continue;
             }
-            other => fail(&format!("unknown method {other} (reft, reft_cached, reft_recompute, forward, generate, profile)")),
+            "census" => match census(&mut m, &bt, &device) {
+                Ok(()) => "\"census\":\"done\"".to_string(),
+                Err(e) => format!("\"error\":{:?}", e.to_string()),
+            },
+            other => fail(&format!("unknown method {other} (reft, reft_cached, reft_recompute, forward, generate, profile, census)")),
         };
         let fused = device.is_cuda() && reft_core::ops::fused_cuda_kernels_on();
         println!("{{\"method\":\"{method}\",\"fused\":{fused},{head},{record}}}");
