@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Sums an Nsight Compute CSV (`ncu --csv --metrics gpu__time_duration.sum`) of
-`anchor --methods census` by kernel name, per section: the f64 marker kernels split the run into
+`anchor --methods census` by kernel name, per section: the marker kernels (an f64 fill and
+sum) split the run into
 the model's set-up, one training step and one forward (scripts/gpu-census.sh).
 
     python3 scripts/census-summary.py census.csv[.xz] [top]
@@ -37,14 +38,14 @@ def short(name):
 def main():
     path = sys.argv[1]
     top = int(sys.argv[2]) if len(sys.argv) > 2 else 25
+    # A marker is a fill of f64 ones and their sum; other f64 kernels (the LoReFT rotation's
+    # orthogonalisation runs in f64) belong to their section.
     sections = [[]]
-    in_marker = False
     for name, s in rows(path):
-        marker = "f64" in name
-        if marker and not in_marker:
+        if name.startswith("fast_sum_f64") and sections[-1] and sections[-1][-1][0].startswith("const_set_f64"):
+            sections[-1].pop()
             sections.append([])
-        in_marker = marker
-        if not marker:
+        else:
             sections[-1].append((name, s))
     if len(sections) == 1 and not sections[0]:
         opener = lzma.open if path.endswith(".xz") else open

@@ -31,11 +31,14 @@ impl ReftModel {
         let n_layers = dec.layers.len();
         let input = w.input();
         let layer_rng = |l: usize| StdRng::seed_from_u64(stream ^ (l as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
+        // The mask and rotary tables once for all 2 × layers runs (made per run, they cost more
+        // than the rerun's arithmetic on the 1.1B anchor shape).
+        let prep = dec.prepare(&input, if w.kv.is_some() { w.split } else { 0 })?;
         let run = |l: usize, x: Tensor, track: bool| -> Result<Tensor> {
             let mut rng = layer_rng(l);
             let hooks = self.hooks_from(batch, track, self.training.then_some(&mut rng), w.split)?;
             let mut cache = w.layer_cache(l);
-            Ok(dec.run_layers(&input, &hooks, cache.as_mut(), l..l + 1, Some(x))?)
+            Ok(dec.run_prepared(&prep, &input, &hooks, cache.as_mut(), l..l + 1, Some(x))?)
         };
         // Forward without a graph, keeping each layer's input.
         let mut h = match &w.h_in {

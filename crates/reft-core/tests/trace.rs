@@ -24,15 +24,26 @@ fn tracing_records_the_crates_backward_ops_only_when_on() {
     m.loss_graph(&batch).unwrap().backward().unwrap();
     assert!(take_trace().is_empty(), "tracing off must record nothing");
 
-    set_trace(true);
-    m.loss_graph(&batch).unwrap().backward().unwrap();
-    set_trace(false);
-    let trace = take_trace();
-    let calls = |label: &str| trace.iter().find(|(l, _, _)| *l == label).map(|(_, _, n)| *n);
     // The intervention sits on layer 0's output, so the backward runs through layers 1.. only:
-    // seven frozen projections each, and the head's cross-entropy once.
-    assert_eq!(calls("frozen-linear"), Some(7 * (layers - 1)), "{trace:?}");
-    assert_eq!(calls("lm-cross-entropy"), Some(1), "{trace:?}");
+    // with the block nodes (the default) one attention and one MLP node each, and the head's
+    // cross-entropy once; op by op, seven frozen projections each.
+    let traced = || {
+        set_trace(true);
+        m.loss_graph(&batch).unwrap().backward().unwrap();
+        set_trace(false);
+        take_trace()
+    };
+    let calls = |trace: &[(&'static str, f64, usize)], label: &str| trace.iter().find(|(l, _, _)| *l == label).map(|(_, _, n)| *n);
+    let trace = traced();
+    assert_eq!(calls(&trace, "attention-block"), Some(layers - 1), "{trace:?}");
+    assert_eq!(calls(&trace, "mlp-block"), Some(layers - 1), "{trace:?}");
+    assert_eq!(calls(&trace, "lm-cross-entropy"), Some(1), "{trace:?}");
+    assert_eq!(calls(&trace, "frozen-linear"), None, "{trace:?}");
     assert!(trace.iter().all(|(_, s, _)| *s >= 0.0));
     assert!(take_trace().is_empty(), "take_trace clears");
+    reft_core::ops::set_block_ops(false);
+    let trace = traced();
+    reft_core::ops::set_block_ops(true);
+    assert_eq!(calls(&trace, "frozen-linear"), Some(7 * (layers - 1)), "{trace:?}");
+    assert_eq!(calls(&trace, "attention-block"), None, "{trace:?}");
 }

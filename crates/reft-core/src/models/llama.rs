@@ -86,6 +86,13 @@ impl KvCache {
     }
 }
 
+/// What every layer of one forward shares ([`Decoder::prepare`]).
+pub struct Prepared {
+    mask: Tensor,
+    rope: RopeTables,
+    past: usize,
+}
+
 /// One forward call's inputs beyond the token ids.
 pub struct ForwardInput<'a> {
     /// `[b, t]` token ids (u32).
@@ -129,18 +136,47 @@ impl Decoder {
         &self,
         input: &ForwardInput,
         hooks: &dyn Hooks,
-        mut cache: Option<&mut KvCache>,
+        cache: Option<&mut KvCache>,
         layers: std::ops::Range<usize>,
         h_in: Option<Tensor>,
     ) -> candle_core::Result<Tensor> {
-        let (b, t) = input.ids.dims2()?;
         let past = cache.as_ref().map(|c| c.past_len()).unwrap_or(0);
+        let prep = self.prepare(input, past)?;
+        self.run_prepared(&prep, input, hooks, cache, layers, h_in)
+    }
+
+    /// The attention mask and rotary tables of `input` after `past` cached positions, which every
+    /// layer of a forward shares: a caller that runs the layers one at a time (recomputation)
+    /// makes them once instead of once per layer.
+    pub fn prepare(&self, input: &ForwardInput, past: usize) -> candle_core::Result<Prepared> {
+        let (b, t) = input.ids.dims2()?;
         let total = past + t;
         if input.key_mask.len() != b * total {
             candle_core::bail!("key mask has {} entries, expected {}", input.key_mask.len(), b * total);
         }
-        let mask = self.additive_mask(input.key_mask, b, t, past)?;
-        let rope = RopeTables::new(&self.inv_freq, input.position_ids, self.dtype, &self.device)?;
+        Ok(Prepared {
+            mask: self.additive_mask(input.key_mask, b, t, past)?,
+            rope: RopeTables::new(&self.inv_freq, input.position_ids, self.dtype, &self.device)?,
+            past,
+        })
+    }
+
+    /// [`Self::run_layers`] with the mask and tables made by [`Self::prepare`] for the same
+    /// input and cache length.
+    pub fn run_prepared(
+        &self,
+        prep: &Prepared,
+        input: &ForwardInput,
+        hooks: &dyn Hooks,
+        mut cache: Option<&mut KvCache>,
+        layers: std::ops::Range<usize>,
+        h_in: Option<Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        let past = cache.as_ref().map(|c| c.past_len()).unwrap_or(0);
+        if past != prep.past {
+            candle_core::bail!("prepared for {} cached positions, the cache has {past}", prep.past);
+        }
+        let (mask, rope) = (&prep.mask, &prep.rope);
         let mut h = match h_in {
             Some(h) => h,
             None => self.embed_tokens(input.ids)?,
@@ -150,13 +186,21 @@ impl Decoder {
         }
         for (l, w) in self.layers.iter().enumerate().skip(layers.start).take(layers.len()) {
             h = hooks.apply(l, Component::BlockInput, h)?;
-            let x = rms_norm(&h, &w.input_norm, self.cfg.rms_norm_eps)?;
             let slot = cache.as_deref_mut().map(|c| &mut c.layers[l]);
-            let attn = self.attention(w, &x, &mask, &rope, slot)?;
+            // With a graph, each sublayer is one node (`llama_block.rs`).
+            let attn = if h.track_op() && crate::ops::block_ops_on() {
+                self.attention_node(w, &h, mask, rope, slot)?
+            } else {
+                self.attention(w, &rms_norm(&h, &w.input_norm, self.cfg.rms_norm_eps)?, mask, rope, slot)?
+            };
             let attn = hooks.apply(l, Component::AttentionOutput, attn)?;
             h = (h + attn)?;
-            let x = rms_norm(&h, &w.post_norm, self.cfg.rms_norm_eps)?;
-            let mlp = w.down.forward(&swiglu(&w.gate.forward(&x)?, &w.up.forward(&x)?)?)?;
+            let mlp = if h.track_op() && crate::ops::block_ops_on() {
+                self.mlp_node(w, &h)?
+            } else {
+                let x = rms_norm(&h, &w.post_norm, self.cfg.rms_norm_eps)?;
+                w.down.forward(&swiglu(&w.gate.forward(&x)?, &w.up.forward(&x)?)?)?
+            };
             let mlp = hooks.apply(l, Component::MlpOutput, mlp)?;
             h = (h + mlp)?;
             h = hooks.apply(l, Component::BlockOutput, h)?;
@@ -183,23 +227,30 @@ impl Decoder {
     /// Additive mask for the grouped queries of `attention`: `[b, 1, g·t, total]` with `g` query
     /// heads per key head, where row `r·t + i` (any `r`) masks query `past + i` (causal, sliding
     /// window, padded keys). A single query (`t == 1`, decoding) needs one row per sequence.
+    /// The host builds the `t` distinct rows and the device repeats them `g` times: built whole
+    /// on the host, the 1.1B anchor batch's mask (16 × 2048 × 256) cost about 20 ms a forward.
     fn additive_mask(&self, key_mask: &[u8], b: usize, t: usize, past: usize) -> candle_core::Result<Tensor> {
         let total = past + t;
-        let rows = if t == 1 { 1 } else { t * (self.cfg.num_heads / self.cfg.num_kv_heads) };
-        let mut m = vec![0f32; b * rows * total];
+        let g = if t == 1 { 1 } else { self.cfg.num_heads / self.cfg.num_kv_heads };
+        let mut m = vec![0f32; b * t * total];
         for r in 0..b {
-            for row in 0..rows {
-                let q = past + row % t;
-                for j in 0..total {
+            for i in 0..t {
+                let q = past + i;
+                let row = &mut m[(r * t + i) * total..(r * t + i + 1) * total];
+                for (j, v) in row.iter_mut().enumerate() {
                     let causal = j <= q;
                     let window = self.cfg.sliding_window.map(|w| q < j + w).unwrap_or(true);
                     if !(causal && window && key_mask[r * total + j] != 0) {
-                        m[(r * rows + row) * total + j] = MASKED;
+                        *v = MASKED;
                     }
                 }
             }
         }
-        Tensor::from_vec(m, (b, 1, rows, total), &self.device)
+        let m = Tensor::from_vec(m, (b, 1, 1, t, total), &self.device)?;
+        if g == 1 {
+            return m.reshape((b, 1, t, total));
+        }
+        m.broadcast_as((b, 1, g, t, total))?.contiguous()?.reshape((b, 1, g * t, total))
     }
 
     fn attention(

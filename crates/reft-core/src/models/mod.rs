@@ -10,6 +10,7 @@ pub mod gguf;
 pub mod hf;
 pub mod hf_encoder;
 pub mod llama;
+mod llama_block;
 
 use crate::error::{ReftError, Result};
 use crate::files::FileMap;
@@ -20,7 +21,7 @@ use std::path::Path;
 pub use config::{Architecture, DecoderConfig};
 pub use bert::{Encoder, EncoderInput};
 pub use encoder_config::{EncoderConfig, EncoderFamily};
-pub use llama::{Component, Decoder, ForwardInput, Hooks, KvCache, NoHooks};
+pub use llama::{Component, Decoder, ForwardInput, Hooks, KvCache, NoHooks, Prepared};
 
 /// The frozen network of a [`Model`].
 pub enum Backbone {

@@ -38,10 +38,17 @@ pub fn attention_probs(q: &Tensor, k: &Tensor, mask: &Tensor, scale: f64) -> Res
 
 /// `(dQ, dK)` from the probabilities and their gradient.
 fn backward(q: &Tensor, k: &Tensor, p: &Tensor, g: &Tensor, scale: f64) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    let (dq, dk) = attention_probs_vjp(q, k, p, g, scale)?;
+    Ok((Some(dq), Some(dk)))
+}
+
+/// The gradients of [`attention_probs`]'s queries and keys from the probabilities `p` and their
+/// gradient `g`; `dK` comes back as a transposed view.
+pub(crate) fn attention_probs_vjp(q: &Tensor, k: &Tensor, p: &Tensor, g: &Tensor, scale: f64) -> Result<(Tensor, Tensor)> {
     let ds = attention_softmax_backward(p, g, scale)?;
     let dq = batched_matmul(&ds, &k.detach())?;
     let dk = batched_matmul(&q.detach().t()?, &ds)?.t()?;
-    Ok((Some(dq), Some(dk)))
+    Ok((dq, dk))
 }
 
 struct AttentionProbs {

@@ -116,8 +116,13 @@ impl CustomOp1 for FrozenMatmul {
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         // ∂L/∂x = g·W. The weight is not a Var, so nothing else is needed.
-        super::trace::traced("frozen-linear", grad, || Ok(Some(matmul_2d(grad, &self.weight)?.reshape(arg.shape())?)))
+        super::trace::traced("frozen-linear", grad, || Ok(Some(frozen_linear_vjp(grad, &self.weight)?.reshape(arg.shape())?)))
     }
+}
+
+/// The input gradient of `x·Wᵀ (+ b)` for the output gradient `g` `[..., out]`: `g·W`, `[..., in]`.
+pub(crate) fn frozen_linear_vjp(g: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    matmul_2d(&g.contiguous()?, weight)
 }
 
 /// `x·Wᵀ` with a frozen `W` (`[out, in]`); `x` is `[..., in]`.

@@ -36,6 +36,12 @@ pub use rope::{apply_rope, apply_rope_lean, RopeTables};
 pub use softmax::{log_softmax_last, softmax_last};
 pub use swiglu::{swiglu, swiglu_lean};
 pub use trace::{set_trace, take_trace};
+pub(crate) use attach::attach1;
+pub(crate) use attention_probs::attention_probs_vjp;
+pub(crate) use frozen_linear::frozen_linear_vjp;
+pub(crate) use norm::rms_norm_vjp;
+pub(crate) use rope::rope_vjp;
+pub(crate) use swiglu::swiglu_vjp;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -57,6 +63,29 @@ pub fn fused_cuda_kernels_on() -> bool {
         0 => {
             let on = std::env::var("REFT_CUDA_FUSED").map(|v| v != "0").unwrap_or(true);
             FUSED_CUDA.store(if on { 2 } else { 1 }, Ordering::Relaxed);
+            on
+        }
+        v => v == 2,
+    }
+}
+
+/// 0: not decided yet (read `REFT_BLOCK_OPS`), 1: off, 2: on.
+static BLOCK_OPS: AtomicU8 = AtomicU8::new(0);
+
+/// Turns the block-level graph nodes of the Llama decoder (`models/llama_block.rs`: each
+/// layer's attention and MLP as one node with a backward we write) on or off for the whole
+/// process, overriding `REFT_BLOCK_OPS`. On by default; off, every op is a node of candle's
+/// graph, as before 2026-11-27.
+pub fn set_block_ops(on: bool) {
+    BLOCK_OPS.store(if on { 2 } else { 1 }, Ordering::Relaxed);
+}
+
+/// Whether the block-level nodes are on (`set_block_ops`, else on unless `REFT_BLOCK_OPS=0`).
+pub fn block_ops_on() -> bool {
+    match BLOCK_OPS.load(Ordering::Relaxed) {
+        0 => {
+            let on = std::env::var("REFT_BLOCK_OPS").map(|v| v != "0").unwrap_or(true);
+            BLOCK_OPS.store(if on { 2 } else { 1 }, Ordering::Relaxed);
             on
         }
         v => v == 2,

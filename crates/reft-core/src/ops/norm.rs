@@ -99,6 +99,32 @@ pub fn rms_norm(xs: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
     rms_norm_lean(xs, w, eps)
 }
 
+/// The input gradient of [`rms_norm`] at `xs` for the output gradient `g`, on the path its
+/// forward takes (the fused CPU op, the fused CUDA kernel or the lean ops): for callers that
+/// run a whole block outside the graph and write its backward (`models/llama_block.rs`).
+pub(crate) fn rms_norm_vjp(xs: &Tensor, w: &Tensor, g: &Tensor, eps: f64) -> Result<Tensor> {
+    let same = w.dtype() == xs.dtype() && w.dims1()? == xs.dim(D::Minus1)?;
+    if same && xs.device().is_cpu() && matches!(xs.dtype(), DType::F32 | DType::F64) {
+        return Ok(on_tensors(&RmsBackward(eps), &[xs, w, g], xs.shape())?.remove(0));
+    }
+    #[cfg(feature = "cuda")]
+    if same && super::cuda_fused::applies(xs) {
+        return super::cuda_fused::rms_norm_backward(xs, w, g, eps);
+    }
+    rms_lean_backward(xs, &w.detach(), g, eps)
+}
+
+/// `dx = r·(g⊙w − x̂·mean(g⊙w⊙x̂))` in f32 (f64 for f64), in `xs`'s dtype.
+fn rms_lean_backward(xs: &Tensor, w: &Tensor, g: &Tensor, eps: f64) -> Result<Tensor> {
+    let x = widen(xs)?;
+    let inv = inv_rms_t(&x, eps)?;
+    let xh = x.broadcast_mul(&inv)?;
+    let gw = widen(g)?.broadcast_mul(&w.to_dtype(x.dtype())?)?;
+    let dot = (&gw * &xh)?.mean_keepdim(D::Minus1)?;
+    let dx = (gw - xh.broadcast_mul(&dot)?)?.broadcast_mul(&inv)?;
+    dx.to_dtype(xs.dtype())
+}
+
 /// `1 / sqrt(mean(x²) + eps)` per row, in f32 (f64 for f64).
 fn inv_rms_t(x: &Tensor, eps: f64) -> Result<Tensor> {
     (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?.recip()
@@ -112,15 +138,7 @@ pub fn rms_norm_lean(xs: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
     let x = widen(&xs.detach())?;
     let y = x.broadcast_mul(&inv_rms_t(&x, eps)?)?.to_dtype(xs.dtype())?.broadcast_mul(w)?;
     let w = w.detach();
-    attach1("rms-norm", xs, y, move |xs, _y, g| {
-        let x = widen(xs)?;
-        let inv = inv_rms_t(&x, eps)?;
-        let xh = x.broadcast_mul(&inv)?;
-        let gw = widen(g)?.broadcast_mul(&w.to_dtype(x.dtype())?)?;
-        let dot = (&gw * &xh)?.mean_keepdim(D::Minus1)?;
-        let dx = (gw - xh.broadcast_mul(&dot)?)?.broadcast_mul(&inv)?;
-        Ok(Some(dx.to_dtype(xs.dtype())?))
-    })
+    attach1("rms-norm", xs, y, move |xs, _y, g| Ok(Some(rms_lean_backward(xs, &w, g, eps)?)))
 }
 
 /// Layer normalisation over the last dimension with frozen gain `w` and bias `b` (`[hidden]`).

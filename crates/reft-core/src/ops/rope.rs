@@ -12,6 +12,7 @@ use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result, Shape, T
 use std::sync::Arc;
 
 /// Per-position cos/sin tables gathered for one batch: `[b, 1, t, head_dim]`.
+#[derive(Clone)]
 pub struct RopeTables {
     pub cos: Tensor,
     pub sin: Tensor,
@@ -136,6 +137,22 @@ pub fn apply_rope(x: &Tensor, tables: &RopeTables) -> Result<Tensor> {
         return super::cuda_fused::apply_rope(x, &tables.cos, &tables.sin);
     }
     apply_rope_lean(x, tables)
+}
+
+/// The input gradient of [`apply_rope`] for the output gradient `g` `[b, heads, t, head_dim]`:
+/// the inverse rotation, on the path the forward takes (see `rms_norm_vjp` in `norm.rs`).
+pub(crate) fn rope_vjp(g: &Tensor, tables: &RopeTables) -> Result<Tensor> {
+    let (b, heads, t, hd) = g.dims4()?;
+    let fused = g.device().is_cpu() && matches!(g.dtype(), DType::F32 | DType::F64) && hd % 2 == 0;
+    if fused && tables.cos.dims() == [b, 1, t, hd] {
+        let rope = Rope { host: tables.host.clone(), heads, t, hd };
+        return Ok(on_tensors(&rope.kernel(true), &[g], g.shape())?.remove(0));
+    }
+    #[cfg(feature = "cuda")]
+    if super::cuda_fused::applies(g) && hd % 2 == 0 && tables.cos.dims() == [b, 1, t, hd] && tables.cos.dtype() == g.dtype() {
+        return super::cuda_fused::rope_backward(g, &tables.cos, &tables.sin);
+    }
+    g.broadcast_mul(&tables.cos)? + rotate_half(&g.broadcast_mul(&tables.sin)?, true)?
 }
 
 /// `[−x₂, x₁]` of the two halves of the last dimension (`transpose`: `[x₂, −x₁]`, its inverse).

@@ -111,13 +111,35 @@ pub fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
 pub fn swiglu_lean(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
     let y = (gate.detach().silu()? * up.detach())?;
     attach2("swiglu", gate, up, y, |gate, up, _y, g| {
-        let (a, u, g) = (widen(gate)?, widen(up)?, widen(g)?);
-        let sig = (a.neg()?.exp()? + 1.0)?.recip()?;
-        let silu = (&a * &sig)?;
-        // σ(a)(1 + a(1 − σ(a))) = σ(a) + silu(a)(1 − σ(a))
-        let dsilu = (&sig + (&silu * (1.0 - &sig)?)?)?;
-        let d_gate = ((&g * &u)? * dsilu)?.to_dtype(gate.dtype())?;
-        let d_up = (g * silu)?.to_dtype(up.dtype())?;
+        let (d_gate, d_up) = lean_backward(gate, up, g)?;
         Ok((Some(d_gate), Some(d_up)))
     })
+}
+
+/// The closed-form backward in f32 for half precision, in the inputs' dtypes.
+fn lean_backward(gate: &Tensor, up: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor)> {
+    let (a, u, g) = (widen(gate)?, widen(up)?, widen(g)?);
+    let sig = (a.neg()?.exp()? + 1.0)?.recip()?;
+    let silu = (&a * &sig)?;
+    // σ(a)(1 + a(1 − σ(a))) = σ(a) + silu(a)(1 − σ(a))
+    let dsilu = (&sig + (&silu * (1.0 - &sig)?)?)?;
+    let d_gate = ((&g * &u)? * dsilu)?.to_dtype(gate.dtype())?;
+    let d_up = (g * silu)?.to_dtype(up.dtype())?;
+    Ok((d_gate, d_up))
+}
+
+/// The gradients of [`swiglu`]'s two inputs for the output gradient `g`, on the path the forward
+/// takes (see `rms_norm_vjp` in `norm.rs`).
+pub(crate) fn swiglu_vjp(gate: &Tensor, up: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor)> {
+    let same = gate.dtype() == up.dtype();
+    if same && gate.device().is_cpu() && matches!(gate.dtype(), DType::F32 | DType::F64) {
+        let mut d = on_tensors(&Backward, &[gate, up, g], gate.shape())?;
+        let du = d.pop().expect("two gradients");
+        return Ok((d.pop().expect("two gradients"), du));
+    }
+    #[cfg(feature = "cuda")]
+    if same && super::cuda_fused::applies(gate) {
+        return super::cuda_fused::swiglu_backward(gate, up, g);
+    }
+    lean_backward(gate, up, g)
 }

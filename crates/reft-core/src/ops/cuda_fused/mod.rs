@@ -15,7 +15,7 @@ mod attention;
 mod rows;
 
 pub(crate) use attention::{attention_softmax, attention_softmax_backward};
-pub(crate) use rows::{apply_rope, rms_norm, swiglu};
+pub(crate) use rows::{apply_rope, rms_norm, rms_norm_backward, rope_backward, swiglu, swiglu_backward};
 
 /// Whether `t` takes the fused kernels: on CUDA, in f32, bf16 or f16, and switched on
 /// (`super::set_fused_cuda_kernels`, else unless `REFT_CUDA_FUSED=0`).

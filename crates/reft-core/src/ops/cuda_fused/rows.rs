@@ -96,6 +96,11 @@ pub(crate) fn rms_norm(xs: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
     xs.contiguous()?.apply_op2(&w.contiguous()?, RmsNorm { eps: eps as f32 })
 }
 
+/// The input gradient of [`rms_norm`] for the output gradient `g`, no graph.
+pub(crate) fn rms_norm_backward(xs: &Tensor, w: &Tensor, g: &Tensor, eps: f64) -> Result<Tensor> {
+    xs.contiguous()?.apply_op3_no_bwd(&w.contiguous()?, &g.contiguous()?, &RmsNormBwd { eps: eps as f32 })
+}
+
 // ------------------------------------------------------------------ RoPE
 
 struct Rope {
@@ -149,6 +154,11 @@ impl CustomOp1 for Rope {
 /// The rotation of `x` `[b, heads, t, hd]` by tables `cos`, `sin` `[b, 1, t, hd]` of its dtype.
 pub(crate) fn apply_rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op1(Rope { cos: cos.contiguous()?, sin: sin.contiguous()?, inverse: false })
+}
+
+/// The input gradient of [`apply_rope`] for the output gradient `g`: the inverse rotation.
+pub(crate) fn rope_backward(g: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    g.contiguous()?.apply_op1_no_bwd(&Rope { cos: cos.contiguous()?, sin: sin.contiguous()?, inverse: true })
 }
 
 // ------------------------------------------------------------------ SwiGLU
@@ -222,4 +232,10 @@ impl CustomOp3 for SwiGluBwd {
 /// `silu(gate) ⊙ up` for two tensors of one shape and dtype.
 pub(crate) fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
     gate.contiguous()?.apply_op2(&up.contiguous()?, SwiGlu)
+}
+
+/// The gradients of [`swiglu`]'s gate and up inputs for the output gradient `g`, no graph.
+pub(crate) fn swiglu_backward(gate: &Tensor, up: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor)> {
+    let both = gate.contiguous()?.apply_op3_no_bwd(&up.contiguous()?, &g.contiguous()?, &SwiGluBwd)?;
+    Ok((both.get(0)?, both.get(1)?))
 }

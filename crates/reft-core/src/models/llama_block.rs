@@ -1,0 +1,104 @@
+//! A decoder layer's attention and MLP sublayers as one graph node each, with a backward we
+//! write, for training.
+//!
+//! Built op by op, a layer is about 26 nodes of candle's graph, and candle's backward adds every
+//! node's input gradient into a zero-filled tensor of its own (`GradStore::or_insert` then
+//! `add`). On the 1.1B anchor shape (16 × 256 tokens, an H200, 2026-11-27) that was 1,142
+//! activation-sized `badd_bf16` kernels, 41 of the step's 111 ms of kernel time, among 7,625
+//! kernels whose launches set the pace. The base weights are frozen, so a sublayer's backward
+//! is a fixed chain of input gradients: here the forward runs on the detached input with the
+//! same ops, the tensors that chain needs are kept (the attention's rotated queries and keys,
+//! values and probabilities; the MLP's gate and up projections), and one node (`attach.rs`)
+//! hands the result to the graph. The chain calls each op's own backward (`ops::*_vjp`), which
+//! `tests/gradcheck.rs` proves against finite differences, and `tests/block_ops.rs` proves the
+//! whole against the op-by-op graph.
+//!
+//! Interventions sit between sublayers (`Hooks`), so the nodes leave every site in place.
+//! `ops::set_block_ops(false)` (or `REFT_BLOCK_OPS=0`) builds the op-by-op graph instead.
+
+use super::llama::{Decoder, LayerWeights};
+use crate::ops::{
+    apply_rope, attention_probs, attention_probs_vjp, batched_matmul, frozen_linear_vjp, rms_norm, rms_norm_vjp, rope_vjp,
+    swiglu, swiglu_vjp, RopeTables,
+};
+use candle_core::{Result, Tensor};
+
+impl Decoder {
+    /// `o_proj(attention(rms_norm(h)))` of layer weights `w` as one node over `h` `[b, t, d]`.
+    /// `cache` holds keys and values of earlier positions (the frozen causal window of training),
+    /// which get no gradient; it is updated as `attention` does.
+    pub(super) fn attention_node(
+        &self,
+        w: &LayerWeights,
+        h: &Tensor,
+        mask: &Tensor,
+        rope: &RopeTables,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor> {
+        let (b, t, _) = h.dims3()?;
+        let (nh, nkv, hd) = (self.cfg.num_heads, self.cfg.num_kv_heads, self.cfg.head_dim);
+        let (g, eps, scale) = (nh / nkv, self.cfg.rms_norm_eps, 1.0 / (hd as f64).sqrt());
+        let x = rms_norm(&h.detach(), &w.input_norm, eps)?;
+        let heads = |y: Tensor, n: usize| y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous();
+        let q = apply_rope(&heads(w.q.forward(&x)?, nh)?, rope)?;
+        let mut k = apply_rope(&heads(w.k.forward(&x)?, nkv)?, rope)?;
+        let mut v = heads(w.v.forward(&x)?, nkv)?;
+        drop(x);
+        let mut past = 0;
+        if let Some(slot) = cache {
+            if let Some((pk, pv)) = slot.as_ref() {
+                past = pk.dim(2)?;
+                k = Tensor::cat(&[pk, &k], 2)?;
+                v = Tensor::cat(&[pv, &v], 2)?;
+            }
+            *slot = Some((k.clone(), v.clone()));
+        }
+        // Grouped queries as in `Decoder::attention`: g·t rows per key head.
+        let q = q.reshape((b, nkv, g * t, hd))?;
+        let p = attention_probs(&q, &k, mask, scale)?.to_dtype(self.dtype)?;
+        let o = batched_matmul(&p, &v)?.reshape((b, nh, t, hd))?.transpose(1, 2)?.contiguous()?.reshape((b, t, nh * hd))?;
+        let y = w.o.forward(&o)?;
+        drop(o);
+        if !h.track_op() {
+            return Ok(y);
+        }
+        let (wi, wq, wk, wv, wo) = (w.input_norm.clone(), w.q.weight.clone(), w.k.weight.clone(), w.v.weight.clone(), w.o.weight.clone());
+        let rope = rope.clone();
+        crate::ops::attach1("attention-block", h, y, move |h, _y, dy| {
+            let d_o = frozen_linear_vjp(dy, &wo)?.reshape((b, t, nh, hd))?.transpose(1, 2)?.contiguous()?.reshape((b, nkv, g * t, hd))?;
+            let dp = batched_matmul(&d_o, &v.t()?)?;
+            let dv = batched_matmul(&p.t()?, &d_o)?;
+            drop(d_o);
+            let (dq, dk) = attention_probs_vjp(&q, &k, &p, &dp, scale)?;
+            drop(dp);
+            // Cached positions are constants: only the window's keys and values get gradients.
+            let (dk, dv) = if past > 0 { (dk.narrow(2, past, t)?, dv.narrow(2, past, t)?) } else { (dk, dv) };
+            // Back through the rotation, then to `[b, t, n·hd]` rows for the projections.
+            let unrope = |d: Tensor, n: usize| -> Result<Tensor> {
+                rope_vjp(&d.contiguous()?.reshape((b, n, t, hd))?, &rope)?.transpose(1, 2)?.contiguous()?.reshape((b, t, n * hd))
+            };
+            let (dq, dk) = (unrope(dq, nh)?, unrope(dk, nkv)?);
+            let dv = dv.transpose(1, 2)?.contiguous()?.reshape((b, t, nkv * hd))?;
+            let dx = ((frozen_linear_vjp(&dq, &wq)? + frozen_linear_vjp(&dk, &wk)?)? + frozen_linear_vjp(&dv, &wv)?)?;
+            Ok(Some(rms_norm_vjp(h, &wi, &dx, eps)?))
+        })
+    }
+
+    /// `down(swiglu(gate(x), up(x)))` with `x = rms_norm(h)` of layer weights `w` as one node.
+    pub(super) fn mlp_node(&self, w: &LayerWeights, h: &Tensor) -> Result<Tensor> {
+        let eps = self.cfg.rms_norm_eps;
+        let x = rms_norm(&h.detach(), &w.post_norm, eps)?;
+        let (a, u) = (w.gate.forward(&x)?, w.up.forward(&x)?);
+        drop(x);
+        let y = w.down.forward(&swiglu(&a, &u)?)?;
+        if !h.track_op() {
+            return Ok(y);
+        }
+        let (wp, wg, wu, wd) = (w.post_norm.clone(), w.gate.weight.clone(), w.up.weight.clone(), w.down.weight.clone());
+        crate::ops::attach1("mlp-block", h, y, move |h, _y, dy| {
+            let (da, du) = swiglu_vjp(&a, &u, &frozen_linear_vjp(dy, &wd)?)?;
+            let dx = (frozen_linear_vjp(&da, &wg)? + frozen_linear_vjp(&du, &wu)?)?;
+            Ok(Some(rms_norm_vjp(h, &wp, &dx, eps)?))
+        })
+    }
+}
