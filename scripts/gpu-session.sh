@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
-# One lent-GPU session for issue 6, in priority order, inside one device call (timeout_s=570):
+# One lent-GPU session for issue 6, in priority order, inside one device call (timeout_s=390):
 #   1. cuda_gradcheck: each custom op's and each intervention parameter's gradient on CUDA against
 #      the CPU (~20 s);
 #   2. cuda_smoke: CUDA f32 against the CPU, and CUDA bf16 against the CPU's bf16 error, with the
 #      fused kernels (reft-kernels) off and on (~1 min);
 #   3. profile of a reft step on the 1.1B shape at 16 x 256, the size at which the 2026-11-27 run
 #      found it 30x slower than at 12 x 256 (anchor.rs --methods profile);
-#   4. if that is still slow (> 2 s), more profile sizes and the old setup, then exit 3; else the
-#      anchor benchmark (benches/anchor.sh): reft and pyreft on the 7B and 1.1B shapes, reft
-#      with the fused kernels when cuda_smoke passed them (FUSED_OK), until 110 s before DEADLINE
-#      (default 540 s after the start);
-#   5. with what is left: 16 x 256 with the three fixes off and each off alone, and the Node
-#      addon's CUDA build against its CPU build (.device/cuda-node, when carried).
+#   4. if that is still slow (> 2 s), more profile sizes, then exit 3; else the anchor benchmark
+#      (benches/anchor.sh): reft and pyreft on the 7B and 1.1B shapes, reft with the fused
+#      kernels when cuda_smoke passed them (FUSED_OK), and the reft runs that AB names again with
+#      those settings, until CENSUS_RESERVE (100) seconds before DEADLINE (default 360 s after
+#      the start);
+#   5. with what is left: Nsight Compute's kernel census of one 1.1B step and forward, and the
+#      Node addon's CUDA build against its CPU build (.device/cuda-node, when carried).
 # Prepare here (no GPU needed):
 #   SKIP_TESTS=1 scripts/build-cuda.sh && bash benches/anchor.sh prepare
 #   (optional) npm run build:native && scripts/build-cuda.sh --node && scripts/prepare-cuda-node-check.sh
 # Then, with the device tool:
-#   run(command="bash scripts/gpu-session.sh", carry=[".device/cuda", ".device/wheels", ".device/anchor_bench.py", ".device/cuda-node"], timeout_s=570)
+#   run(command="bash scripts/gpu-session.sh", carry=[".device/cuda", ".device/wheels", ".device/anchor_bench.py"], timeout_s=390)
 # CASES (default 7b_all,1b,7b_l15,gen: the headline first) picks the anchor cases; results land in $OUT.
 set -u
 cd "$(dirname "$0")/.."
@@ -39,7 +40,7 @@ if grep -q FUSED_OK "$OUT/cuda_smoke.log"; then export REFT_CUDA_FUSED=1; else e
 # streams (src/cuda_device.rs: the gradient thread's work was not ordered with the caller's), the
 # memory pool keeps freed memory (same file), and attention runs in batch chunks of at most 2^24
 # scores (src/ops/attend.rs). Fields: shape batch seq timeout [VAR=value ...].
-DEADLINE=${DEADLINE:-540}
+DEADLINE=${DEADLINE:-360}
 prof() {
   set -- $1
   [ $(( DEADLINE - SECONDS )) -gt "$4" ] || { echo "-- $* skipped (time)" >> "$OUT/profile.log"; return; }
@@ -76,16 +77,23 @@ if [ "$STEP" = none ] || python3 -c "import sys; sys.exit(0 if float(sys.argv[1]
   grep -v '^profile:' "$OUT/profile.log" | cut -c1-160 | tail -n +30; ls "$OUT"; exit 3
 fi
 # anchor.sh's scratch files stay out of $OUT (at most 8 files come back); its JSON lines are copied.
-LEFT=$(( DEADLINE - 110 - SECONDS )); [ "$LEFT" -gt 30 ] || LEFT=30
+# CENSUS_RESERVE seconds before DEADLINE stay for the kernel census (0: no census).
+RESERVE=${CENSUS_RESERVE:-100}
+LEFT=$(( DEADLINE - RESERVE - SECONDS )); [ "$LEFT" -gt 30 ] || LEFT=30
 echo "== anchor (REFT_CUDA_FUSED=$REFT_CUDA_FUSED, ${LEFT}s)"
-OUT=/tmp/anchor-out PROC_TIMEOUT=${PROC_TIMEOUT:-80} FUSED_AB=${FUSED_AB:-} ROTATION_AB=${ROTATION_AB:-} timeout "$LEFT" bash benches/anchor.sh "${CASES:-7b_all,1b,7b_l15,gen}" 2>&1 | tee "$OUT/anchor.log" | tail -40
+OUT=/tmp/anchor-out PROC_TIMEOUT=${PROC_TIMEOUT:-80} AB="${AB:-}" timeout "$LEFT" bash benches/anchor.sh "${CASES:-7b_all,1b,7b_l15,gen}" 2>&1 | tee "$OUT/anchor.log" | tail -40
 cp /tmp/anchor-out/anchor.jsonl "$OUT/" 2>/dev/null
-# With what is left: which of the three fixes mattered (16 x 256 with all off, then each off
-# alone), and the Node addon's CUDA build against its CPU build.
-echo "== profile A/B"
-for sz in "1b 16 256 25 $OLD" "1b 16 256 25 REFT_ATTN_CHUNK=0" "1b 16 256 25 REFT_CUDA_STREAM=per-thread" \
-          "1b 16 256 25 REFT_CUDA_POOL_KEEP=0"; do prof "$sz"; done
-grep -v '^profile:' "$OUT/profile.log" | grep -E '^--|loss_graph\+backward|train_step|^rc' | cut -c1-160
+# With what is left: Nsight Compute's census of one 1.1B step and forward (scripts/gpu-census.sh).
+if [ "$RESERVE" -gt 0 ] && [ $(( DEADLINE - SECONDS )) -gt 60 ]; then
+  echo "== census"
+  NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)
+  timeout $(( DEADLINE - SECONDS - 10 )) "$NCU" --csv --clock-control none --cache-control none --metrics gpu__time_duration.sum \
+    "$B/example-anchor" --shape 1b --batch 16 --seq 256 --layers all --pos f7+l7 --rank 8 --methods census \
+    --device cuda --dtype bf16 > "$OUT/census.csv" 2> "$OUT/census.err"
+  echo "rc=$?"
+  python3 scripts/census-summary.py "$OUT/census.csv" 30 | tee "$OUT/census-summary.txt" | head -60
+  xz -9 "$OUT/census.csv" 2>/dev/null || gzip -9 "$OUT/census.csv"
+fi
 if [ -x .device/cuda-node/run.sh ] && [ $(( DEADLINE - SECONDS )) -gt 60 ]; then
   echo "== Node addon (CUDA against CPU)"
   mkdir -p /tmp/cuda-node-out; OUT=/tmp/cuda-node-out timeout 60 bash .device/cuda-node/run.sh > "$OUT/cuda-node.log" 2>&1; echo "rc=$?"; tail -30 "$OUT/cuda-node.log"

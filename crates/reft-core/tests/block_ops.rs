@@ -2,7 +2,8 @@
 //! attention and its MLP as one node each, with a written backward) against the op-by-op graph
 //! (`ops::set_block_ops(false)`): the same loss and the same gradient for every intervention
 //! parameter, in f64 (to 1e-10) and f32, with grouped-query attention, projection biases,
-//! interventions at every site, the frozen causal window (cached keys) and recomputation.
+//! interventions at every site, the frozen causal window (cached keys), recomputation, and the
+//! attention probabilities kept instead of recomputed.
 //!
 //! One test function: the switch is process-wide, so the cases run in sequence.
 
@@ -76,6 +77,8 @@ fn block_nodes_match_the_op_by_op_graph() {
         let m = ReftModel::new(biased(dtype), &specs, 6).unwrap();
         check(&format!("{dtype:?} biased projections"), &m, &batch(2), tol, false);
         check(&format!("{dtype:?} recomputation"), &reft(&loreft2, dtype, 3), &batch(2), tol, true);
+        reft_core::ops::set_keep_attention_probs(true);
+        check(&format!("{dtype:?} probabilities kept"), &reft(&sites, dtype, 4), &batch(3), tol, false);
+        reft_core::ops::set_keep_attention_probs(false);
     }
-    reft_core::ops::set_block_ops(true);
 }

@@ -25,7 +25,7 @@ fn tracing_records_the_crates_backward_ops_only_when_on() {
     assert!(take_trace().is_empty(), "tracing off must record nothing");
 
     // The intervention sits on layer 0's output, so the backward runs through layers 1.. only:
-    // with the block nodes (the default) one attention and one MLP node each, and the head's
+    // with the block nodes (CUDA's default) one attention and one MLP node each, and the head's
     // cross-entropy once; op by op, seven frozen projections each.
     let traced = || {
         set_trace(true);
@@ -34,6 +34,7 @@ fn tracing_records_the_crates_backward_ops_only_when_on() {
         take_trace()
     };
     let calls = |trace: &[(&'static str, f64, usize)], label: &str| trace.iter().find(|(l, _, _)| *l == label).map(|(_, _, n)| *n);
+    reft_core::ops::set_block_ops(true);
     let trace = traced();
     assert_eq!(calls(&trace, "attention-block"), Some(layers - 1), "{trace:?}");
     assert_eq!(calls(&trace, "mlp-block"), Some(layers - 1), "{trace:?}");
@@ -43,7 +44,6 @@ fn tracing_records_the_crates_backward_ops_only_when_on() {
     assert!(take_trace().is_empty(), "take_trace clears");
     reft_core::ops::set_block_ops(false);
     let trace = traced();
-    reft_core::ops::set_block_ops(true);
     assert_eq!(calls(&trace, "frozen-linear"), Some(7 * (layers - 1)), "{trace:?}");
     assert_eq!(calls(&trace, "attention-block"), None, "{trace:?}");
 }

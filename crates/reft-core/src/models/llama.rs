@@ -187,15 +187,15 @@ impl Decoder {
         for (l, w) in self.layers.iter().enumerate().skip(layers.start).take(layers.len()) {
             h = hooks.apply(l, Component::BlockInput, h)?;
             let slot = cache.as_deref_mut().map(|c| &mut c.layers[l]);
-            // With a graph, each sublayer is one node (`llama_block.rs`).
-            let attn = if h.track_op() && crate::ops::block_ops_on() {
+            // With a graph, each sublayer is one node on CUDA (`llama_block.rs`).
+            let attn = if h.track_op() && crate::ops::block_ops_on(&self.device) {
                 self.attention_node(w, &h, mask, rope, slot)?
             } else {
                 self.attention(w, &rms_norm(&h, &w.input_norm, self.cfg.rms_norm_eps)?, mask, rope, slot)?
             };
             let attn = hooks.apply(l, Component::AttentionOutput, attn)?;
             h = (h + attn)?;
-            let mlp = if h.track_op() && crate::ops::block_ops_on() {
+            let mlp = if h.track_op() && crate::ops::block_ops_on(&self.device) {
                 self.mlp_node(w, &h)?
             } else {
                 let x = rms_norm(&h, &w.post_norm, self.cfg.rms_norm_eps)?;

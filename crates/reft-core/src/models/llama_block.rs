@@ -7,14 +7,15 @@
 //! activation-sized `badd_bf16` kernels, 41 of the step's 111 ms of kernel time, among 7,625
 //! kernels whose launches set the pace. The base weights are frozen, so a sublayer's backward
 //! is a fixed chain of input gradients: here the forward runs on the detached input with the
-//! same ops, the tensors that chain needs are kept (the attention's rotated queries and keys,
-//! values and probabilities; the MLP's gate and up projections), and one node (`attach.rs`)
+//! same ops, the tensors that chain needs are kept (the attention's rotated queries and keys
+//! and its values, from which the backward recomputes the probabilities unless
+//! `REFT_KEEP_PROBS=1`; the MLP's gate and up projections), and one node (`attach.rs`)
 //! hands the result to the graph. The chain calls each op's own backward (`ops::*_vjp`), which
 //! `tests/gradcheck.rs` proves against finite differences, and `tests/block_ops.rs` proves the
 //! whole against the op-by-op graph.
 //!
 //! Interventions sit between sublayers (`Hooks`), so the nodes leave every site in place.
-//! `ops::set_block_ops(false)` (or `REFT_BLOCK_OPS=0`) builds the op-by-op graph instead.
+//! On CUDA by default; `ops::set_block_ops` (or `REFT_BLOCK_OPS=0|1`) decides for every device.
 
 use super::llama::{Decoder, LayerWeights};
 use crate::ops::{
@@ -63,8 +64,16 @@ impl Decoder {
             return Ok(y);
         }
         let (wi, wq, wk, wv, wo) = (w.input_norm.clone(), w.q.weight.clone(), w.k.weight.clone(), w.v.weight.clone(), w.o.weight.clone());
-        let rope = rope.clone();
+        let (rope, mask, dtype) = (rope.clone(), mask.clone(), self.dtype);
+        // The probabilities are the largest activation a layer keeps (on the 7B anchor shape,
+        // 128 MiB of 460 per layer); by default the backward recomputes them from the queries
+        // and keys, as flash attention does, for one more `QKᵀ` and softmax per layer.
+        let kept = if crate::ops::keep_attention_probs() { Some(p) } else { None };
         crate::ops::attach1("attention-block", h, y, move |h, _y, dy| {
+            let p = match &kept {
+                Some(p) => p.clone(),
+                None => attention_probs(&q, &k, &mask, scale)?.to_dtype(dtype)?,
+            };
             let d_o = frozen_linear_vjp(dy, &wo)?.reshape((b, t, nh, hd))?.transpose(1, 2)?.contiguous()?.reshape((b, nkv, g * t, hd))?;
             let dp = batched_matmul(&d_o, &v.t()?)?;
             let dv = batched_matmul(&p.t()?, &d_o)?;
@@ -102,3 +111,4 @@ impl Decoder {
         })
     }
 }
+

@@ -45,49 +45,89 @@ pub(crate) use swiglu::swiglu_vjp;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// 0: not decided yet (read `REFT_CUDA_FUSED`), 1: off, 2: on.
-static FUSED_CUDA: AtomicU8 = AtomicU8::new(0);
+/// A process-wide on/off setting with an environment variable for its first value.
+struct Switch {
+    /// 0: not decided yet (read `var`), 1: off, 2: on.
+    state: AtomicU8,
+    var: &'static str,
+    default: bool,
+}
+
+impl Switch {
+    const fn new(var: &'static str, default: bool) -> Self {
+        Self { state: AtomicU8::new(0), var, default }
+    }
+
+    fn set(&self, on: bool) {
+        self.state.store(if on { 2 } else { 1 }, Ordering::Relaxed);
+    }
+
+    /// `var=0` is off and `var=1` on; unset or anything else leaves the default.
+    fn on(&self) -> bool {
+        self.get().unwrap_or(self.default)
+    }
+
+    /// The setting when `set` or the variable gave one, else `None`.
+    fn get(&self) -> Option<bool> {
+        match self.state.load(Ordering::Relaxed) {
+            0 => {
+                let v = match std::env::var(self.var).as_deref() {
+                    Ok("0") => Some(false),
+                    Ok("1") => Some(true),
+                    _ => None,
+                };
+                if let Some(on) = v {
+                    self.set(on);
+                }
+                v
+            }
+            v => Some(v == 2),
+        }
+    }
+}
+
+static FUSED_CUDA: Switch = Switch::new("REFT_CUDA_FUSED", true);
+static BLOCK_OPS: Switch = Switch::new("REFT_BLOCK_OPS", false);
+static KEEP_PROBS: Switch = Switch::new("REFT_KEEP_PROBS", false);
 
 /// Turns the fused CUDA kernels (`reft-kernels`) on or off for the whole process, overriding
 /// `REFT_CUDA_FUSED`. They are on by default since their first GPU run (an H200, 2026-11-27):
 /// `examples/cuda_smoke.rs` matched the CPU with them as closely as without them, in f32 and
 /// bf16. A build without the `cuda` feature ignores this.
 pub fn set_fused_cuda_kernels(on: bool) {
-    FUSED_CUDA.store(if on { 2 } else { 1 }, Ordering::Relaxed);
+    FUSED_CUDA.set(on);
 }
 
 /// Whether the fused CUDA kernels are on (`set_fused_cuda_kernels`, else on unless
 /// `REFT_CUDA_FUSED=0`).
 pub fn fused_cuda_kernels_on() -> bool {
-    match FUSED_CUDA.load(Ordering::Relaxed) {
-        0 => {
-            let on = std::env::var("REFT_CUDA_FUSED").map(|v| v != "0").unwrap_or(true);
-            FUSED_CUDA.store(if on { 2 } else { 1 }, Ordering::Relaxed);
-            on
-        }
-        v => v == 2,
-    }
+    FUSED_CUDA.on()
 }
-
-/// 0: not decided yet (read `REFT_BLOCK_OPS`), 1: off, 2: on.
-static BLOCK_OPS: AtomicU8 = AtomicU8::new(0);
 
 /// Turns the block-level graph nodes of the Llama decoder (`models/llama_block.rs`: each
 /// layer's attention and MLP as one node with a backward we write) on or off for the whole
-/// process, overriding `REFT_BLOCK_OPS`. On by default; off, every op is a node of candle's
-/// graph, as before 2026-11-27.
+/// process, overriding `REFT_BLOCK_OPS`. Off, every op is a node of candle's graph.
 pub fn set_block_ops(on: bool) {
-    BLOCK_OPS.store(if on { 2 } else { 1 }, Ordering::Relaxed);
+    BLOCK_OPS.set(on);
 }
 
-/// Whether the block-level nodes are on (`set_block_ops`, else on unless `REFT_BLOCK_OPS=0`).
-pub fn block_ops_on() -> bool {
-    match BLOCK_OPS.load(Ordering::Relaxed) {
-        0 => {
-            let on = std::env::var("REFT_BLOCK_OPS").map(|v| v != "0").unwrap_or(true);
-            BLOCK_OPS.store(if on { 2 } else { 1 }, Ordering::Relaxed);
-            on
-        }
-        v => v == 2,
-    }
+/// Whether the block-level nodes are on for tensors on `device`: as `set_block_ops` or
+/// `REFT_BLOCK_OPS` (0 or 1) say, else on CUDA only. There kernel launches set a step's pace
+/// and the op-by-op graph launched 7,625 kernels for a 1.1B step; on the CPU (2 cores) the two
+/// measured within noise of each other, and the op-by-op graph is the one the CPU's ratios
+/// against pyreft were measured with.
+pub fn block_ops_on(device: &candle_core::Device) -> bool {
+    BLOCK_OPS.get().unwrap_or(device.is_cuda())
+}
+
+/// Whether a block-level attention node keeps its probabilities for the backward (more memory)
+/// instead of recomputing them from its queries and keys (the default; `REFT_KEEP_PROBS=1`
+/// keeps them). Process-wide, as [`set_block_ops`].
+pub fn set_keep_attention_probs(on: bool) {
+    KEEP_PROBS.set(on);
+}
+
+/// Whether block-level attention nodes keep their probabilities ([`set_keep_attention_probs`]).
+pub fn keep_attention_probs() -> bool {
+    KEEP_PROBS.on()
 }
