@@ -1,4 +1,4 @@
-//! Attention over the batch in chunks (`ops::attend`, on by default on CUDA) is the same
+//! Attention over the batch in chunks (`ops::attend`, `REFT_ATTN_CHUNK`) is the same
 //! function as one call: on the tiny grouped-query decoder with a padded row, the loss and
 //! every intervention gradient with one example per call (`REFT_ATTN_CHUNK=1`) equal those of
 //! the unchunked run, in f32 and bf16, and so does an encoder's loss.

@@ -1,28 +1,24 @@
-//! Attention `softmax(scale·QKᵀ + M)·V` over the batch in chunks whose score tensors stay under a
-//! size, on CUDA.
+//! Attention `softmax(scale·QKᵀ + M)·V`, optionally over the batch in chunks whose score
+//! tensors stay under a size.
 //!
-//! The first GPU run of the anchor shapes (an H200, 2026-11-27) found a training step 30× slower
-//! or worse exactly where one layer's `[b, heads, q, k]` scores reach 2²⁵ elements (1.1B shape at
-//! 16 × 256 and 4 × 512 tokens; 7B at 8 × 512), while 12 × 256 ran at 0.18 s. The cause is not
-//! known yet (docs/CUDA.md). Splitting the batch so that no score tensor exceeds 2²⁴ elements
-//! keeps every call below that size at no cost in arithmetic: examples do not attend to each
-//! other, so the chunks' outputs concatenated are the same function, with the same gradients.
-//! The CPU runs unchunked (its path is measured and linear in the batch).
-//! `REFT_ATTN_CHUNK` sets the limit in elements (0: never split), for A/B runs on a GPU.
+//! The first GPU run of the anchor shapes (an H200, 2026-11-27, afternoon) found a training step
+//! 30× slower where one layer's `[b, heads, q, k]` scores reach 2²⁵ elements; chunking the batch
+//! so that no score tensor exceeds 2²⁴ elements was one of three fixes aimed at it. The evening
+//! runs did not reproduce the slowdown, with chunking on or off (0.151 s against 0.154 s per
+//! 1.1B step; docs/CUDA.md), so it is off by default everywhere and `REFT_ATTN_CHUNK=N` (score
+//! elements per call) turns it on, for A/B runs. Examples do not attend to each other, so the
+//! chunks' outputs concatenated are the same function, with the same gradients
+//! (`tests/attend.rs`). Training on CUDA runs attention inside the block nodes
+//! (`models/llama_block.rs`), unchunked.
 
 use super::{attention_probs, batched_matmul};
-use candle_core::{DType, Device, Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 
-/// Default limit of score elements per call on CUDA.
-const CUDA_MAX_SCORES: usize = 1 << 24;
-
-/// The most score elements one call may hold on `device` (`usize::MAX`: no chunking).
-fn max_scores(device: &Device) -> usize {
+/// The most score elements one call may hold (`usize::MAX`, the default: no chunking).
+fn max_scores() -> usize {
     match std::env::var("REFT_ATTN_CHUNK").ok().and_then(|v| v.parse::<usize>().ok()) {
-        Some(0) => usize::MAX,
+        Some(0) | None => usize::MAX,
         Some(n) => n,
-        None if device.is_cuda() => CUDA_MAX_SCORES,
-        None => usize::MAX,
     }
 }
 
@@ -38,7 +34,7 @@ fn examples_per_call(batch: usize, per_example: usize, limit: usize) -> usize {
 pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64, dtype: DType) -> Result<Tensor> {
     let (b, h, tq, _) = q.dims4()?;
     let tk = k.dim(2)?;
-    let per_call = examples_per_call(b, h * tq * tk, max_scores(q.device()));
+    let per_call = examples_per_call(b, h * tq * tk, max_scores());
     let one = |q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor| -> Result<Tensor> {
         let probs = attention_probs(q, k, mask, scale)?.to_dtype(dtype)?;
         batched_matmul(&probs, v)
