@@ -11,8 +11,10 @@
 #      kernels when cuda_smoke passed them (FUSED_OK), and the reft runs that AB names again with
 #      those settings, until CENSUS_RESERVE (100) seconds before DEADLINE (default 360 s after
 #      the start);
-#   5. with what is left: Nsight Compute's kernel census of one 1.1B step and forward, and the
-#      Node addon's CUDA build against its CPU build (.device/cuda-node, when carried).
+#   5. with what is left: Nsight Compute's kernel census of one 1.1B step and forward
+#      (CENSUS_ARGS picks another configuration, e.g. "--shape 7b --batch 8 --seq 512 --layers 15
+#      --pos l1 --rank 4"), and the Node addon's CUDA build against its CPU build
+#      (.device/cuda-node, when carried).
 # Prepare here (no GPU needed):
 #   SKIP_TESTS=1 scripts/build-cuda.sh && bash benches/anchor.sh prepare
 #   (optional) npm run build:native && scripts/build-cuda.sh --node && scripts/prepare-cuda-node-check.sh
@@ -88,7 +90,7 @@ if [ "$RESERVE" -gt 0 ] && [ $(( DEADLINE - SECONDS )) -gt 60 ]; then
   echo "== census"
   NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)
   timeout $(( DEADLINE - SECONDS - 10 )) "$NCU" --csv --clock-control none --cache-control none --metrics gpu__time_duration.sum \
-    "$B/example-anchor" --shape 1b --batch 16 --seq 256 --layers all --pos f7+l7 --rank 8 --methods census \
+    "$B/example-anchor" ${CENSUS_ARGS:---shape 1b --batch 16 --seq 256 --layers all --pos f7+l7 --rank 8} --methods census \
     --device cuda --dtype bf16 > "$OUT/census.csv" 2> "$OUT/census.err"
   echo "rc=$?"
   python3 scripts/census-summary.py "$OUT/census.csv" 30 | tee "$OUT/census-summary.txt" | head -60
