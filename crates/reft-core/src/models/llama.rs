@@ -262,33 +262,51 @@ impl Decoder {
         cache: Option<&mut Option<(Tensor, Tensor)>>,
     ) -> candle_core::Result<Tensor> {
         let (b, t, _) = x.dims3()?;
+        let hd = self.cfg.head_dim;
+        let (q, k, v, _) = self.queries_keys_values(w, x, rope, cache)?;
+        // The softmax runs in f32 for half-precision models (f64 stays f64 for gradchecks); the
+        // scores are not kept for the backward (`ops/attention_probs.rs`).
+        let out = attend(&q, &k, &v, mask, 1.0 / (hd as f64).sqrt(), self.dtype)?; // [b, kv, g·t, hd]
+        w.o.forward(&self.merge_heads(&out, b, t)?)
+    }
+
+    /// The rotated queries `[b, kv, g·t, hd]` (grouped, below), keys and values
+    /// `[b, kv, past + t, hd]` of `x` `[b, t, d]`, and `past`, the cached positions before `x`'s.
+    /// `cache` gets the keys and values with `x`'s appended (no graph: decoding is inference
+    /// only, and training's cached positions are constants).
+    ///
+    /// Grouped-query attention without repeating keys and values: the query heads that share a
+    /// key head (head h = kv·g + r, the order of HF's repeat_kv) become g·t query rows of that
+    /// head, and the mask has a row for each (`additive_mask`).
+    pub(super) fn queries_keys_values(
+        &self,
+        w: &LayerWeights,
+        x: &Tensor,
+        rope: &RopeTables,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> candle_core::Result<(Tensor, Tensor, Tensor, usize)> {
+        let (b, t, _) = x.dims3()?;
         let (nh, nkv, hd) = (self.cfg.num_heads, self.cfg.num_kv_heads, self.cfg.head_dim);
-        let q = w.q.forward(x)?.reshape((b, t, nh, hd))?.transpose(1, 2)?.contiguous()?;
-        let k = w.k.forward(x)?.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
-        let v = w.v.forward(x)?.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
-        let q = apply_rope(&q, rope)?;
-        let mut k = apply_rope(&k, rope)?;
-        let mut v = v;
+        let heads = |y: Tensor, n: usize| y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous();
+        let q = apply_rope(&heads(w.q.forward(x)?, nh)?, rope)?;
+        let mut k = apply_rope(&heads(w.k.forward(x)?, nkv)?, rope)?;
+        let mut v = heads(w.v.forward(x)?, nkv)?;
+        let mut past = 0;
         if let Some(slot) = cache {
             if let Some((pk, pv)) = slot.as_ref() {
+                past = pk.dim(2)?;
                 k = Tensor::cat(&[pk, &k], 2)?;
                 v = Tensor::cat(&[pv, &v], 2)?;
             }
-            // Cached keys never need a graph: decoding is inference only.
             *slot = Some((k.detach(), v.detach()));
         }
-        // Grouped-query attention without repeating keys and values: the query heads that share
-        // a key head (head h = kv·g + r, the order of HF's repeat_kv) become g·t query rows of
-        // that head, and the mask has a row for each (`additive_mask`).
-        let g = nh / nkv;
-        let q = q.reshape((b, nkv, g * t, hd))?;
-        let scale = 1.0 / (hd as f64).sqrt();
-        // The softmax runs in f32 for half-precision models (f64 stays f64 for gradchecks); the
-        // scores are not kept for the backward (`ops/attention_probs.rs`); on CUDA, large batches
-        // run in chunks (`ops/attend.rs`).
-        let out = attend(&q, &k, &v, mask, scale, self.dtype)?; // [b, kv, g·t, hd]
-        let out = out.reshape((b, nh, t, hd))?.transpose(1, 2)?.contiguous()?.reshape((b, t, nh * hd))?;
-        w.o.forward(&out)
+        Ok((q.reshape((b, nkv, (nh / nkv) * t, hd))?, k, v, past))
+    }
+
+    /// Attention output `[b, kv, g·t, hd]` as rows `[b, t, heads·hd]` for the output projection.
+    pub(super) fn merge_heads(&self, out: &Tensor, b: usize, t: usize) -> candle_core::Result<Tensor> {
+        let (nh, hd) = (self.cfg.num_heads, self.cfg.head_dim);
+        out.reshape((b, nh, t, hd))?.transpose(1, 2)?.contiguous()?.reshape((b, t, nh * hd))
     }
 
     /// Number of parameters of the frozen model (the tied head counted once, as HF does).

@@ -19,8 +19,8 @@
 
 use super::llama::{Decoder, LayerWeights};
 use crate::ops::{
-    apply_rope, attention_probs, attention_probs_vjp, batched_matmul, frozen_linear_vjp, rms_norm, rms_norm_vjp, rope_vjp,
-    swiglu, swiglu_vjp, RopeTables,
+    attention_probs, attention_probs_vjp, batched_matmul, frozen_linear_vjp, rms_norm, rms_norm_vjp, rope_vjp, swiglu,
+    swiglu_vjp, RopeTables,
 };
 use candle_core::{Result, Tensor};
 
@@ -40,24 +40,10 @@ impl Decoder {
         let (nh, nkv, hd) = (self.cfg.num_heads, self.cfg.num_kv_heads, self.cfg.head_dim);
         let (g, eps, scale) = (nh / nkv, self.cfg.rms_norm_eps, 1.0 / (hd as f64).sqrt());
         let x = rms_norm(&h.detach(), &w.input_norm, eps)?;
-        let heads = |y: Tensor, n: usize| y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous();
-        let q = apply_rope(&heads(w.q.forward(&x)?, nh)?, rope)?;
-        let mut k = apply_rope(&heads(w.k.forward(&x)?, nkv)?, rope)?;
-        let mut v = heads(w.v.forward(&x)?, nkv)?;
+        let (q, k, v, past) = self.queries_keys_values(w, &x, rope, cache)?;
         drop(x);
-        let mut past = 0;
-        if let Some(slot) = cache {
-            if let Some((pk, pv)) = slot.as_ref() {
-                past = pk.dim(2)?;
-                k = Tensor::cat(&[pk, &k], 2)?;
-                v = Tensor::cat(&[pv, &v], 2)?;
-            }
-            *slot = Some((k.clone(), v.clone()));
-        }
-        // Grouped queries as in `Decoder::attention`: g·t rows per key head.
-        let q = q.reshape((b, nkv, g * t, hd))?;
         let p = attention_probs(&q, &k, mask, scale)?.to_dtype(self.dtype)?;
-        let o = batched_matmul(&p, &v)?.reshape((b, nh, t, hd))?.transpose(1, 2)?.contiguous()?.reshape((b, t, nh * hd))?;
+        let o = self.merge_heads(&batched_matmul(&p, &v)?, b, t)?;
         let y = w.o.forward(&o)?;
         drop(o);
         if !h.track_op() {
