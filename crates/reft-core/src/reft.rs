@@ -7,7 +7,7 @@ use crate::batch::{Batch, IGNORE_INDEX};
 use crate::error::{ReftError, Result};
 use crate::interventions::{self, Ctx, Intervention, InterventionSpec};
 use crate::head::{ClassifierHead, HeadSpec};
-use crate::models::{Backbone, Component, EncoderInput, ForwardInput, Hooks, Model};
+use crate::models::{Backbone, Component, Edited, EncoderInput, ForwardInput, Hooks, Model, RowEdit};
 use crate::ops::lm_cross_entropy;
 use crate::train::AdamW;
 use candle_core::{DType, Tensor};
@@ -60,29 +60,45 @@ pub(crate) struct SiteHooks<'a> {
     rng: RefCell<Option<&'a mut StdRng>>,
 }
 
-impl Hooks for SiteHooks<'_> {
-    fn apply(&self, layer: usize, site: Component, h: Tensor) -> candle_core::Result<Tensor> {
-        let mut h = h;
-        for (i, iv) in self.model.interventions.iter().enumerate() {
+impl SiteHooks<'_> {
+    /// The interventions at `site` of `layer` with rows in this batch, in order.
+    fn at(&self, layer: usize, site: Component) -> Vec<usize> {
+        let here = |(i, iv): (usize, &Box<dyn Intervention>)| {
             let s = iv.spec();
-            if s.layer != layer || s.component != site || self.rows[i].dim(0)? == 0 {
-                continue;
-            }
-            let (b, t, d) = h.dims3()?;
-            let flat = h.reshape((b * t, d))?;
-            // Half-precision models (bf16, f16) run the intervention in f32 on the gathered rows
-            // (a few per sequence, so the casts are cheap): its parameters are f32, and
-            // `Rᵀ(Wh + b − Rh)` is a difference of two near-equal projections that bf16 would round
-            // away. Only the finished edit is rounded to the hidden dtype.
-            let sel = flat.index_select(&self.rows[i], 0)?;
-            let sel = if matches!(sel.dtype(), DType::BF16 | DType::F16) { sel.to_dtype(DType::F32)? } else { sel };
-            let mut rng = self.rng.borrow_mut();
-            let mut ctx = Ctx { track: self.track, rng: rng.as_deref_mut() };
-            let out = iv.forward(&sel, &mut ctx)?;
-            let delta = (out - &sel)?.to_dtype(h.dtype())?;
-            h = flat.index_add(&self.rows[i], &delta, 0)?.reshape((b, t, d))?;
+            (s.layer == layer && s.component == site && self.rows[i].elem_count() > 0).then_some(i)
+        };
+        self.model.interventions.iter().enumerate().filter_map(here).collect()
+    }
+
+    /// Intervention `i`'s edit of `h` `[b, t, d]`: `Φ(h[rows]) − h[rows]` on its rows.
+    fn edit(&self, i: usize, h: &Tensor) -> candle_core::Result<RowEdit> {
+        let (b, t, d) = h.dims3()?;
+        // Half-precision models (bf16, f16) run the intervention in f32 on the gathered rows
+        // (a few per sequence, so the casts are cheap): its parameters are f32, and
+        // `Rᵀ(Wh + b − Rh)` is a difference of two near-equal projections that bf16 would round
+        // away. Only the finished edit is rounded to the hidden dtype.
+        let sel = h.reshape((b * t, d))?.index_select(&self.rows[i], 0)?;
+        let sel = if matches!(sel.dtype(), DType::BF16 | DType::F16) { sel.to_dtype(DType::F32)? } else { sel };
+        let mut rng = self.rng.borrow_mut();
+        let mut ctx = Ctx { track: self.track, rng: rng.as_deref_mut() };
+        let out = self.model.interventions[i].forward(&sel, &mut ctx)?;
+        Ok(RowEdit { rows: self.rows[i].clone(), delta: (out - &sel)?.to_dtype(h.dtype())? })
+    }
+}
+
+impl Hooks for SiteHooks<'_> {
+    fn apply_pending(&self, layer: usize, site: Component, h: Tensor) -> candle_core::Result<Edited> {
+        let mut h = Edited::plain(h);
+        for i in self.at(layer, site) {
+            // Each intervention reads the state its predecessors at the site left.
+            let x = h.materialize()?;
+            h = Edited { edit: Some(self.edit(i, &x)?), base: x };
         }
         Ok(h)
+    }
+
+    fn edits(&self, layer: usize, site: Component) -> bool {
+        !self.at(layer, site).is_empty()
     }
 }
 

@@ -2,8 +2,9 @@
 //! attention and its MLP as one node each, with a written backward) against the op-by-op graph
 //! (`ops::set_block_ops(false)`): the same loss and the same gradient for every intervention
 //! parameter, in f64 (to 1e-10) and f32, with grouped-query attention, projection biases,
-//! interventions at every site, the frozen causal window (cached keys), recomputation, and the
-//! attention probabilities kept instead of recomputed.
+//! interventions at every site, an edit left pending for the next layer's node, the frozen
+//! causal window (cached keys), recomputation, the attention probabilities kept instead of
+//! recomputed, and the MLP projections recomputed instead of kept.
 //!
 //! One test function: the switch is process-wide, so the cases run in sequence.
 
@@ -77,8 +78,19 @@ fn block_nodes_match_the_op_by_op_graph() {
         let m = ReftModel::new(biased(dtype), &specs, 6).unwrap();
         check(&format!("{dtype:?} biased projections"), &m, &batch(2), tol, false);
         check(&format!("{dtype:?} recomputation"), &reft(&loreft2, dtype, 3), &batch(2), tol, true);
+        // Three layers: layer 1's output edit is left pending and applied by layer 2's attention
+        // node (with two, layer 0 runs without a graph and its edit is applied at once).
+        let mut cfg = reft_core::testing::tiny_config();
+        cfg.num_layers = 3;
+        let dec = reft_core::testing::tiny_decoder(&cfg, dtype, 9).unwrap();
+        let three = Arc::new(Model { backbone: Backbone::Decoder(dec), tokenizer: None, source: "test" });
+        let specs: Vec<_> = (0..3).map(|l| spec(Kind::Loreft, l, Component::BlockOutput)).collect();
+        check(&format!("{dtype:?} pending edits"), &ReftModel::new(three, &specs, 8).unwrap(), &batch(3), tol, false);
         reft_core::ops::set_keep_attention_probs(true);
         check(&format!("{dtype:?} probabilities kept"), &reft(&sites, dtype, 4), &batch(3), tol, false);
         reft_core::ops::set_keep_attention_probs(false);
+        reft_core::ops::set_recompute_mlp(true);
+        check(&format!("{dtype:?} MLP projections recomputed"), &reft(&sites, dtype, 4), &batch(3), tol, false);
+        reft_core::ops::set_recompute_mlp(false);
     }
 }

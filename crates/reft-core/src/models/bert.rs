@@ -8,7 +8,8 @@
 //! `block_output` (h', which is also what pyreft's `roberta.encoder.layer[l].output` sees).
 
 use super::encoder_config::EncoderConfig;
-use super::llama::{Component, Hooks};
+use super::hooks::Hooks;
+use super::llama::Component;
 use crate::ops::{attend, gelu, layer_norm, FrozenLinear};
 use candle_core::{DType, Device, Tensor};
 

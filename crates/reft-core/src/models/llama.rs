@@ -7,6 +7,7 @@
 //! layer through [`Hooks`], and the LM head can run on selected rows only.
 
 use super::config::DecoderConfig;
+use super::hooks::{Edited, Hooks};
 use crate::ops::{apply_rope, attend, frozen_linear, rms_norm, swiglu, FrozenLinear, RopeTables};
 use candle_core::{DType, Device, Tensor, D};
 
@@ -42,21 +43,6 @@ impl Component {
             "block_output" => Component::BlockOutput,
             _ => return None,
         })
-    }
-}
-
-/// Edits hidden states at intervention sites. `h` is `[batch, seq, hidden]`.
-pub trait Hooks {
-    /// The lowest layer with a site, if any (layers below it run without a graph).
-    fn apply(&self, layer: usize, site: Component, h: Tensor) -> candle_core::Result<Tensor>;
-}
-
-/// No interventions.
-pub struct NoHooks;
-
-impl Hooks for NoHooks {
-    fn apply(&self, _: usize, _: Component, h: Tensor) -> candle_core::Result<Tensor> {
-        Ok(h)
     }
 }
 
@@ -177,35 +163,53 @@ impl Decoder {
             candle_core::bail!("prepared for {} cached positions, the cache has {past}", prep.past);
         }
         let (mask, rope) = (&prep.mask, &prep.rope);
-        let mut h = match h_in {
+        let mut h = Edited::plain(match h_in {
             Some(h) => h,
             None => self.embed_tokens(input.ids)?,
-        };
+        });
         if let Some(c) = cache.as_deref_mut() {
             c.layers.resize_with(self.layers.len(), || None);
         }
+        let (eps, block_ops) = (self.cfg.rms_norm_eps, crate::ops::block_ops_on(&self.device));
         for (l, w) in self.layers.iter().enumerate().skip(layers.start).take(layers.len()) {
-            h = hooks.apply(l, Component::BlockInput, h)?;
+            // With a graph, each sublayer is one node on CUDA (`llama_block.rs`); a node also
+            // applies the edit pending on its input and the residual add after it, unless an
+            // intervention sits between the sublayer and that add.
+            if hooks.edits(l, Component::BlockInput) {
+                let x = h.materialize()?;
+                h = if block_ops && x.track_op() { hooks.apply_pending(l, Component::BlockInput, x)? } else { Edited::plain(hooks.apply(l, Component::BlockInput, x)?) };
+            }
             let slot = cache.as_deref_mut().map(|c| &mut c.layers[l]);
-            // With a graph, each sublayer is one node on CUDA (`llama_block.rs`).
-            let attn = if h.track_op() && crate::ops::block_ops_on(&self.device) {
-                self.attention_node(w, &h, mask, rope, slot)?
+            let h_mid = if block_ops && h.track_op() && !hooks.edits(l, Component::AttentionOutput) {
+                self.attention_node(w, h, mask, rope, slot, true)?
             } else {
-                self.attention(w, &rms_norm(&h, &w.input_norm, self.cfg.rms_norm_eps)?, mask, rope, slot)?
+                let x = h.materialize()?;
+                let attn = if block_ops && x.track_op() {
+                    self.attention_node(w, Edited::plain(x.clone()), mask, rope, slot, false)?
+                } else {
+                    self.attention(w, &rms_norm(&x, &w.input_norm, eps)?, mask, rope, slot)?
+                };
+                (x + hooks.apply(l, Component::AttentionOutput, attn)?)?
             };
-            let attn = hooks.apply(l, Component::AttentionOutput, attn)?;
-            h = (h + attn)?;
-            let mlp = if h.track_op() && crate::ops::block_ops_on(&self.device) {
-                self.mlp_node(w, &h)?
+            let tracked = block_ops && h_mid.track_op();
+            let h_out = if tracked && !hooks.edits(l, Component::MlpOutput) {
+                self.mlp_node(w, &h_mid, true)?
             } else {
-                let x = rms_norm(&h, &w.post_norm, self.cfg.rms_norm_eps)?;
-                w.down.forward(&swiglu(&w.gate.forward(&x)?, &w.up.forward(&x)?)?)?
+                let mlp = if tracked {
+                    self.mlp_node(w, &h_mid, false)?
+                } else {
+                    let x = rms_norm(&h_mid, &w.post_norm, eps)?;
+                    w.down.forward(&swiglu(&w.gate.forward(&x)?, &w.up.forward(&x)?)?)?
+                };
+                (h_mid + hooks.apply(l, Component::MlpOutput, mlp)?)?
             };
-            let mlp = hooks.apply(l, Component::MlpOutput, mlp)?;
-            h = (h + mlp)?;
-            h = hooks.apply(l, Component::BlockOutput, h)?;
+            h = if block_ops && h_out.track_op() {
+                hooks.apply_pending(l, Component::BlockOutput, h_out)?
+            } else {
+                Edited::plain(hooks.apply(l, Component::BlockOutput, h_out)?)
+            };
         }
-        Ok(h)
+        h.materialize()
     }
 
     /// Token embeddings of `[b, t]` ids: `[b, t, d]`.

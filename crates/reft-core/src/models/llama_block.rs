@@ -14,9 +14,15 @@
 //! `tests/gradcheck.rs` proves against finite differences, and `tests/block_ops.rs` proves the
 //! whole against the op-by-op graph.
 //!
-//! Interventions sit between sublayers (`Hooks`), so the nodes leave every site in place.
+//! Interventions sit between sublayers (`Hooks`), so the nodes leave every site in place. A
+//! node also does what the graph would otherwise keep whole activations for: the residual add
+//! after it (unless an intervention edits the sublayer's output first), and the attention node
+//! the edit pending on its input (`hooks.rs`). `tests/kept_bytes.rs` counts what a layer keeps:
+//! 12.9 activations of `[tokens, hidden]` with separate add and scatter nodes, 9.9 with them
+//! folded in (its test model; 24.2 op by op).
 //! On CUDA by default; `ops::set_block_ops` (or `REFT_BLOCK_OPS=0|1`) decides for every device.
 
+use super::hooks::{Edited, RowEdit};
 use super::llama::{Decoder, LayerWeights};
 use crate::ops::{
     attention_probs, attention_probs_vjp, batched_matmul, frozen_linear_vjp, rms_norm, rms_norm_vjp, rope_vjp, swiglu,
@@ -25,28 +31,39 @@ use crate::ops::{
 use candle_core::{Result, Tensor};
 
 impl Decoder {
-    /// `o_proj(attention(rms_norm(h)))` of layer weights `w` as one node over `h` `[b, t, d]`.
+    /// `o_proj(attention(rms_norm(h)))` of layer weights `w` as one node over `h` `[b, t, d]`,
+    /// plus `h` itself when `residual` (the residual add folded in, so that no add node keeps
+    /// the sublayer's output alive). An edit pending on `h` is applied here, and in the
+    /// backward again from the unedited state, which is all the node keeps of it.
     /// `cache` holds keys and values of earlier positions (the frozen causal window of training),
     /// which get no gradient; it is updated as `attention` does.
     pub(super) fn attention_node(
         &self,
         w: &LayerWeights,
-        h: &Tensor,
+        h: Edited,
         mask: &Tensor,
         rope: &RopeTables,
         cache: Option<&mut Option<(Tensor, Tensor)>>,
+        residual: bool,
     ) -> Result<Tensor> {
-        let (b, t, _) = h.dims3()?;
+        let tracked = h.track_op();
+        let Edited { base, edit } = h;
+        let (b, t, _) = base.dims3()?;
         let (nh, nkv, hd) = (self.cfg.num_heads, self.cfg.num_kv_heads, self.cfg.head_dim);
         let (g, eps, scale) = (nh / nkv, self.cfg.rms_norm_eps, 1.0 / (hd as f64).sqrt());
-        let x = rms_norm(&h.detach(), &w.input_norm, eps)?;
+        let hv = match &edit {
+            Some(e) => e.apply_detached(&base)?,
+            None => base.detach(),
+        };
+        let x = rms_norm(&hv, &w.input_norm, eps)?;
         let (q, k, v, past) = self.queries_keys_values(w, &x, rope, cache)?;
         drop(x);
         let p = attention_probs(&q, &k, mask, scale)?.to_dtype(self.dtype)?;
         let o = self.merge_heads(&batched_matmul(&p, &v)?, b, t)?;
         let y = w.o.forward(&o)?;
         drop(o);
-        if !h.track_op() {
+        let y = if residual { (hv + y)? } else { y };
+        if !tracked {
             return Ok(y);
         }
         let (wi, wq, wk, wv, wo) = (w.input_norm.clone(), w.q.weight.clone(), w.k.weight.clone(), w.v.weight.clone(), w.o.weight.clone());
@@ -55,7 +72,8 @@ impl Decoder {
         // 128 MiB of 460 per layer); by default the backward recomputes them from the queries
         // and keys, as flash attention does, for one more `QKᵀ` and softmax per layer.
         let kept = if crate::ops::keep_attention_probs() { Some(p) } else { None };
-        crate::ops::attach1("attention-block", h, y, move |h, _y, dy| {
+        // The gradient with respect to the (edited) input `h`, given the output's `dy`.
+        let chain = move |h: &Tensor, dy: &Tensor| -> Result<Tensor> {
             let p = match &kept {
                 Some(p) => p.clone(),
                 None => attention_probs(&q, &k, &mask, scale)?.to_dtype(dtype)?,
@@ -75,26 +93,60 @@ impl Decoder {
             let (dq, dk) = (unrope(dq, nh)?, unrope(dk, nkv)?);
             let dv = dv.transpose(1, 2)?.contiguous()?.reshape((b, t, nkv * hd))?;
             let dx = ((frozen_linear_vjp(&dq, &wq)? + frozen_linear_vjp(&dk, &wk)?)? + frozen_linear_vjp(&dv, &wv)?)?;
-            Ok(Some(rms_norm_vjp(h, &wi, &dx, eps)?))
-        })
+            let dh = rms_norm_vjp(h, &wi, &dx, eps)?;
+            if residual {
+                dh + dy
+            } else {
+                Ok(dh)
+            }
+        };
+        match edit {
+            None => crate::ops::attach1("attention-block", &base, y, move |h, _y, dy| Ok(Some(chain(h, dy)?))),
+            Some(e) => {
+                let rows = e.rows;
+                crate::ops::attach2("attention-block", &base, &e.delta, y, move |h, delta, _y, dy| {
+                    let edit = RowEdit { rows: rows.clone(), delta: delta.clone() };
+                    let dh = chain(&edit.apply_detached(h)?, dy)?;
+                    let d = dh.dim(2)?;
+                    let dd = if delta.track_op() { Some(dh.reshape((b * t, d))?.index_select(&rows, 0)?) } else { None };
+                    Ok((h.track_op().then_some(dh), dd))
+                })
+            }
+        }
     }
 
-    /// `down(swiglu(gate(x), up(x)))` with `x = rms_norm(h)` of layer weights `w` as one node.
-    pub(super) fn mlp_node(&self, w: &LayerWeights, h: &Tensor) -> Result<Tensor> {
+    /// `down(swiglu(gate(x), up(x)))` with `x = rms_norm(h)` of layer weights `w` as one node,
+    /// plus `h` when `residual` (as in [`Self::attention_node`]). The gate and up projections
+    /// are the largest activations a layer keeps (on the 7B anchor shape, 172 of 332 MiB); with
+    /// `ops::set_recompute_mlp` (`REFT_RECOMPUTE_MLP=1`) the backward recomputes them from `h`
+    /// instead, for two more GEMMs per layer.
+    pub(super) fn mlp_node(&self, w: &LayerWeights, h: &Tensor, residual: bool) -> Result<Tensor> {
         let eps = self.cfg.rms_norm_eps;
-        let x = rms_norm(&h.detach(), &w.post_norm, eps)?;
+        let hv = h.detach();
+        let x = rms_norm(&hv, &w.post_norm, eps)?;
         let (a, u) = (w.gate.forward(&x)?, w.up.forward(&x)?);
         drop(x);
         let y = w.down.forward(&swiglu(&a, &u)?)?;
+        let y = if residual { (hv + y)? } else { y };
         if !h.track_op() {
             return Ok(y);
         }
-        let (wp, wg, wu, wd) = (w.post_norm.clone(), w.gate.weight.clone(), w.up.weight.clone(), w.down.weight.clone());
+        let kept = if crate::ops::recompute_mlp() { None } else { Some((a, u)) };
+        let (wp, wd) = (w.post_norm.clone(), w.down.weight.clone());
+        let (gate, up) = (w.gate.clone(), w.up.clone());
         crate::ops::attach1("mlp-block", h, y, move |h, _y, dy| {
+            let (a, u) = match &kept {
+                Some((a, u)) => (a.clone(), u.clone()),
+                None => {
+                    let x = rms_norm(h, &wp, eps)?;
+                    (gate.forward(&x)?, up.forward(&x)?)
+                }
+            };
             let (da, du) = swiglu_vjp(&a, &u, &frozen_linear_vjp(dy, &wd)?)?;
-            let dx = (frozen_linear_vjp(&da, &wg)? + frozen_linear_vjp(&du, &wu)?)?;
-            Ok(Some(rms_norm_vjp(h, &wp, &dx, eps)?))
+            drop((a, u));
+            let dx = (frozen_linear_vjp(&da, &gate.weight)? + frozen_linear_vjp(&du, &up.weight)?)?;
+            let dh = rms_norm_vjp(h, &wp, &dx, eps)?;
+            Ok(Some(if residual { (dh + dy)? } else { dh }))
         })
     }
 }
-

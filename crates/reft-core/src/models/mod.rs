@@ -9,6 +9,7 @@ pub mod encoder_config;
 pub mod gguf;
 pub mod hf;
 pub mod hf_encoder;
+pub mod hooks;
 pub mod llama;
 mod llama_block;
 
@@ -21,7 +22,8 @@ use std::path::Path;
 pub use config::{Architecture, DecoderConfig};
 pub use bert::{Encoder, EncoderInput};
 pub use encoder_config::{EncoderConfig, EncoderFamily};
-pub use llama::{Component, Decoder, ForwardInput, Hooks, KvCache, NoHooks, Prepared};
+pub use hooks::{Edited, Hooks, NoHooks, RowEdit};
+pub use llama::{Component, Decoder, ForwardInput, KvCache, Prepared};
 
 /// The frozen network of a [`Model`].
 pub enum Backbone {

@@ -36,7 +36,7 @@ pub use rope::{apply_rope, apply_rope_lean, RopeTables};
 pub use softmax::{log_softmax_last, softmax_last};
 pub use swiglu::{swiglu, swiglu_lean};
 pub use trace::{set_trace, take_trace};
-pub(crate) use attach::attach1;
+pub(crate) use attach::{attach1, attach2};
 pub(crate) use attention_probs::attention_probs_vjp;
 pub(crate) use frozen_linear::frozen_linear_vjp;
 pub(crate) use norm::rms_norm_vjp;
@@ -89,6 +89,7 @@ impl Switch {
 static FUSED_CUDA: Switch = Switch::new("REFT_CUDA_FUSED", true);
 static BLOCK_OPS: Switch = Switch::new("REFT_BLOCK_OPS", false);
 static KEEP_PROBS: Switch = Switch::new("REFT_KEEP_PROBS", false);
+static RECOMPUTE_MLP: Switch = Switch::new("REFT_RECOMPUTE_MLP", false);
 
 /// Turns the fused CUDA kernels (`reft-kernels`) on or off for the whole process, overriding
 /// `REFT_CUDA_FUSED`. They are on by default since their first GPU run (an H200, 2026-11-27):
@@ -130,4 +131,17 @@ pub fn set_keep_attention_probs(on: bool) {
 /// Whether block-level attention nodes keep their probabilities ([`set_keep_attention_probs`]).
 pub fn keep_attention_probs() -> bool {
     KEEP_PROBS.on()
+}
+
+/// Whether a block-level MLP node recomputes its gate and up projections in the backward
+/// instead of keeping them (less memory: on the 7B anchor shape 172 MiB a layer, 5.4 GiB in
+/// all, for two more GEMMs per layer). Off unless `REFT_RECOMPUTE_MLP=1`; process-wide, as
+/// [`set_block_ops`].
+pub fn set_recompute_mlp(on: bool) {
+    RECOMPUTE_MLP.set(on);
+}
+
+/// Whether block-level MLP nodes recompute their projections ([`set_recompute_mlp`]).
+pub fn recompute_mlp() -> bool {
+    RECOMPUTE_MLP.on()
 }
