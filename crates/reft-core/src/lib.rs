@@ -6,6 +6,7 @@
 //! generation ([`generate`]) and checkpoints ([`checkpoint`], [`pyreft_import`]), from paths or
 //! from in-memory files ([`files`]).
 
+pub mod adamw;
 pub mod batch;
 pub mod checkpoint;
 pub mod cuda_device;

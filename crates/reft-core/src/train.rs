@@ -8,6 +8,7 @@
 //! whose HF optimizer never applies decay to intervention parameters (REFERENCE.md §5.2): with
 //! `weight_decay = 0` (the default, and the paper's setting for LoReFT) both agree.
 
+use crate::adamw::{adamw_update, AdamwScalars};
 use crate::batch::Batch;
 use crate::error::{ReftError, Result};
 use crate::reft::ReftModel;
@@ -154,7 +155,7 @@ impl ReftModel {
         if !(opts.lr.is_finite() && opts.lr >= 0.0) {
             return Err(ReftError::config("lr", format!("{} is not a finite non-negative number", opts.lr)));
         }
-        let (loss, num_tokens, mut grads) = self.gradients_with(batches, opts.recompute)?;
+        let (loss, num_tokens, grads) = self.gradients_with(batches, opts.recompute)?;
         // One device-to-host copy for all the squared norms (on a GPU, one stream sync instead of
         // one per parameter), summed in the same order as before.
         let parts = grads.iter().map(|g| g.sqr()?.sum_all()?.to_dtype(candle_core::DType::F64)?.reshape(1)).collect::<candle_core::Result<Vec<_>>>()?;
@@ -163,21 +164,16 @@ impl ReftModel {
         if !grad_norm.is_finite() {
             return Err(ReftError::NonFinite(format!("gradient norm is {grad_norm}")));
         }
-        if opts.max_grad_norm > 0.0 {
-            // torch.nn.utils.clip_grad_norm_: coefficient clamped to 1.
-            let coef = (opts.max_grad_norm / (grad_norm + 1e-6)).min(1.0);
-            if coef < 1.0 {
-                grads = grads.into_iter().map(|g| g * coef).collect::<candle_core::Result<_>>()?;
-            }
-        }
+        // torch.nn.utils.clip_grad_norm_: coefficient clamped to 1, applied inside the update.
+        let coef = if opts.max_grad_norm > 0.0 { (opts.max_grad_norm / (grad_norm + 1e-6)).min(1.0) } else { 1.0 };
         let params = self.named_params();
-        self.adamw_update(&params, &grads, opts)?;
+        self.adamw_update(&params, &grads, opts, coef)?;
         // The update is queued on this thread's stream; the next call may come from another thread.
         self.base.device().synchronize()?;
         Ok(StepStats { loss, grad_norm, num_tokens, step: self.optimizer.step })
     }
 
-    fn adamw_update(&mut self, params: &[(String, Var)], grads: &[Tensor], o: &StepOptions) -> Result<()> {
+    fn adamw_update(&mut self, params: &[(String, Var)], grads: &[Tensor], o: &StepOptions, gscale: f64) -> Result<()> {
         let opt = &mut self.optimizer;
         if opt.m.len() != params.len() {
             opt.m = params.iter().map(|(_, v)| v.zeros_like()).collect::<candle_core::Result<_>>()?;
@@ -185,18 +181,10 @@ impl ReftModel {
         }
         opt.step += 1;
         let t = opt.step as i32;
-        let bc1 = 1.0 - o.beta1.powi(t);
-        let bc2 = 1.0 - o.beta2.powi(t);
         for (i, ((name, p), g)) in params.iter().zip(grads).enumerate() {
-            let mut value = p.as_tensor().detach();
-            if o.weight_decay > 0.0 && name.ends_with(".weight") {
-                value = (value * (1.0 - o.lr * o.weight_decay))?;
-            }
-            let m = ((&opt.m[i] * o.beta1)? + (g * (1.0 - o.beta1))?)?;
-            let v = ((&opt.v[i] * o.beta2)? + (g.sqr()? * (1.0 - o.beta2))?)?;
-            let denom = ((v.sqrt()? / bc2.sqrt())? + o.eps)?;
-            let update = ((&m / bc1)? / denom)?;
-            p.set(&(value - (update * o.lr)?)?)?;
+            let decay = if o.weight_decay > 0.0 && name.ends_with(".weight") { o.lr * o.weight_decay } else { 0.0 };
+            let s = AdamwScalars::new(t, o.lr, o.beta1, o.beta2, o.eps, decay, gscale);
+            let (m, v) = adamw_update(p, g, &opt.m[i], &opt.v[i], &s)?;
             opt.m[i] = m;
             opt.v[i] = v;
         }

@@ -38,3 +38,8 @@
 EMU_ENTRIES(float, f32)
 EMU_ENTRIES(__nv_bfloat16, bf16)
 EMU_ENTRIES(__half, f16)
+
+extern "C" void reft_emu_adamw_f32(unsigned g, unsigned b, float* p, const float* gr, float* m, float* v, size_t n,
+                                   const float* h) {
+  emu::launch(g, b, [&] { reft_adamw_f32(p, gr, m, v, n, h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9]); });
+}

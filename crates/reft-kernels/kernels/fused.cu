@@ -169,6 +169,42 @@ __device__ void swiglu_bwd(const T* a, const T* u, const T* g, T* d, size_t n) {
   }
 }
 
+// ------------------------------------------------------------------ AdamW (f32 parameters)
+// One step of AdamW on a parameter, in place, computed as `train.rs` computes it op by op (each
+// product and sum rounded to f32 in the same order; `mul_rn`/`add_rn` keep nvcc from fusing
+// them into FMAs): `g·gscale` (the clipping coefficient), `m·β₁ + g(1 − β₁)`,
+// `v·β₂ + g²(1 − β₂)`, `p·decay − lr·(m/bc₁)/(√v/√bc₂ + ε)` with `decay = 1 − lr·wd` or 1.
+// The op-by-op update is about 15 of candle's kernels per parameter; this is one.
+__device__ __forceinline__ float mul_rn(float a, float b) {
+#ifdef REFT_CUDA_EMU
+  return a * b;
+#else
+  return __fmul_rn(a, b);
+#endif
+}
+__device__ __forceinline__ float add_rn(float a, float b) {
+#ifdef REFT_CUDA_EMU
+  return a + b;
+#else
+  return __fadd_rn(a, b);
+#endif
+}
+
+extern "C" __global__ void reft_adamw_f32(float* p, const float* g, float* m, float* v, size_t n, float gscale,
+                                          float beta1, float one_minus_beta1, float beta2, float one_minus_beta2,
+                                          float inv_bc1, float inv_sqrt_bc2, float eps, float lr, float decay) {
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    float gi = mul_rn(g[i], gscale);
+    float mi = add_rn(mul_rn(m[i], beta1), mul_rn(gi, one_minus_beta1));
+    float vi = add_rn(mul_rn(v[i], beta2), mul_rn(mul_rn(gi, gi), one_minus_beta2));
+    float denom = add_rn(mul_rn(sqrtf(vi), inv_sqrt_bc2), eps);
+    float update = mul_rn(mi, inv_bc1) / denom;
+    p[i] = mul_rn(p[i], decay) - mul_rn(update, lr);
+    m[i] = mi;
+    v[i] = vi;
+  }
+}
+
 // ------------------------------------------------------------------ entry points per dtype
 #define REFT_KERNELS(T, SUF)                                                                                   \
   extern "C" __global__ void reft_attn_softmax_fwd_##SUF(const T* s, const float* mask, T* p, size_t rows,     \

@@ -133,3 +133,15 @@ pub fn swiglu_bwd<T: Elem>(a: &[T], u: &[T], g: &[T], grid: Option<u32>) -> (Vec
     let du = d.split_off(n);
     (d, du)
 }
+
+extern "C" {
+    fn reft_emu_adamw_f32(g: u32, b: u32, p: *mut f32, gr: *const f32, m: *mut f32, v: *mut f32, n: usize, h: *const f32);
+}
+
+/// One AdamW step in place on `p`, `m` and `v` from the gradient `g` (`reft_adamw_f32`); `h`
+/// holds the kernel's scalar arguments in its order (`gscale` … `decay`).
+pub fn adamw(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: &[f32; 10], grid: Option<u32>) {
+    assert!(g.len() == p.len() && m.len() == p.len() && v.len() == p.len(), "parameter, gradient and moments");
+    let (gr, b) = crate::elementwise_launch(p.len());
+    unsafe { reft_emu_adamw_f32(grid.unwrap_or(gr), b, p.as_mut_ptr(), g.as_ptr(), m.as_mut_ptr(), v.as_mut_ptr(), p.len(), h.as_ptr()) };
+}

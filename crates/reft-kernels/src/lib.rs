@@ -1,8 +1,9 @@
 //! Fused CUDA kernels for reft-core's hot elementwise and row ops, with their backward
 //! (`kernels/fused.cu`): the attention softmax with scale and additive mask, RMSNorm, RoPE and
-//! SwiGLU. With the `ptx` feature the crate embeds the PTX that reft-core's CUDA build loads;
-//! with `emu` it links the same source compiled for the host (`kernels/emu.h`), which the CPU
-//! tests run against reft-core's own CPU ops.
+//! SwiGLU, and the AdamW update of the intervention parameters. With the `ptx` feature the
+//! crate embeds the PTX that reft-core's CUDA build loads; with `emu` it links the same source
+//! compiled for the host (`kernels/emu.h`), which the CPU tests run against reft-core's own CPU
+//! ops.
 //!
 //! The launch geometry lives here, in Rust, so that the GPU and the emulation launch the kernels
 //! the same way.

@@ -38,6 +38,8 @@ pub use swiglu::{swiglu, swiglu_lean};
 pub use trace::{set_trace, take_trace};
 pub(crate) use attach::{attach1, attach2};
 pub(crate) use attention_probs::attention_probs_vjp;
+#[cfg(feature = "cuda")]
+pub(crate) use cuda_fused::{adamw as fused_adamw, adamw_applies as fused_adamw_applies};
 pub(crate) use frozen_linear::frozen_linear_vjp;
 pub(crate) use norm::rms_norm_vjp;
 pub(crate) use rope::rope_vjp;

@@ -11,9 +11,11 @@ use candle_core::cuda_backend::cudarc::driver::{CudaFunction, CudaView, DeviceRe
 use candle_core::cuda_backend::CudaDType;
 use candle_core::{CudaDevice, CudaStorage, DType, Layout, Result, Storage, Tensor};
 
+mod adamw;
 mod attention;
 mod rows;
 
+pub(crate) use adamw::{adamw, adamw_applies};
 pub(crate) use attention::{attention_softmax, attention_softmax_backward};
 pub(crate) use rows::{apply_rope, rms_norm, rms_norm_backward, rope_backward, swiglu, swiglu_backward};
 
