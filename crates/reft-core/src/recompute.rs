@@ -36,7 +36,8 @@ impl ReftModel {
         let prep = dec.prepare(&input, if w.kv.is_some() { w.split } else { 0 })?;
         let run = |l: usize, x: Tensor, track: bool| -> Result<Tensor> {
             let mut rng = layer_rng(l);
-            let hooks = self.hooks_from(batch, track, self.training.then_some(&mut rng), w.split)?;
+            let mut hooks = self.hooks_from(batch, track, self.training.then_some(&mut rng), w.split)?;
+            hooks.batch_rotations = false;
             let mut cache = w.layer_cache(l);
             Ok(dec.run_prepared(&prep, &input, &hooks, cache.as_mut(), l..l + 1, Some(x))?)
         };

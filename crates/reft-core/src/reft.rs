@@ -58,6 +58,10 @@ pub(crate) struct SiteHooks<'a> {
     rows: Vec<Tensor>,
     track: bool,
     rng: RefCell<Option<&'a mut StdRng>>,
+    /// Compute the rotations of all applied interventions in one batch (`rotation_batch.rs`)
+    /// at the first edit; off where hooks serve one layer at a time (recomputation).
+    pub(crate) batch_rotations: bool,
+    rotations: RefCell<Option<Vec<Option<Tensor>>>>,
 }
 
 impl SiteHooks<'_> {
@@ -79,10 +83,25 @@ impl SiteHooks<'_> {
         // away. Only the finished edit is rounded to the hidden dtype.
         let sel = h.reshape((b * t, d))?.index_select(&self.rows[i], 0)?;
         let sel = if matches!(sel.dtype(), DType::BF16 | DType::F16) { sel.to_dtype(DType::F32)? } else { sel };
+        let rotation = self.batched_rotation(i, sel.dtype())?;
         let mut rng = self.rng.borrow_mut();
-        let mut ctx = Ctx { track: self.track, rng: rng.as_deref_mut() };
+        let mut ctx = Ctx { track: self.track, rng: rng.as_deref_mut(), rotation };
         let out = self.model.interventions[i].forward(&sel, &mut ctx)?;
         Ok(RowEdit { rows: self.rows[i].clone(), delta: (out - &sel)?.to_dtype(h.dtype())? })
+    }
+
+    /// Intervention `i`'s rotation from the batch of all applied interventions' rotations, made
+    /// at the first call for rows of `dtype` (f32, or f64 for f64 models).
+    fn batched_rotation(&self, i: usize, dtype: DType) -> candle_core::Result<Option<Tensor>> {
+        if !self.batch_rotations {
+            return Ok(None);
+        }
+        let mut cell = self.rotations.borrow_mut();
+        if cell.is_none() {
+            let applied: Vec<_> = self.model.interventions.iter().zip(&self.rows).map(|(iv, r)| iv.rotation().filter(|_| r.elem_count() > 0)).collect();
+            *cell = Some(interventions::batched_matrices(&applied, self.track, dtype)?);
+        }
+        Ok(cell.as_ref().and_then(|v| v[i].clone()))
     }
 }
 
@@ -243,7 +262,7 @@ impl ReftModel {
             let n = r.len();
             rows.push(Tensor::from_vec(r, n, dev)?);
         }
-        Ok(SiteHooks { model: self, rows, track, rng: RefCell::new(rng) })
+        Ok(SiteHooks { model: self, rows, track, rng: RefCell::new(rng), batch_rotations: true, rotations: RefCell::new(None) })
     }
 
     /// The training loss from hidden states and how many tokens (or examples) it averages.

@@ -12,6 +12,9 @@ pub struct Ctx<'a> {
     pub track: bool,
     /// Dropout randomness; `None` means eval mode (dropout off).
     pub rng: Option<&'a mut StdRng>,
+    /// The intervention's rotation matrix when it was computed with others' in one batch
+    /// (`rotation_batch.rs`); `None` computes it here.
+    pub rotation: Option<Tensor>,
 }
 
 /// Reads a parameter for this call: the Var itself when training, a detached view otherwise.
@@ -88,11 +91,15 @@ pub fn dropout(x: &Tensor, p: f64, ctx: &mut Ctx) -> Result<Tensor> {
     x.mul(&mask)
 }
 
-/// The rotation matrix for hidden rows of `dtype`: computed in f32 (f64 for f64 models, so
-/// gradient checks see no f32 rounding), then cast to the hidden dtype.
-pub fn rotation_for(rot: &super::rotation::Rotation, track: bool, dtype: DType) -> Result<Tensor> {
+/// The rotation matrix for hidden rows of `dtype`: the batch's (`ctx.rotation`) or computed in
+/// f32 (f64 for f64 models, so gradient checks see no f32 rounding), then cast to the hidden
+/// dtype.
+pub fn rotation_for(rot: &super::rotation::Rotation, ctx: &Ctx, dtype: DType) -> Result<Tensor> {
     let compute = if dtype == DType::F64 { DType::F64 } else { DType::F32 };
-    let rc = rot.matrix_in(track, compute)?;
+    let rc = match &ctx.rotation {
+        Some(rc) => rc.clone(),
+        None => rot.matrix_in(ctx.track, compute)?,
+    };
     if rc.dtype() == dtype {
         Ok(rc)
     } else {

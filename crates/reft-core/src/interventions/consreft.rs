@@ -31,7 +31,7 @@ impl Intervention for Consreft {
     }
 
     fn forward(&self, h: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
-        let rc = rotation_for(&self.rotation, ctx.track, h.dtype())?;
+        let rc = rotation_for(&self.rotation, ctx, h.dtype())?;
         let b = param(&self.b, ctx).to_dtype(h.dtype())?.unsqueeze(0)?;
         let projected = h.matmul(&rc)?;
         h + projected.broadcast_sub(&b)?.neg()?.matmul(&rc.t()?)?

@@ -25,7 +25,7 @@ impl Intervention for DireftOrth {
     }
 
     fn forward(&self, h: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
-        let rc = rotation_for(&self.rotation, ctx.track, h.dtype())?;
+        let rc = rotation_for(&self.rotation, ctx, h.dtype())?;
         let source = activate(&self.source.forward(h, ctx)?, self.spec.activation)?;
         let out = (h + source.matmul(&rc.t()?)?)?;
         dropout(&out, self.spec.dropout, ctx)

@@ -23,7 +23,7 @@ impl Intervention for Lobireft {
     }
 
     fn forward(&self, h: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
-        let rc = rotation_for(&self.rotation, ctx.track, h.dtype())?;
+        let rc = rotation_for(&self.rotation, ctx, h.dtype())?;
         let b = param(&self.b, ctx).to_dtype(h.dtype())?.unsqueeze(0)?;
         let out = h.broadcast_add(&b.matmul(&rc.t()?)?)?;
         dropout(&out, self.spec.dropout, ctx)

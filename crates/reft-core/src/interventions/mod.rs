@@ -13,8 +13,11 @@ pub mod lobireft;
 pub mod loreft;
 pub mod noreft;
 pub mod rotation;
+mod rotation_batch;
 
 pub use common::Ctx;
+pub(crate) use rotation_batch::batched_matrices;
+pub use rotation_batch::set_rotation_batch;
 
 use crate::error::{ReftError, Result};
 use crate::models::Component;

@@ -34,17 +34,17 @@ pub struct Rotation {
     /// `Rc₀`, `d×r`: the matrix at `A = 0`, from which the base reflections are derived.
     pub base: Tensor,
     /// Householder vectors of the base, `d×r` (f64); `signs` `[d, 1]`.
-    base_u: Tensor,
-    base_signs: Tensor,
+    pub(super) base_u: Tensor,
+    pub(super) base_signs: Tensor,
     /// The base's reflections in WY form: `U₀⋯U_{r−1} = I − U·T·Uᵀ`, `T` `r×r` (f64).
-    base_t: Tensor,
+    pub(super) base_t: Tensor,
     /// The same reflections and signs on the host, for the fused op (`householder.rs`).
     host_base: Arc<HostBase>,
-    tril_mask: Tensor,
-    eye: Tensor,
+    pub(super) tril_mask: Tensor,
+    pub(super) eye: Tensor,
     /// `r×r` identity and strictly-upper mask, for `wy_factor`.
-    eye_r: Tensor,
-    striu_r: Tensor,
+    pub(super) eye_r: Tensor,
+    pub(super) striu_r: Tensor,
     /// An explicit dense `d×d` base (torch's layout) used instead of the reflections; `None`
     /// for the compact Householder completion.
     pub dense_base: Option<Tensor>,
@@ -208,48 +208,56 @@ impl Rotation {
     }
 
     fn composite(&self, a: Tensor, dtype: DType) -> Result<Tensor> {
-        let a = a.to_dtype(dtype)?;
-        let (_d, r) = a.dims2()?;
+        let m = self.reflections(&a.to_dtype(dtype)?.unsqueeze(0)?)?;
+        if let Some(b) = &self.dense_base {
+            return b.to_dtype(dtype)?.matmul(&m.squeeze(0)?);
+        }
+        let base = |t: &Tensor| t.to_dtype(dtype)?.unsqueeze(0);
+        apply_wy_base(&m, &base(&self.base_signs)?, &base(&self.base_u)?, &base(&self.base_t)?)?.squeeze(0)
+    }
+
+    /// `H(A) = −H₁⋯H_r·E` for a stack of parameters `a` `[L, d, r]` of this rotation's shape
+    /// (the masks are the same for every rotation of a shape: `rotation_batch.rs` passes many).
+    pub(super) fn reflections(&self, a: &Tensor) -> Result<Tensor> {
+        let dtype = a.dtype();
+        let r = a.dim(2)?;
         let eye = self.eye.to_dtype(dtype)?;
-        let v = (a.mul(&self.tril_mask.to_dtype(dtype)?)? + &eye)?; // columns vᵢ
+        let v = a.broadcast_mul(&self.tril_mask.to_dtype(dtype)?)?.broadcast_add(&eye)?; // columns vᵢ
         // Compact WY form: H₀⋯H_{r−1} = I − V·T·Vᵀ, with T from the Gram matrix (UT transform,
         // `wy_factor`). About 30 small kernels instead of 5 per reflection, and matmuls rather
         // than reductions; VᵀE is the top r×r block of V, transposed.
-        let t = self.wy_factor(&v.t()?.matmul(&v)?)?;
-        let m = (eye - v.matmul(&t.matmul(&v.narrow(0, 0, r)?.t()?)?)?)?;
+        let t = self.wy_factor(&v.transpose(1, 2)?.matmul(&v)?)?;
+        let m = eye.broadcast_sub(&v.matmul(&t.matmul(&v.narrow(1, 0, r)?.transpose(1, 2)?)?)?)?;
         // torch multiplies by sign(diag X) of its "−I" initial parameter: H(0) = −E, so −1.
-        self.apply_base(&m.neg()?)
+        m.neg()
     }
 
-    /// `T = (½·diag(G) + striu(G))⁻¹` for the Gram matrix `G = VᵀV` of unit-leading Householder
-    /// vectors with `τᵢ = 2/‖vᵢ‖²` (Joffrain et al., "Accumulating Householder transformations,
-    /// revisited", 2006). With `D = ½·diag(G)` and `K = D⁻¹·striu(G)` (nilpotent),
-    /// `T = (I + K)⁻¹·D⁻¹` and `(I + K)⁻¹ = (I − K)(I + K²)(I + K⁴)⋯` up to `K^r = 0`.
+    /// `T = (½·diag(G) + striu(G))⁻¹` for the Gram matrices `G = VᵀV` `[L, r, r]` of unit-leading
+    /// Householder vectors with `τᵢ = 2/‖vᵢ‖²` (Joffrain et al., "Accumulating Householder
+    /// transformations, revisited", 2006). With `D = ½·diag(G)` and `K = D⁻¹·striu(G)`
+    /// (nilpotent), `T = (I + K)⁻¹·D⁻¹` and `(I + K)⁻¹ = (I − K)(I + K²)(I + K⁴)⋯` up to `K^r = 0`.
     fn wy_factor(&self, g: &Tensor) -> Result<Tensor> {
-        let r = g.dim(0)?;
+        let r = g.dim(1)?;
         let (eye, striu) = (self.eye_r.to_dtype(g.dtype())?, self.striu_r.to_dtype(g.dtype())?);
-        let half = (g.mul(&eye)?.sum_keepdim(1)? * 0.5)?; // [r, 1]
-        let k = g.mul(&striu)?.broadcast_div(&half)?;
-        let mut inv = (&eye - &k)?;
+        let half = (g.broadcast_mul(&eye)?.sum_keepdim(2)? * 0.5)?; // [L, r, 1]
+        let k = g.broadcast_mul(&striu)?.broadcast_div(&half)?;
+        let mut inv = eye.broadcast_sub(&k)?;
         let mut power = k.matmul(&k)?;
         let mut span = 2;
         while span < r {
-            inv = inv.matmul(&(&eye + &power)?)?;
+            inv = inv.matmul(&eye.broadcast_add(&power)?)?;
             power = power.matmul(&power)?;
             span *= 2;
         }
-        inv.broadcast_div(&half.t()?)
+        inv.broadcast_div(&half.transpose(1, 2)?)
     }
+}
 
-    /// `B·M` for `M` `d×r`, with the base's reflections (constants, in WY form) or the dense base.
-    fn apply_base(&self, m: &Tensor) -> Result<Tensor> {
-        if let Some(b) = &self.dense_base {
-            return b.to_dtype(m.dtype())?.matmul(m);
-        }
-        let m = m.broadcast_mul(&self.base_signs.to_dtype(m.dtype())?)?;
-        let (u, t) = (self.base_u.to_dtype(m.dtype())?, self.base_t.to_dtype(m.dtype())?);
-        &m - u.matmul(&t.matmul(&u.t()?.matmul(&m)?)?)?
-    }
+/// `B·M` for a stack `m` `[L, d, r]`, each with its base's reflections in WY form: signs
+/// `[L, d, 1]`, vectors `u` `[L, d, r]` and factors `t` `[L, r, r]` (constants).
+pub(super) fn apply_wy_base(m: &Tensor, signs: &Tensor, u: &Tensor, t: &Tensor) -> Result<Tensor> {
+    let m = m.broadcast_mul(signs)?;
+    &m - u.matmul(&t.matmul(&u.transpose(1, 2)?.matmul(&m)?)?)?
 }
 
 /// LAPACK's `larft` (forward, columnwise) on the host: the upper-triangular `T` with
@@ -273,7 +281,7 @@ fn larft(u: &[f64], tau: &[f64], d: usize, r: usize) -> Vec<f64> {
 /// arithmetic on the critical path, where the composite's small kernels queue asynchronously
 /// behind the model's; which costs less there is unmeasured, so the composite stays the default
 /// and `REFT_ROTATION=host` picks the host op (`=graph` the composite, on every device).
-fn host_map(device: &Device) -> bool {
+pub(super) fn host_map(device: &Device) -> bool {
     static CHOICE: std::sync::OnceLock<Option<bool>> = std::sync::OnceLock::new();
     let forced = *CHOICE.get_or_init(|| match std::env::var("REFT_ROTATION").as_deref() {
         Ok("host") => Some(true),

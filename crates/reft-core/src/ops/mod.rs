@@ -48,7 +48,7 @@ pub(crate) use swiglu::swiglu_vjp;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// A process-wide on/off setting with an environment variable for its first value.
-struct Switch {
+pub(crate) struct Switch {
     /// 0: not decided yet (read `var`), 1: off, 2: on.
     state: AtomicU8,
     var: &'static str,
@@ -56,16 +56,16 @@ struct Switch {
 }
 
 impl Switch {
-    const fn new(var: &'static str, default: bool) -> Self {
+    pub(crate) const fn new(var: &'static str, default: bool) -> Self {
         Self { state: AtomicU8::new(0), var, default }
     }
 
-    fn set(&self, on: bool) {
+    pub(crate) fn set(&self, on: bool) {
         self.state.store(if on { 2 } else { 1 }, Ordering::Relaxed);
     }
 
     /// `var=0` is off and `var=1` on; unset or anything else leaves the default.
-    fn on(&self) -> bool {
+    pub(crate) fn on(&self) -> bool {
         self.get().unwrap_or(self.default)
     }
 
