@@ -81,7 +81,7 @@ impl SiteHooks<'_> {
         // (a few per sequence, so the casts are cheap): its parameters are f32, and
         // `Rᵀ(Wh + b − Rh)` is a difference of two near-equal projections that bf16 would round
         // away. Only the finished edit is rounded to the hidden dtype.
-        let sel = h.reshape((b * t, d))?.index_select(&self.rows[i], 0)?;
+        let sel = crate::models::gather_rows(&h.reshape((b * t, d))?, &self.rows[i])?;
         let sel = if matches!(sel.dtype(), DType::BF16 | DType::F16) { sel.to_dtype(DType::F32)? } else { sel };
         let rotation = self.batched_rotation(i, sel.dtype())?;
         let mut rng = self.rng.borrow_mut();

@@ -154,3 +154,25 @@ fn fused_adamw_matches_the_op_by_op_update() {
         assert!(host::<f32>(var.as_tensor()) != host::<f32>(&p0), "the update must move the parameter");
     }
 }
+
+/// An intervention's edit `h[rows] += delta` against candle's `index_add`, in f32, bf16 and f16,
+/// with rows in no order, a row length that is not a multiple of a warp, and one block.
+#[test]
+fn fused_rows_add_matches_index_add() {
+    fn case<T: WithDType + Elem>(dtype: DType) {
+        let dev = Device::Cpu;
+        let (nh, d) = (37, 45);
+        let rows: Vec<u32> = vec![30, 2, 17, 0, 36, 9, 21];
+        let h = Tensor::randn(0f32, 1.0, (nh, d), &dev).unwrap().to_dtype(dtype).unwrap();
+        let delta = Tensor::randn(0f32, 1.0, (rows.len(), d), &dev).unwrap().to_dtype(dtype).unwrap();
+        let ids = Tensor::from_vec(rows.clone(), rows.len(), &dev).unwrap();
+        let want = h.index_add(&ids, &delta, 0).unwrap();
+        for grid in [None, Some(1)] {
+            let got = tensor(emu::rows_add(&host::<T>(&h), &host::<T>(&delta), &rows, d, grid), &[nh, d]);
+            assert_eq!(rel(&got, &want), 0.0, "rows add {dtype:?} (grid {grid:?})");
+        }
+    }
+    case::<f32>(DType::F32);
+    case::<half::bf16>(DType::BF16);
+    case::<half::f16>(DType::F16);
+}

@@ -33,6 +33,10 @@
   extern "C" void reft_emu_swiglu_bwd_##SUF(unsigned g, unsigned b, const T* a, const T* u, const T* gr,    \
                                             T* d, size_t n) {                                               \
     emu::launch(g, b, [&] { reft_swiglu_bwd_##SUF(a, u, gr, d, n); });                                      \
+  }                                                                                                         \
+  extern "C" void reft_emu_rows_add_##SUF(unsigned g, unsigned b, const T* h, const T* dl, const unsigned* r, \
+                                          T* out, size_t n, int d, size_t nh) {                             \
+    emu::launch(g, b, [&] { reft_rows_add_##SUF(h, dl, r, out, n, d, nh); });                               \
   }
 
 EMU_ENTRIES(float, f32)

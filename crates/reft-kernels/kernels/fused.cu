@@ -169,6 +169,21 @@ __device__ void swiglu_bwd(const T* a, const T* u, const T* g, T* d, size_t n) {
   }
 }
 
+// ------------------------------------------------------------------ rows add (an intervention's edit)
+// out[rows[j]·d + c] = h[…] + delta[j·d + c] for the n = |rows|·d edited elements of `out`, a copy
+// of h `[nh, d]` made by the caller. Rows are unique (batch.rs de-duplicates them), so no two
+// threads write one element. One thread per edited element: candle's index_add gives a thread
+// to each column and loops over the rows, about 100 µs for 224 rows on the 1.1B anchor shape.
+template <typename T>
+__device__ void rows_add(const T* h, const T* delta, const unsigned* rows, T* out, size_t n, int d, size_t nh) {
+  for (size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x; idx < n; idx += (size_t)gridDim.x * blockDim.x) {
+    size_t r = rows[idx / d];
+    if (r >= nh) continue;  // the caller checks; never write out of bounds
+    size_t o = r * d + idx % d;
+    out[o] = from_f<T>(to_f(h[o]) + to_f(delta[idx]));
+  }
+}
+
 // ------------------------------------------------------------------ AdamW (f32 parameters)
 // One step of AdamW on a parameter, in place, computed as `train.rs` computes it op by op (each
 // product and sum rounded to f32 in the same order; `mul_rn`/`add_rn` keep nvcc from fusing
@@ -232,6 +247,10 @@ extern "C" __global__ void reft_adamw_f32(float* p, const float* g, float* m, fl
   }                                                                                                            \
   extern "C" __global__ void reft_swiglu_bwd_##SUF(const T* a, const T* u, const T* g, T* d, size_t n) {      \
     swiglu_bwd<T>(a, u, g, d, n);                                                                              \
+  }                                                                                                            \
+  extern "C" __global__ void reft_rows_add_##SUF(const T* h, const T* delta, const unsigned* rows, T* out,     \
+                                                 size_t n, int d, size_t nh) {                                 \
+    rows_add<T>(h, delta, rows, out, n, d, nh);                                                                \
   }
 
 REFT_KERNELS(float, f32)

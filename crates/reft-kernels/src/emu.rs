@@ -21,10 +21,11 @@ pub struct Kernels<T> {
     rope: unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *mut T, usize, i32, i32, i32, i32),
     swiglu_fwd: unsafe extern "C" fn(u32, u32, *const T, *const T, *mut T, usize),
     swiglu_bwd: unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *mut T, usize),
+    rows_add: unsafe extern "C" fn(u32, u32, *const T, *const T, *const u32, *mut T, usize, i32, usize),
 }
 
 macro_rules! elem {
-    ($t:ty, $af:ident, $ab:ident, $rf:ident, $rb:ident, $ro:ident, $sf:ident, $sb:ident) => {
+    ($t:ty, $af:ident, $ab:ident, $rf:ident, $rb:ident, $ro:ident, $sf:ident, $sb:ident, $ra:ident) => {
         extern "C" {
             fn $af(g: u32, b: u32, s: *const $t, m: *const f32, p: *mut $t, rows: usize, k: i32, q: i32, heads: i32, mrows: i32, scale: f32);
             fn $ab(g: u32, b: u32, p: *const $t, gr: *const $t, ds: *mut $t, rows: usize, k: i32, scale: f32);
@@ -33,6 +34,7 @@ macro_rules! elem {
             fn $ro(g: u32, b: u32, x: *const $t, c: *const $t, s: *const $t, y: *mut $t, n: usize, heads: i32, t: i32, hd: i32, inverse: i32);
             fn $sf(g: u32, b: u32, a: *const $t, u: *const $t, y: *mut $t, n: usize);
             fn $sb(g: u32, b: u32, a: *const $t, u: *const $t, gr: *const $t, d: *mut $t, n: usize);
+            fn $ra(g: u32, b: u32, h: *const $t, dl: *const $t, r: *const u32, out: *mut $t, n: usize, d: i32, nh: usize);
         }
         impl Elem for $t {
             const KERNELS: Kernels<Self> = Kernels {
@@ -43,14 +45,15 @@ macro_rules! elem {
                 rope: $ro,
                 swiglu_fwd: $sf,
                 swiglu_bwd: $sb,
+                rows_add: $ra,
             };
         }
     };
 }
 
-elem!(f32, reft_emu_attn_softmax_fwd_f32, reft_emu_attn_softmax_bwd_f32, reft_emu_rmsnorm_fwd_f32, reft_emu_rmsnorm_bwd_f32, reft_emu_rope_f32, reft_emu_swiglu_fwd_f32, reft_emu_swiglu_bwd_f32);
-elem!(bf16, reft_emu_attn_softmax_fwd_bf16, reft_emu_attn_softmax_bwd_bf16, reft_emu_rmsnorm_fwd_bf16, reft_emu_rmsnorm_bwd_bf16, reft_emu_rope_bf16, reft_emu_swiglu_fwd_bf16, reft_emu_swiglu_bwd_bf16);
-elem!(f16, reft_emu_attn_softmax_fwd_f16, reft_emu_attn_softmax_bwd_f16, reft_emu_rmsnorm_fwd_f16, reft_emu_rmsnorm_bwd_f16, reft_emu_rope_f16, reft_emu_swiglu_fwd_f16, reft_emu_swiglu_bwd_f16);
+elem!(f32, reft_emu_attn_softmax_fwd_f32, reft_emu_attn_softmax_bwd_f32, reft_emu_rmsnorm_fwd_f32, reft_emu_rmsnorm_bwd_f32, reft_emu_rope_f32, reft_emu_swiglu_fwd_f32, reft_emu_swiglu_bwd_f32, reft_emu_rows_add_f32);
+elem!(bf16, reft_emu_attn_softmax_fwd_bf16, reft_emu_attn_softmax_bwd_bf16, reft_emu_rmsnorm_fwd_bf16, reft_emu_rmsnorm_bwd_bf16, reft_emu_rope_bf16, reft_emu_swiglu_fwd_bf16, reft_emu_swiglu_bwd_bf16, reft_emu_rows_add_bf16);
+elem!(f16, reft_emu_attn_softmax_fwd_f16, reft_emu_attn_softmax_bwd_f16, reft_emu_rmsnorm_fwd_f16, reft_emu_rmsnorm_bwd_f16, reft_emu_rope_f16, reft_emu_swiglu_fwd_f16, reft_emu_swiglu_bwd_f16, reft_emu_rows_add_f16);
 
 fn i32_of(v: usize, what: &str) -> i32 {
     i32::try_from(v).unwrap_or_else(|_| panic!("{what} {v} does not fit i32"))
@@ -132,6 +135,17 @@ pub fn swiglu_bwd<T: Elem>(a: &[T], u: &[T], g: &[T], grid: Option<u32>) -> (Vec
     unsafe { (T::KERNELS.swiglu_bwd)(grid.unwrap_or(gr), b, a.as_ptr(), u.as_ptr(), g.as_ptr(), d.as_mut_ptr(), n) };
     let du = d.split_off(n);
     (d, du)
+}
+
+/// `h` `[nh, d]` with the rows `rows` (unique) moved by `delta` `[rows, d]`: the copy the CUDA
+/// path makes, then the kernel.
+pub fn rows_add<T: Elem>(h: &[T], delta: &[T], rows: &[u32], d: usize, grid: Option<u32>) -> Vec<T> {
+    assert!(h.len() % d == 0 && delta.len() == rows.len() * d, "rows add shapes");
+    let mut out = h.to_vec();
+    let n = delta.len();
+    let (g, b) = crate::elementwise_launch(n);
+    unsafe { (T::KERNELS.rows_add)(grid.unwrap_or(g), b, h.as_ptr(), delta.as_ptr(), rows.as_ptr(), out.as_mut_ptr(), n, i32_of(d, "d"), h.len() / d) };
+    out
 }
 
 extern "C" {

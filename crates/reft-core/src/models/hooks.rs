@@ -53,10 +53,26 @@ impl RowEdit {
         h.reshape((b * t, d))?.index_add(&self.rows, &self.delta, 0)?.reshape((b, t, d))
     }
 
-    /// [`Self::apply_to`] on values only: no graph through `h` or the edit.
+    /// [`Self::apply_to`] on values only: no graph through `h` or the edit. On CUDA one kernel
+    /// over the edited elements (`ops/cuda_fused/rows_add.rs`).
     pub fn apply_detached(&self, h: &Tensor) -> Result<Tensor> {
+        #[cfg(feature = "cuda")]
+        if crate::ops::fused_rows_add_applies(h, &self.delta) {
+            let (b, t, d) = h.dims3()?;
+            return crate::ops::fused_rows_add(&h.reshape((b * t, d))?, &self.rows, &self.delta)?.reshape((b, t, d));
+        }
         RowEdit { rows: self.rows.clone(), delta: self.delta.detach() }.apply_to(&h.detach())
     }
+}
+
+/// The rows `rows` of `flat` `[n, d]`, with a graph. On CUDA the backward scatters with the
+/// fused kernel rather than candle's `index_add`.
+pub fn gather_rows(flat: &Tensor, rows: &Tensor) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    if flat.track_op() && crate::ops::fused_rows_add_applies(flat, flat) {
+        return crate::ops::fused_gather_rows(flat, rows);
+    }
+    flat.index_select(rows, 0)
 }
 
 /// A hidden state `[b, t, d]` and at most one edit not yet applied to it.

@@ -22,7 +22,7 @@ use std::path::Path;
 pub use config::{Architecture, DecoderConfig};
 pub use bert::{Encoder, EncoderInput};
 pub use encoder_config::{EncoderConfig, EncoderFamily};
-pub use hooks::{Edited, Hooks, NoHooks, RowEdit};
+pub use hooks::{gather_rows, Edited, Hooks, NoHooks, RowEdit};
 pub use llama::{Component, Decoder, ForwardInput, KvCache, Prepared};
 
 /// The frozen network of a [`Model`].
