@@ -176,3 +176,29 @@ fn fused_rows_add_matches_index_add() {
     case::<half::bf16>(DType::BF16);
     case::<half::f16>(DType::F16);
 }
+
+/// RoPE reading the projections' row layout `[b, t, h, hd]` (the forward) or writing it (the
+/// backward): the same values as the transposing copy around the plain kernel, to the bit.
+#[test]
+fn fused_rope_across_layouts_matches_the_transposed_rope() {
+    fn case<T: WithDType + Elem>(dtype: DType) {
+        let dev = Device::Cpu;
+        let (b, h, t, hd) = (2, 3, 5, 8);
+        let x = Tensor::randn(0f32, 1.0, (b, h, t, hd), &dev).unwrap().to_dtype(dtype).unwrap();
+        let cos = Tensor::randn(0f32, 1.0, (b, 1, t, hd), &dev).unwrap().to_dtype(dtype).unwrap();
+        let sin = Tensor::randn(0f32, 1.0, (b, 1, t, hd), &dev).unwrap().to_dtype(dtype).unwrap();
+        let rows = x.transpose(1, 2).unwrap().contiguous().unwrap();
+        let (xh, ch, sh) = (host::<T>(&x), host::<T>(&cos), host::<T>(&sin));
+        for grid in [None, Some(1)] {
+            let plain = tensor(emu::rope(&xh, &ch, &sh, [b, h, t, hd], false, grid), &[b, h, t, hd]);
+            let from_rows = tensor(emu::rope_layout(&host::<T>(&rows), &ch, &sh, [b, h, t, hd], false, 1, grid), &[b, h, t, hd]);
+            assert_eq!(rel(&from_rows, &plain), 0.0, "rope from rows {dtype:?}");
+            let inverse = tensor(emu::rope(&xh, &ch, &sh, [b, h, t, hd], true, grid), &[b, h, t, hd]).transpose(1, 2).unwrap().contiguous().unwrap();
+            let to_rows = tensor(emu::rope_layout(&xh, &ch, &sh, [b, h, t, hd], true, 2, grid), &[b, t, h, hd]);
+            assert_eq!(rel(&to_rows, &inverse), 0.0, "rope backward to rows {dtype:?}");
+        }
+    }
+    case::<f32>(DType::F32);
+    case::<half::bf16>(DType::BF16);
+    case::<half::f16>(DType::F16);
+}

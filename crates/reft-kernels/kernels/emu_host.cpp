@@ -23,8 +23,8 @@
     emu::launch(g, b, [&] { reft_rmsnorm_bwd_##SUF(x, w, gr, dx, rows, d, eps); });                         \
   }                                                                                                         \
   extern "C" void reft_emu_rope_##SUF(unsigned g, unsigned b, const T* x, const T* c, const T* s, T* y,     \
-                                      size_t n, int heads, int t, int hd, int inverse) {                    \
-    emu::launch(g, b, [&] { reft_rope_##SUF(x, c, s, y, n, heads, t, hd, inverse); });                      \
+                                      size_t n, int heads, int t, int hd, int inverse, int layout) {        \
+    emu::launch(g, b, [&] { reft_rope_##SUF(x, c, s, y, n, heads, t, hd, inverse, layout); });              \
   }                                                                                                         \
   extern "C" void reft_emu_swiglu_fwd_##SUF(unsigned g, unsigned b, const T* a, const T* u, T* y,           \
                                             size_t n) {                                                     \

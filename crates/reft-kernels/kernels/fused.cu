@@ -124,26 +124,32 @@ __device__ void rmsnorm_bwd(const T* x, const T* w, const T* g, T* dx, size_t ro
 // ------------------------------------------------------------------ RoPE, rotate_half layout
 // x = [b, h, t, hd], tables cos/sin = [b, 1, t, hd]. Forward: x·cos + rotate_half(x)·sin with
 // rotate_half(x) = [−x₂, x₁]; inverse (the backward): g·cos + rotate_halfᵀ(g·sin) with
-// rotate_halfᵀ(z) = [z₂, −z₁].
+// rotate_halfᵀ(z) = [z₂, −z₁]. `layout` bit 1: x is in the projections' row layout
+// [b, t, h, hd] instead; bit 2: y is written in it. The heads' transposes around the rotation
+// (a copy of q and k each way) are then part of it.
 template <typename T>
-__device__ void rope(const T* x, const T* cos, const T* sin, T* y, size_t n, int heads, int t, int hd, int inverse) {
+__device__ void rope(const T* x, const T* cos, const T* sin, T* y, size_t n, int heads, int t, int hd, int inverse,
+                     int layout) {
   int half = hd / 2;
   for (size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x; idx < n; idx += (size_t)gridDim.x * blockDim.x) {
     int i = idx % hd;
     size_t row = idx / hd;
-    size_t ti = row % t, bi = row / ((size_t)t * heads);
+    size_t ti = row % t, hi = (row / t) % heads, bi = row / ((size_t)t * heads);
     size_t tab = (bi * t + ti) * hd;
+    size_t rows_at = ((bi * t + ti) * heads + hi) * hd + i;
+    size_t xi = (layout & 1) ? rows_at : idx;
+    size_t yi = (layout & 2) ? rows_at : idx;
     float c = to_f(cos[tab + i]);
     float out;
     if (!inverse) {
-      float rot = i < half ? -to_f(x[idx + half]) : to_f(x[idx - half]);
-      out = to_f(x[idx]) * c + rot * to_f(sin[tab + i]);
+      float rot = i < half ? -to_f(x[xi + half]) : to_f(x[xi - half]);
+      out = to_f(x[xi]) * c + rot * to_f(sin[tab + i]);
     } else if (i < half) {
-      out = to_f(x[idx]) * c + to_f(x[idx + half]) * to_f(sin[tab + i + half]);
+      out = to_f(x[xi]) * c + to_f(x[xi + half]) * to_f(sin[tab + i + half]);
     } else {
-      out = to_f(x[idx]) * c - to_f(x[idx - half]) * to_f(sin[tab + i - half]);
+      out = to_f(x[xi]) * c - to_f(x[xi - half]) * to_f(sin[tab + i - half]);
     }
-    y[idx] = from_f<T>(out);
+    y[yi] = from_f<T>(out);
   }
 }
 
@@ -239,8 +245,8 @@ extern "C" __global__ void reft_adamw_f32(float* p, const float* g, float* m, fl
     rmsnorm_bwd<T>(x, w, g, dx, rows, d, eps);                                                                 \
   }                                                                                                            \
   extern "C" __global__ void reft_rope_##SUF(const T* x, const T* cos, const T* sin, T* y, size_t n,           \
-                                             int heads, int t, int hd, int inverse) {                          \
-    rope<T>(x, cos, sin, y, n, heads, t, hd, inverse);                                                         \
+                                             int heads, int t, int hd, int inverse, int layout) {              \
+    rope<T>(x, cos, sin, y, n, heads, t, hd, inverse, layout);                                                 \
   }                                                                                                            \
   extern "C" __global__ void reft_swiglu_fwd_##SUF(const T* a, const T* u, T* y, size_t n) {                  \
     swiglu_fwd<T>(a, u, y, n);                                                                                 \

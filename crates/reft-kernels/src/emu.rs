@@ -18,7 +18,7 @@ pub struct Kernels<T> {
     attn_bwd: unsafe extern "C" fn(u32, u32, *const T, *const T, *mut T, usize, i32, f32),
     rms_fwd: unsafe extern "C" fn(u32, u32, *const T, *const T, *mut T, usize, i32, f32),
     rms_bwd: unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *mut T, usize, i32, f32),
-    rope: unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *mut T, usize, i32, i32, i32, i32),
+    rope: unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *mut T, usize, i32, i32, i32, i32, i32),
     swiglu_fwd: unsafe extern "C" fn(u32, u32, *const T, *const T, *mut T, usize),
     swiglu_bwd: unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *mut T, usize),
     rows_add: unsafe extern "C" fn(u32, u32, *const T, *const T, *const u32, *mut T, usize, i32, usize),
@@ -31,7 +31,7 @@ macro_rules! elem {
             fn $ab(g: u32, b: u32, p: *const $t, gr: *const $t, ds: *mut $t, rows: usize, k: i32, scale: f32);
             fn $rf(g: u32, b: u32, x: *const $t, w: *const $t, y: *mut $t, rows: usize, d: i32, eps: f32);
             fn $rb(g: u32, b: u32, x: *const $t, w: *const $t, gr: *const $t, dx: *mut $t, rows: usize, d: i32, eps: f32);
-            fn $ro(g: u32, b: u32, x: *const $t, c: *const $t, s: *const $t, y: *mut $t, n: usize, heads: i32, t: i32, hd: i32, inverse: i32);
+            fn $ro(g: u32, b: u32, x: *const $t, c: *const $t, s: *const $t, y: *mut $t, n: usize, heads: i32, t: i32, hd: i32, inverse: i32, layout: i32);
             fn $sf(g: u32, b: u32, a: *const $t, u: *const $t, y: *mut $t, n: usize);
             fn $sb(g: u32, b: u32, a: *const $t, u: *const $t, gr: *const $t, d: *mut $t, n: usize);
             fn $ra(g: u32, b: u32, h: *const $t, dl: *const $t, r: *const u32, out: *mut $t, n: usize, d: i32, nh: usize);
@@ -107,12 +107,18 @@ pub fn rmsnorm_bwd<T: Elem>(x: &[T], w: &[T], g: &[T], eps: f32) -> Vec<T> {
 /// RoPE of `x = [b, h, t, hd]` with tables `[b, 1, t, hd]`; `inverse` applies the transpose
 /// (the backward). `grid` overrides the launch's block count (to exercise the stride loop).
 pub fn rope<T: Elem>(x: &[T], cos: &[T], sin: &[T], dims: [usize; 4], inverse: bool, grid: Option<u32>) -> Vec<T> {
+    rope_layout(x, cos, sin, dims, inverse, 0, grid)
+}
+
+/// [`rope`] with `x` read from (`layout` bit 1) or `y` written to (bit 2) the row layout
+/// `[b, t, h, hd]`; `dims` stay `[b, h, t, hd]`.
+pub fn rope_layout<T: Elem>(x: &[T], cos: &[T], sin: &[T], dims: [usize; 4], inverse: bool, layout: i32, grid: Option<u32>) -> Vec<T> {
     let [b, h, t, hd] = dims;
     assert!(x.len() == b * h * t * hd && cos.len() == b * t * hd && sin.len() == cos.len() && hd % 2 == 0, "rope shapes");
     let mut y = vec![T::default(); x.len()];
     let (g, bl) = crate::elementwise_launch(x.len());
     unsafe {
-        (T::KERNELS.rope)(grid.unwrap_or(g), bl, x.as_ptr(), cos.as_ptr(), sin.as_ptr(), y.as_mut_ptr(), x.len(), i32_of(h, "heads"), i32_of(t, "t"), i32_of(hd, "hd"), inverse as i32)
+        (T::KERNELS.rope)(grid.unwrap_or(g), bl, x.as_ptr(), cos.as_ptr(), sin.as_ptr(), y.as_mut_ptr(), x.len(), i32_of(h, "heads"), i32_of(t, "t"), i32_of(hd, "hd"), inverse as i32, layout)
     };
     y
 }

@@ -8,7 +8,7 @@
 
 use super::config::DecoderConfig;
 use super::hooks::{Edited, Hooks};
-use crate::ops::{apply_rope, attend, frozen_linear, rms_norm, swiglu, FrozenLinear, RopeTables};
+use crate::ops::{attend, frozen_linear, rms_norm, rope_heads, swiglu, FrozenLinear, RopeTables};
 use candle_core::{DType, Device, Tensor, D};
 
 /// Where in a layer an intervention reads and writes the hidden state (pyvene's names).
@@ -292,8 +292,9 @@ impl Decoder {
         let (b, t, _) = x.dims3()?;
         let (nh, nkv, hd) = (self.cfg.num_heads, self.cfg.num_kv_heads, self.cfg.head_dim);
         let heads = |y: Tensor, n: usize| y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous();
-        let q = apply_rope(&heads(w.q.forward(x)?, nh)?, rope)?;
-        let mut k = apply_rope(&heads(w.k.forward(x)?, nkv)?, rope)?;
+        // The rotation reads the projections' rows (`rope_heads`: on CUDA without a copy first).
+        let q = rope_heads(&w.q.forward(x)?.reshape((b, t, nh, hd))?, rope)?;
+        let mut k = rope_heads(&w.k.forward(x)?.reshape((b, t, nkv, hd))?, rope)?;
         let mut v = heads(w.v.forward(x)?, nkv)?;
         let mut past = 0;
         if let Some(slot) = cache {

@@ -25,7 +25,7 @@
 use super::hooks::{Edited, RowEdit};
 use super::llama::{Decoder, LayerWeights};
 use crate::ops::{
-    attention_probs, attention_probs_vjp, batched_matmul, frozen_linear_vjp, rms_norm, rms_norm_vjp, rope_vjp, swiglu,
+    attention_probs, attention_probs_vjp, batched_matmul, frozen_linear_vjp, rms_norm, rms_norm_vjp, rope_vjp_rows, swiglu,
     swiglu_vjp, RopeTables,
 };
 use candle_core::{Result, Tensor};
@@ -88,7 +88,7 @@ impl Decoder {
             let (dk, dv) = if past > 0 { (dk.narrow(2, past, t)?, dv.narrow(2, past, t)?) } else { (dk, dv) };
             // Back through the rotation, then to `[b, t, n·hd]` rows for the projections.
             let unrope = |d: Tensor, n: usize| -> Result<Tensor> {
-                rope_vjp(&d.contiguous()?.reshape((b, n, t, hd))?, &rope)?.transpose(1, 2)?.contiguous()?.reshape((b, t, n * hd))
+                rope_vjp_rows(&d.contiguous()?.reshape((b, n, t, hd))?, &rope)?.reshape((b, t, n * hd))
             };
             let (dq, dk) = (unrope(dq, nh)?, unrope(dk, nkv)?);
             let dv = dv.transpose(1, 2)?.contiguous()?.reshape((b, t, nkv * hd))?;

@@ -44,7 +44,7 @@ pub(crate) use cuda_fused::{adamw as fused_adamw, adamw_applies as fused_adamw_a
 pub(crate) use cuda_fused::{gather_rows as fused_gather_rows, rows_add as fused_rows_add, rows_add_applies as fused_rows_add_applies};
 pub(crate) use frozen_linear::frozen_linear_vjp;
 pub(crate) use norm::rms_norm_vjp;
-pub(crate) use rope::rope_vjp;
+pub(crate) use rope::{rope_heads, rope_vjp_rows};
 pub(crate) use swiglu::swiglu_vjp;
 
 use std::sync::atomic::{AtomicU8, Ordering};

@@ -155,6 +155,33 @@ pub(crate) fn rope_vjp(g: &Tensor, tables: &RopeTables) -> Result<Tensor> {
     g.broadcast_mul(&tables.cos)? + rotate_half(&g.broadcast_mul(&tables.sin)?, true)?
 }
 
+/// [`apply_rope`] of projection rows `x` `[b, t, heads, head_dim]`: `[b, heads, t, head_dim]`,
+/// contiguous. Without a graph on CUDA the fused kernel reads the rows as they are, instead of
+/// a transposing copy first.
+pub(crate) fn rope_heads(x: &Tensor, tables: &RopeTables) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    {
+        let (b, t, _, hd) = x.dims4()?;
+        if !x.track_op() && super::cuda_fused::applies(x) && hd % 2 == 0 && tables.cos.dims() == [b, 1, t, hd] && tables.cos.dtype() == x.dtype() {
+            return super::cuda_fused::rope_from_rows(x, &tables.cos, &tables.sin);
+        }
+    }
+    apply_rope(&x.transpose(1, 2)?.contiguous()?, tables)
+}
+
+/// [`rope_vjp`] of `g` `[b, heads, t, head_dim]` as rows `[b, t, heads, head_dim]`, contiguous
+/// (on CUDA written so by the kernel, instead of a transposing copy after it).
+pub(crate) fn rope_vjp_rows(g: &Tensor, tables: &RopeTables) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    {
+        let (b, _, t, hd) = g.dims4()?;
+        if super::cuda_fused::applies(g) && hd % 2 == 0 && tables.cos.dims() == [b, 1, t, hd] && tables.cos.dtype() == g.dtype() {
+            return super::cuda_fused::rope_backward_to_rows(g, &tables.cos, &tables.sin);
+        }
+    }
+    rope_vjp(g, tables)?.transpose(1, 2)?.contiguous()
+}
+
 /// `[−x₂, x₁]` of the two halves of the last dimension (`transpose`: `[x₂, −x₁]`, its inverse).
 fn rotate_half(x: &Tensor, transpose: bool) -> Result<Tensor> {
     let hd = x.dim(D::Minus1)?;

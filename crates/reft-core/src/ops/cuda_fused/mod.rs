@@ -19,7 +19,7 @@ mod rows_add;
 pub(crate) use adamw::{adamw, adamw_applies};
 pub(crate) use attention::{attention_softmax, attention_softmax_backward};
 pub(crate) use rows_add::{gather_rows, rows_add, rows_add_applies};
-pub(crate) use rows::{apply_rope, rms_norm, rms_norm_backward, rope_backward, swiglu, swiglu_backward};
+pub(crate) use rows::{apply_rope, rms_norm, rms_norm_backward, rope_backward, rope_backward_to_rows, rope_from_rows, swiglu, swiglu_backward};
 
 /// Whether `t` takes the fused kernels: on CUDA, in f32, bf16 or f16, and switched on
 /// (`super::set_fused_cuda_kernels`, else unless `REFT_CUDA_FUSED=0`).

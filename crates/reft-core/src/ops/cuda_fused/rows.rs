@@ -104,10 +104,12 @@ pub(crate) fn rms_norm_backward(xs: &Tensor, w: &Tensor, g: &Tensor, eps: f64) -
 // ------------------------------------------------------------------ RoPE
 
 struct Rope {
-    /// Contiguous `[b, 1, t, hd]` in the input's dtype.
     cos: Tensor,
     sin: Tensor,
     inverse: bool,
+    /// Bit 1: the input is in the projections' row layout `[b, t, heads, hd]`; bit 2: the
+    /// output is. Otherwise `[b, heads, t, hd]`. Only 0 has a backward (the graph's use).
+    layout: i32,
 }
 
 impl CustomOp1 for Rope {
@@ -120,13 +122,16 @@ impl CustomOp1 for Rope {
     }
 
     fn cuda_fwd(&self, x: &CudaStorage, lx: &Layout) -> Result<(CudaStorage, Shape)> {
-        let (_, heads, t, hd) = lx.shape().dims4()?;
+        let (b, heads, t, hd) = match lx.shape().dims4()? {
+            (b, t, h, hd) if self.layout & 1 != 0 => (b, h, t, hd),
+            (b, h, t, hd) => (b, h, t, hd),
+        };
         let n = lx.shape().elem_count();
         let dev = x.device().clone();
         let (cs, cl) = self.cos.storage_and_layout();
         let (ss, sl) = self.sin.storage_and_layout();
         // The kernel reads the tables as [b, 1, t, hd].
-        let table = [lx.dims()[0], 1, t, hd];
+        let table = [b, 1, t, hd];
         expect_dims(cl, &table, "the cos table")?;
         expect_dims(sl, &table, "the sin table")?;
         let func = kernel(&dev, "rope", x.dtype())?;
@@ -138,27 +143,42 @@ impl CustomOp1 for Rope {
             let (hi, ti, di, inv) = (i32_of(heads, "heads")?, i32_of(t, "t")?, i32_of(hd, "head_dim")?, self.inverse as i32);
             let stream = dev.cuda_stream();
             let mut lb = stream.launch_builder(&func);
-            lb.arg(&xv).arg(&cv).arg(&sv).arg(&dst).arg(&n).arg(&hi).arg(&ti).arg(&di).arg(&inv);
+            lb.arg(&xv).arg(&cv).arg(&sv).arg(&dst).arg(&n).arg(&hi).arg(&ti).arg(&di).arg(&inv).arg(&self.layout);
             unsafe { lb.launch(config(reft_kernels::elementwise_launch(n))) }.w()?;
             CudaStorage::wrap_cuda_slice(dst, dev.clone())
         });
-        Ok((out, lx.shape().clone()))
+        let shape = if self.layout & 2 != 0 { Shape::from((b, t, heads, hd)) } else { Shape::from((b, heads, t, hd)) };
+        Ok((out, shape))
     }
 
     fn bwd(&self, _x: &Tensor, _y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
-        let back = Rope { cos: self.cos.clone(), sin: self.sin.clone(), inverse: !self.inverse };
+        if self.layout != 0 {
+            candle_core::bail!("fused-rope: no backward across layouts");
+        }
+        let back = Rope { cos: self.cos.clone(), sin: self.sin.clone(), inverse: !self.inverse, layout: 0 };
         crate::ops::trace::traced("fused-rope", g, || Ok(Some(g.contiguous()?.apply_op1_no_bwd(&back)?)))
     }
 }
 
 /// The rotation of `x` `[b, heads, t, hd]` by tables `cos`, `sin` `[b, 1, t, hd]` of its dtype.
 pub(crate) fn apply_rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
-    x.contiguous()?.apply_op1(Rope { cos: cos.contiguous()?, sin: sin.contiguous()?, inverse: false })
+    x.contiguous()?.apply_op1(Rope { cos: cos.contiguous()?, sin: sin.contiguous()?, inverse: false, layout: 0 })
 }
 
 /// The input gradient of [`apply_rope`] for the output gradient `g`: the inverse rotation.
 pub(crate) fn rope_backward(g: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
-    g.contiguous()?.apply_op1_no_bwd(&Rope { cos: cos.contiguous()?, sin: sin.contiguous()?, inverse: true })
+    g.contiguous()?.apply_op1_no_bwd(&Rope { cos: cos.contiguous()?, sin: sin.contiguous()?, inverse: true, layout: 0 })
+}
+
+/// [`apply_rope`] of projection rows `x` `[b, t, heads, hd]`, giving `[b, heads, t, hd]`: the
+/// heads' transpose done by the rotation's own pass. No graph.
+pub(crate) fn rope_from_rows(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    x.detach().contiguous()?.apply_op1_no_bwd(&Rope { cos: cos.contiguous()?, sin: sin.contiguous()?, inverse: false, layout: 1 })
+}
+
+/// [`rope_backward`] written as rows `[b, t, heads, hd]` for the projections' backward.
+pub(crate) fn rope_backward_to_rows(g: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    g.detach().contiguous()?.apply_op1_no_bwd(&Rope { cos: cos.contiguous()?, sin: sin.contiguous()?, inverse: true, layout: 2 })
 }
 
 // ------------------------------------------------------------------ SwiGLU
