@@ -156,10 +156,7 @@ impl ReftModel {
             return Err(ReftError::config("lr", format!("{} is not a finite non-negative number", opts.lr)));
         }
         let (loss, num_tokens, grads) = self.gradients_with(batches, opts.recompute)?;
-        // One device-to-host copy for all the squared norms (on a GPU, one stream sync instead of
-        // one per parameter), summed in the same order as before.
-        let parts = grads.iter().map(|g| g.sqr()?.sum_all()?.to_dtype(candle_core::DType::F64)?.reshape(1)).collect::<candle_core::Result<Vec<_>>>()?;
-        let sq: f64 = if parts.is_empty() { 0.0 } else { Tensor::cat(&parts, 0)?.to_vec1::<f64>()?.into_iter().sum() };
+        let sq: f64 = squared_norms(&grads)?.into_iter().sum();
         let grad_norm = sq.sqrt();
         if !grad_norm.is_finite() {
             return Err(ReftError::NonFinite(format!("gradient norm is {grad_norm}")));
@@ -190,4 +187,19 @@ impl ReftModel {
         }
         Ok(())
     }
+}
+
+/// The squared L2 norm of each gradient, with one device-to-host copy for all (on a GPU, one
+/// stream sync instead of one per parameter; with the fused kernels on, one kernel per
+/// gradient instead of a square, a sum and a cast, then a concatenation).
+fn squared_norms(grads: &[Tensor]) -> candle_core::Result<Vec<f64>> {
+    #[cfg(feature = "cuda")]
+    if crate::ops::fused_squared_norms_apply(grads) {
+        return crate::ops::fused_squared_norms(grads);
+    }
+    let parts = grads.iter().map(|g| g.sqr()?.sum_all()?.to_dtype(candle_core::DType::F64)?.reshape(1)).collect::<candle_core::Result<Vec<_>>>()?;
+    if parts.is_empty() {
+        return Ok(Vec::new());
+    }
+    Tensor::cat(&parts, 0)?.to_vec1::<f64>()
 }

@@ -202,3 +202,17 @@ fn fused_rope_across_layouts_matches_the_transposed_rope() {
     case::<half::bf16>(DType::BF16);
     case::<half::f16>(DType::F16);
 }
+
+/// The gradient norm's sum of squares by one warp, against an f64 sum: longer and shorter than a
+/// warp, into separate slots.
+#[test]
+fn fused_sum_of_squares_matches_an_f64_sum() {
+    let lens = [1usize, 31, 32, 1000, 4099];
+    let mut out = vec![0f32; lens.len()];
+    for (slot, &n) in lens.iter().enumerate() {
+        let x = host::<f32>(&Tensor::randn(0f32, 1e-2, n, &Device::Cpu).unwrap());
+        emu::sum_squares(&x, &mut out, slot);
+        let want: f64 = x.iter().map(|&v| v as f64 * v as f64).sum();
+        assert!((out[slot] as f64 - want).abs() <= 1e-6 * want, "length {n}: {} vs {want}", out[slot]);
+    }
+}

@@ -47,3 +47,7 @@ extern "C" void reft_emu_adamw_f32(unsigned g, unsigned b, float* p, const float
                                    const float* h) {
   emu::launch(g, b, [&] { reft_adamw_f32(p, gr, m, v, n, h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9]); });
 }
+
+extern "C" void reft_emu_sum_squares_f32(const float* x, size_t n, float* out, size_t slot) {
+  emu::launch(1, 32, [&] { reft_sum_squares_f32(x, n, out, slot); });
+}

@@ -190,6 +190,18 @@ __device__ void rows_add(const T* h, const T* delta, const unsigned* rows, T* ou
   }
 }
 
+// ------------------------------------------------------------------ sum of squares (gradient norm)
+// out[slot] = Σ x² over one gradient, by one warp (launched as 1 block of 32 threads): each of a
+// step's gradients writes its own slot of one buffer, and one copy brings them all to the host.
+// Op by op it was a square, a sum and a cast per gradient, then a concatenation.
+extern "C" __global__ void reft_sum_squares_f32(const float* x, size_t n, float* out, size_t slot) {
+  int lane = lane_id();
+  float acc = 0.f;
+  for (size_t i = lane; i < n; i += 32) acc += x[i] * x[i];
+  acc = warp_sum(acc);
+  if (lane == 0) out[slot] = acc;
+}
+
 // ------------------------------------------------------------------ AdamW (f32 parameters)
 // One step of AdamW on a parameter, in place, computed as `train.rs` computes it op by op (each
 // product and sum rounded to f32 in the same order; `mul_rn`/`add_rn` keep nvcc from fusing

@@ -155,6 +155,16 @@ pub fn rows_add<T: Elem>(h: &[T], delta: &[T], rows: &[u32], d: usize, grid: Opt
 }
 
 extern "C" {
+    fn reft_emu_sum_squares_f32(x: *const f32, n: usize, out: *mut f32, slot: usize);
+}
+
+/// `Σ x²` by one warp (`reft_sum_squares_f32`), written to `out[slot]`.
+pub fn sum_squares(x: &[f32], out: &mut [f32], slot: usize) {
+    assert!(slot < out.len(), "slot");
+    unsafe { reft_emu_sum_squares_f32(x.as_ptr(), x.len(), out.as_mut_ptr(), slot) };
+}
+
+extern "C" {
     fn reft_emu_adamw_f32(g: u32, b: u32, p: *mut f32, gr: *const f32, m: *mut f32, v: *mut f32, n: usize, h: *const f32);
 }
 

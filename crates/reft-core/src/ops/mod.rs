@@ -41,6 +41,8 @@ pub(crate) use attention_probs::attention_probs_vjp;
 #[cfg(feature = "cuda")]
 pub(crate) use cuda_fused::{adamw as fused_adamw, adamw_applies as fused_adamw_applies};
 #[cfg(feature = "cuda")]
+pub(crate) use cuda_fused::{squared_norms as fused_squared_norms, squared_norms_apply as fused_squared_norms_apply};
+#[cfg(feature = "cuda")]
 pub(crate) use cuda_fused::{gather_rows as fused_gather_rows, rows_add as fused_rows_add, rows_add_applies as fused_rows_add_applies};
 pub(crate) use frozen_linear::frozen_linear_vjp;
 pub(crate) use norm::rms_norm_vjp;

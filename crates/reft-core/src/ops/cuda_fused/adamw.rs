@@ -41,3 +41,31 @@ pub(crate) fn adamw(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, h: &[f32; 10
     unsafe { lb.launch(config(reft_kernels::elementwise_launch(n))) }.w()?;
     Ok(())
 }
+
+/// Whether [`squared_norms`] takes `grads`: all f32, contiguous, on one CUDA device, fused on.
+pub(crate) fn squared_norms_apply(grads: &[Tensor]) -> bool {
+    grads.first().is_some_and(|f| grads.iter().all(|g| super::applies(g) && g.dtype() == DType::F32 && g.is_contiguous() && g.device().same_device(f.device())))
+}
+
+/// The squared L2 norm of each gradient: one warp's kernel each (`reft_sum_squares_f32`) into
+/// its slot of one buffer, then one copy to the host.
+pub(crate) fn squared_norms(grads: &[Tensor]) -> Result<Vec<f64>> {
+    let Some(first) = grads.first() else { return Ok(Vec::new()) };
+    let Device::Cuda(dev) = first.device() else { candle_core::bail!("fused gradient norm: not on a CUDA device") };
+    let out = Tensor::zeros(grads.len(), DType::F32, first.device())?;
+    {
+        let (os, ol) = out.storage_and_layout();
+        let ov = view::<f32>(cuda_of(&os, "the norms")?, &ol, "the norms")?;
+        let func = kernel(dev, "sum_squares", DType::F32)?;
+        let stream = dev.cuda_stream();
+        for (slot, g) in grads.iter().enumerate() {
+            let (gs, gl) = g.storage_and_layout();
+            let gv = view::<f32>(cuda_of(&gs, "a gradient")?, &gl, "a gradient")?;
+            let n = g.elem_count();
+            let mut lb = stream.launch_builder(&func);
+            lb.arg(&gv).arg(&n).arg(&ov).arg(&slot);
+            unsafe { lb.launch(config((1, 32))) }.w()?;
+        }
+    }
+    Ok(out.to_vec1::<f32>()?.into_iter().map(f64::from).collect())
+}
