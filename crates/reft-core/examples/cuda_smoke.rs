@@ -1,10 +1,11 @@
 //! CUDA smoke test: the tiny random Llama (`testing::write_tiny_model`, seed 7) loaded on the CPU and
-//! on `Device::new_cuda(0)`, one LoReFT per layer at the first and last prompt positions; compares
-//! logits and loss of a forward pass and the losses of a few AdamW train steps between the devices,
-//! then the same in bf16 on the CPU and on CUDA: CUDA's bf16 may be
-//! at most 3× as far from the CPU's f32 as the CPU's bf16 is. The CUDA runs happen twice, with
-//! the fused kernels of `reft-kernels` off (candle's kernels) and on (the default), and each must
-//! pass; the last line says `FUSED_OK` when the fused runs did. Exits non-zero on a mismatch.
+//! on `Device::new_cuda(0)`, one LoReFT per layer (and one on the last layer's input) at the first
+//! and last prompt positions; compares logits and loss of a forward pass and the losses of a few
+//! AdamW train steps between the devices, then the same in bf16 on the CPU and on CUDA: CUDA's
+//! bf16 may be at most 3× as far from the CPU's f32 as the CPU's bf16 is. The CUDA runs happen
+//! twice, with the fused kernels of `reft-kernels` off (candle's kernels) and on (the default),
+//! and each must pass; the last line says `FUSED_OK` when the fused runs did. Exits non-zero on a
+//! mismatch.
 //!
 //! Build: `cargo run --release -p reft-core --features cuda --example cuda_smoke`
 //! (without `--features cuda` it only reports that CUDA is not compiled in). GPU: CUDA_VISIBLE_DEVICES.
@@ -46,8 +47,11 @@ struct Run {
 fn run(dir: &std::path::Path, device: &Device, dtype: DType) -> reft_core::Result<Run> {
     let base = Arc::new(load_model(dir, &LoadOptions { dtype, device: device.clone() })?);
     let layers = base.decoder().unwrap().cfg.num_layers;
-    let specs: Vec<InterventionSpec> = (0..layers)
-        .map(|layer| InterventionSpec { kind: Kind::Loreft, layer, component: Component::BlockOutput, rank: 4, dropout: 0.0, activation: Activation::Linear, add_bias: false })
+    // A LoReFT on every block output, and one on the last layer's input: its edit is left
+    // pending and applied by that layer's attention node (the fused rows add on CUDA).
+    let sites = (0..layers).map(|l| (l, Component::BlockOutput)).chain([(layers - 1, Component::BlockInput)]);
+    let specs: Vec<InterventionSpec> = sites
+        .map(|(layer, component)| InterventionSpec { kind: Kind::Loreft, layer, component, rank: 4, dropout: 0.0, activation: Activation::Linear, add_bias: false })
         .collect();
     let mut m = ReftModel::new(base, &specs, 0)?;
     let (b, t) = (4usize, 24usize);
