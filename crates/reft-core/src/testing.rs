@@ -92,6 +92,7 @@ fn decoder_from(cfg: &DecoderConfig, map: HashMap<String, Tensor>, device: &Devi
                 gate: lin(&format!("{p}.mlp.gate_proj")),
                 up: lin(&format!("{p}.mlp.up_proj")),
                 down: lin(&format!("{p}.mlp.down_proj")),
+                packed: None,
             }
         })
         .collect();
@@ -113,7 +114,7 @@ pub fn tiny_decoder(cfg: &DecoderConfig, dtype: DType, seed: u64) -> Result<Deco
         .into_iter()
         .map(|(k, v)| v.to_dtype(dtype).map(|v| (k, v)))
         .collect::<candle_core::Result<_>>()?;
-    Ok(decoder_from(cfg, map, &Device::Cpu, dtype))
+    Ok(decoder_from(cfg, map, &Device::Cpu, dtype).packed_if_on()?)
 }
 
 /// A random decoder of any size, generated on `device` (the device's own generator, seeded
@@ -130,7 +131,7 @@ pub fn random_decoder(cfg: &DecoderConfig, dtype: DType, device: &Device, seed: 
         let u = Tensor::rand(-1f32, 1f32, shape, device)?;
         map.insert(name, ((u * scale)? + offset)?.to_dtype(dtype)?);
     }
-    Ok(decoder_from(cfg, map, device, dtype))
+    Ok(decoder_from(cfg, map, device, dtype).packed_if_on()?)
 }
 
 /// `n` token ids in `3..vocab` from a 64-bit LCG started at `seed`: the benchmarks' batches.

@@ -216,3 +216,52 @@ fn fused_sum_of_squares_matches_an_f64_sum() {
         assert!((out[slot] as f64 - want).abs() <= 1e-6 * want, "length {n}: {} vs {want}", out[slot]);
     }
 }
+
+/// The packed projections' kernels against the kernels they replace, to the bit: the q/k/v
+/// split (`reft_qkv_rows`) against RoPE from the rows of each section plus the values'
+/// transpose, its gradient against RoPE's backward to rows and the transpose back, and SwiGLU
+/// over packed gate/up rows against the separate arrays, forward and backward.
+#[test]
+fn fused_packed_projections_match_the_separate_kernels() {
+    fn case<T: WithDType + Elem>(dtype: DType) {
+        let dev = Device::Cpu;
+        let (b, t, nh, nkv, hd) = (2, 5, 4, 2, 8);
+        let randn = |shape: &[usize]| Tensor::randn(0f32, 1.0, shape, &dev).unwrap().to_dtype(dtype).unwrap();
+        let rows = randn(&[b, t, (nh + 2 * nkv) * hd]);
+        let (cos, sin) = (randn(&[b, 1, t, hd]), randn(&[b, 1, t, hd]));
+        let (ch, sh) = (host::<T>(&cos), host::<T>(&sin));
+        let r4 = rows.reshape((b, t, nh + 2 * nkv, hd)).unwrap();
+        let section = |at: usize, n: usize| host::<T>(&r4.narrow(2, at, n).unwrap().contiguous().unwrap());
+        let (dq, dk, dv) = (randn(&[b, nh, t, hd]), randn(&[b, nkv, t, hd]), randn(&[b, nkv, t, hd]));
+        for grid in [None, Some(1)] {
+            let (q, k, v) = emu::qkv_heads(&host::<T>(&rows), &ch, &sh, b, t, [nh, nkv, hd], grid);
+            let want_q = emu::rope_layout(&section(0, nh), &ch, &sh, [b, nh, t, hd], false, 1, grid);
+            let want_k = emu::rope_layout(&section(nh, nkv), &ch, &sh, [b, nkv, t, hd], false, 1, grid);
+            let want_v = r4.narrow(2, nh + nkv, nkv).unwrap().transpose(1, 2).unwrap().contiguous().unwrap();
+            assert_eq!(rel(&tensor(q, &[b, nh, t, hd]), &tensor(want_q, &[b, nh, t, hd])), 0.0, "packed q {dtype:?}");
+            assert_eq!(rel(&tensor(k, &[b, nkv, t, hd]), &tensor(want_k, &[b, nkv, t, hd])), 0.0, "packed k {dtype:?}");
+            assert_eq!(rel(&tensor(v, &[b, nkv, t, hd]), &want_v), 0.0, "packed v {dtype:?}");
+
+            let got = tensor(emu::qkv_rows_grad(&host::<T>(&dq), &host::<T>(&dk), &host::<T>(&dv), &ch, &sh, b, t, [nh, nkv, hd], grid), &[b, t, (nh + 2 * nkv) * hd]);
+            let back = |d: &Tensor, n: usize| tensor(emu::rope_layout(&host::<T>(d), &ch, &sh, [b, n, t, hd], true, 2, grid), &[b, t, n * hd]);
+            let dv_rows = dv.transpose(1, 2).unwrap().contiguous().unwrap().reshape((b, t, nkv * hd)).unwrap();
+            let want = Tensor::cat(&[back(&dq, nh), back(&dk, nkv), dv_rows], 2).unwrap();
+            assert_eq!(rel(&got, &want), 0.0, "packed q/k/v gradient {dtype:?}");
+
+            let f = 40;
+            let au = randn(&[6, 2 * f]);
+            let (a, u) = (au.narrow(1, 0, f).unwrap().contiguous().unwrap(), au.narrow(1, f, f).unwrap().contiguous().unwrap());
+            let y = tensor(emu::swiglu_packed_fwd(&host::<T>(&au), f, grid), &[6, f]);
+            let want = tensor(emu::swiglu_fwd(&host::<T>(&a), &host::<T>(&u), grid), &[6, f]);
+            assert_eq!(rel(&y, &want), 0.0, "packed swiglu {dtype:?}");
+            let g = randn(&[6, f]);
+            let d = tensor(emu::swiglu_packed_bwd(&host::<T>(&au), &host::<T>(&g), f, grid), &[6, 2 * f]);
+            let (da, du) = emu::swiglu_bwd(&host::<T>(&a), &host::<T>(&u), &host::<T>(&g), grid);
+            let want = Tensor::cat(&[tensor(da, &[6, f]), tensor(du, &[6, f])], 1).unwrap();
+            assert_eq!(rel(&d, &want), 0.0, "packed swiglu backward {dtype:?}");
+        }
+    }
+    case::<f32>(DType::F32);
+    case::<half::bf16>(DType::BF16);
+    case::<half::f16>(DType::F16);
+}

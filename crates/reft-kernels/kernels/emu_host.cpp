@@ -27,12 +27,16 @@
     emu::launch(g, b, [&] { reft_rope_##SUF(x, c, s, y, n, heads, t, hd, inverse, layout); });              \
   }                                                                                                         \
   extern "C" void reft_emu_swiglu_fwd_##SUF(unsigned g, unsigned b, const T* a, const T* u, T* y,           \
-                                            size_t n) {                                                     \
-    emu::launch(g, b, [&] { reft_swiglu_fwd_##SUF(a, u, y, n); });                                          \
+                                            size_t n, size_t f) {                                           \
+    emu::launch(g, b, [&] { reft_swiglu_fwd_##SUF(a, u, y, n, f); });                                       \
   }                                                                                                         \
   extern "C" void reft_emu_swiglu_bwd_##SUF(unsigned g, unsigned b, const T* a, const T* u, const T* gr,    \
-                                            T* d, size_t n) {                                               \
-    emu::launch(g, b, [&] { reft_swiglu_bwd_##SUF(a, u, gr, d, n); });                                      \
+                                            T* d, size_t n, size_t f) {                                     \
+    emu::launch(g, b, [&] { reft_swiglu_bwd_##SUF(a, u, gr, d, n, f); });                                   \
+  }                                                                                                         \
+  extern "C" void reft_emu_qkv_rows_##SUF(unsigned g, unsigned b, T* rows, T* q, T* k, T* v, const T* c,    \
+                                          const T* s, size_t n, int t, int nh, int nkv, int hd, int inv) {  \
+    emu::launch(g, b, [&] { reft_qkv_rows_##SUF(rows, q, k, v, c, s, n, t, nh, nkv, hd, inv); });           \
   }                                                                                                         \
   extern "C" void reft_emu_rows_add_##SUF(unsigned g, unsigned b, const T* h, const T* dl, const unsigned* r, \
                                           T* out, size_t n, int d, size_t nh) {                             \

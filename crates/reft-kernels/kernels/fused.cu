@@ -153,25 +153,71 @@ __device__ void rope(const T* x, const T* cos, const T* sin, T* y, size_t n, int
   }
 }
 
-// ------------------------------------------------------------------ SwiGLU
-// y = round(silu(a)) · u, as PyTorch rounds the activation before the product.
+// ------------------------------------------------------------------ packed q/k/v rows <-> rotated heads
+// `rows` [b, t, W], W = (nh + 2·nkv)·hd: one GEMM's output with the q, k and v weights packed.
+// Forward (inverse = 0): q = RoPE(the first nh·hd columns) as [b, nh, t, hd], k = RoPE(the next
+// nkv·hd) as [b, nkv, t, hd], v = the last nkv·hd transposed to [b, nkv, t, hd]; the arithmetic
+// is `rope`'s. Inverse: rows = [rope⁻¹(dq) | rope⁻¹(dk) | dv] from the three in heads layout, the
+// packed GEMM's input gradient. One thread per element of `rows` (n = b·t·W); unpacked it was
+// three GEMMs, two rotations and a transposing copy each way (plus two adds backward).
 template <typename T>
-__device__ void swiglu_fwd(const T* a, const T* u, T* y, size_t n) {
-  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-    float v = to_f(a[i]);
-    y[i] = from_f<T>(round_t<T>(v / (1.f + expf(-v))) * to_f(u[i]));
+__device__ void qkv_rows(T* rows, T* q, T* k, T* v, const T* cos, const T* sin, size_t n, int t, int nh, int nkv,
+                         int hd, int inverse) {
+  int half = hd / 2;
+  size_t w = (size_t)(nh + 2 * nkv) * hd;
+  for (size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x; idx < n; idx += (size_t)gridDim.x * blockDim.x) {
+    size_t bt = idx / w;
+    int c = (int)(idx % w);
+    int head = c / hd, i = c % hd;
+    size_t ti = bt % t, bi = bt / t;
+    int part = head < nh ? 0 : head < nh + nkv ? 1 : 2;  // q, k or v
+    T* sec = part == 0 ? q : part == 1 ? k : v;
+    int heads = part == 0 ? nh : nkv, hh = head - (part == 0 ? 0 : part == 1 ? nh : nh + nkv);
+    size_t hi = ((bi * heads + hh) * t + ti) * hd + i;
+    if (part == 2) {
+      if (inverse) rows[idx] = v[hi];
+      else v[hi] = rows[idx];
+      continue;
+    }
+    size_t tab = bt * hd;
+    float cs = to_f(cos[tab + i]);
+    if (!inverse) {
+      float rot = i < half ? -to_f(rows[idx + half]) : to_f(rows[idx - half]);
+      sec[hi] = from_f<T>(to_f(rows[idx]) * cs + rot * to_f(sin[tab + i]));
+    } else if (i < half) {
+      rows[idx] = from_f<T>(to_f(sec[hi]) * cs + to_f(sec[hi + half]) * to_f(sin[tab + i + half]));
+    } else {
+      rows[idx] = from_f<T>(to_f(sec[hi]) * cs - to_f(sec[hi - half]) * to_f(sin[tab + i - half]));
+    }
   }
 }
 
-// d = [dgate; dup] (2n values): dgate = g·u·σ(a)(1 + a(1 − σ(a))), dup = g·silu(a).
+// ------------------------------------------------------------------ SwiGLU
+// y = round(silu(a)) · u, as PyTorch rounds the activation before the product. `f` = 0: a and u
+// are separate [n] arrays; `f` > 0: both point at one packed [n/f, 2f] array, the output of the
+// packed gate/up GEMM, whose rows hold the gate's f values and then up's.
+__device__ __forceinline__ size_t swiglu_at(size_t i, size_t f) { return f ? (i / f) * 2 * f + i % f : i; }
+
 template <typename T>
-__device__ void swiglu_bwd(const T* a, const T* u, const T* g, T* d, size_t n) {
+__device__ void swiglu_fwd(const T* a, const T* u, T* y, size_t n, size_t f) {
   for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-    float v = to_f(a[i]), gi = to_f(g[i]);
+    size_t ia = swiglu_at(i, f), iu = f ? ia + f : i;
+    float v = to_f(a[ia]);
+    y[i] = from_f<T>(round_t<T>(v / (1.f + expf(-v))) * to_f(u[iu]));
+  }
+}
+
+// dgate = g·u·σ(a)(1 + a(1 − σ(a))), dup = g·silu(a), into d (2n values): [dgate; dup] when
+// `f` = 0, else packed rows [dgate | dup] like the input, the packed GEMM's gradient.
+template <typename T>
+__device__ void swiglu_bwd(const T* a, const T* u, const T* g, T* d, size_t n, size_t f) {
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    size_t ia = swiglu_at(i, f), iu = f ? ia + f : i;
+    float v = to_f(a[ia]), gi = to_f(g[i]);
     float sig = 1.f / (1.f + expf(-v));
     float silu = v * sig;
-    d[i] = from_f<T>(gi * to_f(u[i]) * (sig + silu * (1.f - sig)));
-    d[n + i] = from_f<T>(gi * silu);
+    d[f ? ia : i] = from_f<T>(gi * to_f(u[iu]) * (sig + silu * (1.f - sig)));
+    d[f ? ia + f : n + i] = from_f<T>(gi * silu);
   }
 }
 
@@ -260,11 +306,16 @@ extern "C" __global__ void reft_adamw_f32(float* p, const float* g, float* m, fl
                                              int heads, int t, int hd, int inverse, int layout) {              \
     rope<T>(x, cos, sin, y, n, heads, t, hd, inverse, layout);                                                 \
   }                                                                                                            \
-  extern "C" __global__ void reft_swiglu_fwd_##SUF(const T* a, const T* u, T* y, size_t n) {                  \
-    swiglu_fwd<T>(a, u, y, n);                                                                                 \
+  extern "C" __global__ void reft_swiglu_fwd_##SUF(const T* a, const T* u, T* y, size_t n, size_t f) {        \
+    swiglu_fwd<T>(a, u, y, n, f);                                                                              \
   }                                                                                                            \
-  extern "C" __global__ void reft_swiglu_bwd_##SUF(const T* a, const T* u, const T* g, T* d, size_t n) {      \
-    swiglu_bwd<T>(a, u, g, d, n);                                                                              \
+  extern "C" __global__ void reft_swiglu_bwd_##SUF(const T* a, const T* u, const T* g, T* d, size_t n,        \
+                                                   size_t f) {                                                 \
+    swiglu_bwd<T>(a, u, g, d, n, f);                                                                           \
+  }                                                                                                            \
+  extern "C" __global__ void reft_qkv_rows_##SUF(T* rows, T* q, T* k, T* v, const T* cos, const T* sin,         \
+                                                 size_t n, int t, int nh, int nkv, int hd, int inverse) {      \
+    qkv_rows<T>(rows, q, k, v, cos, sin, n, t, nh, nkv, hd, inverse);                                          \
   }                                                                                                            \
   extern "C" __global__ void reft_rows_add_##SUF(const T* h, const T* delta, const unsigned* rows, T* out,     \
                                                  size_t n, int d, size_t nh) {                                 \

@@ -19,21 +19,25 @@ pub struct Kernels<T> {
     rms_fwd: unsafe extern "C" fn(u32, u32, *const T, *const T, *mut T, usize, i32, f32),
     rms_bwd: unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *mut T, usize, i32, f32),
     rope: unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *mut T, usize, i32, i32, i32, i32, i32),
-    swiglu_fwd: unsafe extern "C" fn(u32, u32, *const T, *const T, *mut T, usize),
-    swiglu_bwd: unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *mut T, usize),
+    swiglu_fwd: unsafe extern "C" fn(u32, u32, *const T, *const T, *mut T, usize, usize),
+    swiglu_bwd: unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *mut T, usize, usize),
     rows_add: unsafe extern "C" fn(u32, u32, *const T, *const T, *const u32, *mut T, usize, i32, usize),
+    qkv_rows: QkvRows<T>,
 }
 
+type QkvRows<T> = unsafe extern "C" fn(u32, u32, *mut T, *mut T, *mut T, *mut T, *const T, *const T, usize, i32, i32, i32, i32, i32);
+
 macro_rules! elem {
-    ($t:ty, $af:ident, $ab:ident, $rf:ident, $rb:ident, $ro:ident, $sf:ident, $sb:ident, $ra:ident) => {
+    ($t:ty, $af:ident, $ab:ident, $rf:ident, $rb:ident, $ro:ident, $sf:ident, $sb:ident, $ra:ident, $qk:ident) => {
         extern "C" {
             fn $af(g: u32, b: u32, s: *const $t, m: *const f32, p: *mut $t, rows: usize, k: i32, q: i32, heads: i32, mrows: i32, scale: f32);
             fn $ab(g: u32, b: u32, p: *const $t, gr: *const $t, ds: *mut $t, rows: usize, k: i32, scale: f32);
             fn $rf(g: u32, b: u32, x: *const $t, w: *const $t, y: *mut $t, rows: usize, d: i32, eps: f32);
             fn $rb(g: u32, b: u32, x: *const $t, w: *const $t, gr: *const $t, dx: *mut $t, rows: usize, d: i32, eps: f32);
             fn $ro(g: u32, b: u32, x: *const $t, c: *const $t, s: *const $t, y: *mut $t, n: usize, heads: i32, t: i32, hd: i32, inverse: i32, layout: i32);
-            fn $sf(g: u32, b: u32, a: *const $t, u: *const $t, y: *mut $t, n: usize);
-            fn $sb(g: u32, b: u32, a: *const $t, u: *const $t, gr: *const $t, d: *mut $t, n: usize);
+            fn $sf(g: u32, b: u32, a: *const $t, u: *const $t, y: *mut $t, n: usize, f: usize);
+            fn $sb(g: u32, b: u32, a: *const $t, u: *const $t, gr: *const $t, d: *mut $t, n: usize, f: usize);
+            fn $qk(g: u32, b: u32, rows: *mut $t, q: *mut $t, k: *mut $t, v: *mut $t, c: *const $t, s: *const $t, n: usize, t: i32, nh: i32, nkv: i32, hd: i32, inverse: i32);
             fn $ra(g: u32, b: u32, h: *const $t, dl: *const $t, r: *const u32, out: *mut $t, n: usize, d: i32, nh: usize);
         }
         impl Elem for $t {
@@ -46,14 +50,15 @@ macro_rules! elem {
                 swiglu_fwd: $sf,
                 swiglu_bwd: $sb,
                 rows_add: $ra,
+                qkv_rows: $qk,
             };
         }
     };
 }
 
-elem!(f32, reft_emu_attn_softmax_fwd_f32, reft_emu_attn_softmax_bwd_f32, reft_emu_rmsnorm_fwd_f32, reft_emu_rmsnorm_bwd_f32, reft_emu_rope_f32, reft_emu_swiglu_fwd_f32, reft_emu_swiglu_bwd_f32, reft_emu_rows_add_f32);
-elem!(bf16, reft_emu_attn_softmax_fwd_bf16, reft_emu_attn_softmax_bwd_bf16, reft_emu_rmsnorm_fwd_bf16, reft_emu_rmsnorm_bwd_bf16, reft_emu_rope_bf16, reft_emu_swiglu_fwd_bf16, reft_emu_swiglu_bwd_bf16, reft_emu_rows_add_bf16);
-elem!(f16, reft_emu_attn_softmax_fwd_f16, reft_emu_attn_softmax_bwd_f16, reft_emu_rmsnorm_fwd_f16, reft_emu_rmsnorm_bwd_f16, reft_emu_rope_f16, reft_emu_swiglu_fwd_f16, reft_emu_swiglu_bwd_f16, reft_emu_rows_add_f16);
+elem!(f32, reft_emu_attn_softmax_fwd_f32, reft_emu_attn_softmax_bwd_f32, reft_emu_rmsnorm_fwd_f32, reft_emu_rmsnorm_bwd_f32, reft_emu_rope_f32, reft_emu_swiglu_fwd_f32, reft_emu_swiglu_bwd_f32, reft_emu_rows_add_f32, reft_emu_qkv_rows_f32);
+elem!(bf16, reft_emu_attn_softmax_fwd_bf16, reft_emu_attn_softmax_bwd_bf16, reft_emu_rmsnorm_fwd_bf16, reft_emu_rmsnorm_bwd_bf16, reft_emu_rope_bf16, reft_emu_swiglu_fwd_bf16, reft_emu_swiglu_bwd_bf16, reft_emu_rows_add_bf16, reft_emu_qkv_rows_bf16);
+elem!(f16, reft_emu_attn_softmax_fwd_f16, reft_emu_attn_softmax_bwd_f16, reft_emu_rmsnorm_fwd_f16, reft_emu_rmsnorm_bwd_f16, reft_emu_rope_f16, reft_emu_swiglu_fwd_f16, reft_emu_swiglu_bwd_f16, reft_emu_rows_add_f16, reft_emu_qkv_rows_f16);
 
 fn i32_of(v: usize, what: &str) -> i32 {
     i32::try_from(v).unwrap_or_else(|_| panic!("{what} {v} does not fit i32"))
@@ -128,7 +133,7 @@ pub fn swiglu_fwd<T: Elem>(a: &[T], u: &[T], grid: Option<u32>) -> Vec<T> {
     assert_eq!(a.len(), u.len(), "gate and up");
     let mut y = vec![T::default(); a.len()];
     let (g, b) = crate::elementwise_launch(a.len());
-    unsafe { (T::KERNELS.swiglu_fwd)(grid.unwrap_or(g), b, a.as_ptr(), u.as_ptr(), y.as_mut_ptr(), a.len()) };
+    unsafe { (T::KERNELS.swiglu_fwd)(grid.unwrap_or(g), b, a.as_ptr(), u.as_ptr(), y.as_mut_ptr(), a.len(), 0) };
     y
 }
 
@@ -138,9 +143,76 @@ pub fn swiglu_bwd<T: Elem>(a: &[T], u: &[T], g: &[T], grid: Option<u32>) -> (Vec
     let n = a.len();
     let mut d = vec![T::default(); 2 * n];
     let (gr, b) = crate::elementwise_launch(n);
-    unsafe { (T::KERNELS.swiglu_bwd)(grid.unwrap_or(gr), b, a.as_ptr(), u.as_ptr(), g.as_ptr(), d.as_mut_ptr(), n) };
+    unsafe { (T::KERNELS.swiglu_bwd)(grid.unwrap_or(gr), b, a.as_ptr(), u.as_ptr(), g.as_ptr(), d.as_mut_ptr(), n, 0) };
     let du = d.split_off(n);
     (d, du)
+}
+
+/// [`swiglu_fwd`] of the packed rows `au` `[rows, 2f]` (gate, then up): `[rows, f]`.
+pub fn swiglu_packed_fwd<T: Elem>(au: &[T], f: usize, grid: Option<u32>) -> Vec<T> {
+    assert!(f > 0 && au.len() % (2 * f) == 0, "packed gate and up");
+    let n = au.len() / 2;
+    let mut y = vec![T::default(); n];
+    let (g, b) = crate::elementwise_launch(n);
+    unsafe { (T::KERNELS.swiglu_fwd)(grid.unwrap_or(g), b, au.as_ptr(), au.as_ptr(), y.as_mut_ptr(), n, f) };
+    y
+}
+
+/// [`swiglu_bwd`] of the packed rows `au` for the output gradient `g` `[rows, f]`, written as
+/// packed rows `[rows, 2f]` (`d_gate | d_up`).
+pub fn swiglu_packed_bwd<T: Elem>(au: &[T], g: &[T], f: usize, grid: Option<u32>) -> Vec<T> {
+    assert!(f > 0 && au.len() % (2 * f) == 0 && g.len() * 2 == au.len(), "packed gate, up and gradient");
+    let n = g.len();
+    let mut d = vec![T::default(); 2 * n];
+    let (gr, b) = crate::elementwise_launch(n);
+    unsafe { (T::KERNELS.swiglu_bwd)(grid.unwrap_or(gr), b, au.as_ptr(), au.as_ptr(), g.as_ptr(), d.as_mut_ptr(), n, f) };
+    d
+}
+
+/// The packed q/k/v projection rows `rows` `[b, t, (nh + 2·nkv)·hd]` as rotated queries
+/// `[b, nh, t, hd]`, rotated keys and values `[b, nkv, t, hd]` (`heads` = `[nh, nkv, hd]`).
+pub fn qkv_heads<T: Elem>(rows: &[T], cos: &[T], sin: &[T], b: usize, t: usize, heads: [usize; 3], grid: Option<u32>) -> (Vec<T>, Vec<T>, Vec<T>) {
+    let [nh, nkv, hd] = heads;
+    assert!(rows.len() == b * t * (nh + 2 * nkv) * hd && cos.len() == b * t * hd && sin.len() == cos.len() && hd % 2 == 0, "qkv shapes");
+    let mut rows = rows.to_vec();
+    let (mut q, mut k, mut v) = (vec![T::default(); b * nh * t * hd], vec![T::default(); b * nkv * t * hd], vec![T::default(); b * nkv * t * hd]);
+    qkv_launch(&mut rows, &mut q, &mut k, &mut v, cos, sin, t, heads, false, grid);
+    (q, k, v)
+}
+
+/// The inverse of [`qkv_heads`] for gradients: `[rope⁻¹(dq) | rope⁻¹(dk) | dv]` as rows.
+pub fn qkv_rows_grad<T: Elem>(dq: &[T], dk: &[T], dv: &[T], cos: &[T], sin: &[T], b: usize, t: usize, heads: [usize; 3], grid: Option<u32>) -> Vec<T> {
+    let [nh, nkv, hd] = heads;
+    assert!(dq.len() == b * nh * t * hd && dk.len() == b * nkv * t * hd && dv.len() == dk.len() && cos.len() == b * t * hd, "qkv gradient shapes");
+    let mut rows = vec![T::default(); b * t * (nh + 2 * nkv) * hd];
+    let (mut q, mut k, mut v) = (dq.to_vec(), dk.to_vec(), dv.to_vec());
+    qkv_launch(&mut rows, &mut q, &mut k, &mut v, cos, sin, t, heads, true, grid);
+    rows
+}
+
+#[allow(clippy::too_many_arguments)]
+fn qkv_launch<T: Elem>(rows: &mut [T], q: &mut [T], k: &mut [T], v: &mut [T], cos: &[T], sin: &[T], t: usize, heads: [usize; 3], inverse: bool, grid: Option<u32>) {
+    let [nh, nkv, hd] = heads;
+    let n = rows.len();
+    let (g, b) = crate::elementwise_launch(n);
+    unsafe {
+        (T::KERNELS.qkv_rows)(
+            grid.unwrap_or(g),
+            b,
+            rows.as_mut_ptr(),
+            q.as_mut_ptr(),
+            k.as_mut_ptr(),
+            v.as_mut_ptr(),
+            cos.as_ptr(),
+            sin.as_ptr(),
+            n,
+            i32_of(t, "t"),
+            i32_of(nh, "nh"),
+            i32_of(nkv, "nkv"),
+            i32_of(hd, "hd"),
+            inverse as i32,
+        )
+    };
 }
 
 /// `h` `[nh, d]` with the rows `rows` (unique) moved by `delta` `[rows, d]`: the copy the CUDA

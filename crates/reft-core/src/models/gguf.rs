@@ -141,10 +141,11 @@ pub fn load_decoder(g: &mut GgufFile<'_>, dtype: DType, device: &Device) -> Resu
             gate: lin(g, "ffn_gate")?,
             up: lin(g, "ffn_up")?,
             down: lin(g, "ffn_down")?,
+            packed: None,
         });
     }
     let norm = g.tensor("output_norm.weight", dtype, device)?;
     let lm_head = if cfg.tie_word_embeddings { embed.clone() } else { g.tensor("output.weight", dtype, device)? };
     let inv_freq = cfg.inv_freq();
-    Ok(Decoder { cfg, embed, layers, norm, lm_head, inv_freq, device: device.clone(), dtype })
+    Ok(Decoder { cfg, embed, layers, norm, lm_head, inv_freq, device: device.clone(), dtype }.packed_if_on()?)
 }

@@ -148,6 +148,7 @@ fn build_decoder(cfg: DecoderConfig, w: &Weights<'_>) -> Result<Decoder> {
             gate: w.linear(&format!("{p}.mlp.gate_proj"), false)?,
             up: w.linear(&format!("{p}.mlp.up_proj"), false)?,
             down: w.linear(&format!("{p}.mlp.down_proj"), false)?,
+            packed: None,
         });
     }
     let norm = w.get("model.norm.weight")?;
@@ -157,7 +158,7 @@ fn build_decoder(cfg: DecoderConfig, w: &Weights<'_>) -> Result<Decoder> {
         w.get("lm_head.weight")?
     };
     let inv_freq = cfg.inv_freq();
-    Ok(Decoder { cfg, embed, layers, norm, lm_head, inv_freq, device: device.clone(), dtype })
+    Ok(Decoder { cfg, embed, layers, norm, lm_head, inv_freq, device: device.clone(), dtype }.packed_if_on()?)
 }
 
 pub(crate) fn check_shape(t: &Tensor, want: &[usize], name: &str, file: &Path) -> Result<()> {

@@ -8,7 +8,7 @@
 
 use super::config::DecoderConfig;
 use super::hooks::{Edited, Hooks};
-use crate::ops::{attend, frozen_linear, rms_norm, rope_heads, swiglu, FrozenLinear, RopeTables};
+use crate::ops::{attend, frozen_linear, qkv_heads, rms_norm, rope_heads, swiglu, swiglu_packed, FrozenLinear, RopeTables};
 use candle_core::{DType, Device, Tensor, D};
 
 /// Where in a layer an intervention reads and writes the hidden state (pyvene's names).
@@ -57,6 +57,9 @@ pub struct LayerWeights {
     pub gate: FrozenLinear,
     pub up: FrozenLinear,
     pub down: FrozenLinear,
+    /// q/k/v and gate/up packed into one matrix each (`packed.rs`; the fields above are then
+    /// views of them), or `None`.
+    pub packed: Option<super::packed::Packed>,
 }
 
 /// Per-layer key/value cache for incremental decoding: `[b, kv_heads, t_past, head_dim]`.
@@ -198,8 +201,7 @@ impl Decoder {
                 let mlp = if tracked {
                     self.mlp_node(w, &h_mid, false)?
                 } else {
-                    let x = rms_norm(&h_mid, &w.post_norm, eps)?;
-                    w.down.forward(&swiglu(&w.gate.forward(&x)?, &w.up.forward(&x)?)?)?
+                    self.mlp(w, &rms_norm(&h_mid, &w.post_norm, eps)?)?
                 };
                 (h_mid + hooks.apply(l, Component::MlpOutput, mlp)?)?
             };
@@ -292,10 +294,17 @@ impl Decoder {
         let (b, t, _) = x.dims3()?;
         let (nh, nkv, hd) = (self.cfg.num_heads, self.cfg.num_kv_heads, self.cfg.head_dim);
         let heads = |y: Tensor, n: usize| y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous();
-        // The rotation reads the projections' rows (`rope_heads`: on CUDA without a copy first).
-        let q = rope_heads(&w.q.forward(x)?.reshape((b, t, nh, hd))?, rope)?;
-        let mut k = rope_heads(&w.k.forward(x)?.reshape((b, t, nkv, hd))?, rope)?;
-        let mut v = heads(w.v.forward(x)?, nkv)?;
+        let (q, mut k, mut v) = match &w.packed {
+            // Packed weights: one GEMM, then one split (`ops/packed.rs`); without a graph only,
+            // as the block nodes and inference run it (the op-by-op graph takes the views).
+            Some(p) if !x.track_op() => qkv_heads(&p.qkv.forward(x)?, rope, nh, nkv, hd)?,
+            // The rotation reads the projections' rows (`rope_heads`: on CUDA without a copy first).
+            _ => (
+                rope_heads(&w.q.forward(x)?.reshape((b, t, nh, hd))?, rope)?,
+                rope_heads(&w.k.forward(x)?.reshape((b, t, nkv, hd))?, rope)?,
+                heads(w.v.forward(x)?, nkv)?,
+            ),
+        };
         let mut past = 0;
         if let Some(slot) = cache {
             if let Some((pk, pv)) = slot.as_ref() {
@@ -306,6 +315,14 @@ impl Decoder {
             *slot = Some((k.detach(), v.detach()));
         }
         Ok((q.reshape((b, nkv, (nh / nkv) * t, hd))?, k, v, past))
+    }
+
+    /// `down(swiglu(gate(x), up(x)))`, by the packed gate/up GEMM when there is no graph.
+    fn mlp(&self, w: &LayerWeights, x: &Tensor) -> candle_core::Result<Tensor> {
+        match &w.packed {
+            Some(p) if !x.track_op() => w.down.forward(&swiglu_packed(&p.gate_up.forward(x)?, w.gate.out_dim())?),
+            _ => w.down.forward(&swiglu(&w.gate.forward(x)?, &w.up.forward(x)?)?),
+        }
     }
 
     /// Attention output `[b, kv, g·t, hd]` as rows `[b, t, heads·hd]` for the output projection.

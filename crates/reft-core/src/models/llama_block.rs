@@ -25,8 +25,8 @@
 use super::hooks::{Edited, RowEdit};
 use super::llama::{Decoder, LayerWeights};
 use crate::ops::{
-    attention_probs, attention_probs_vjp, batched_matmul, frozen_linear_vjp, rms_norm, rms_norm_vjp, rope_vjp_rows, swiglu,
-    swiglu_vjp, RopeTables,
+    attention_probs, attention_probs_vjp, batched_matmul, frozen_linear_vjp, qkv_rows_vjp, rms_norm, rms_norm_vjp, rope_vjp_rows,
+    swiglu, swiglu_packed, swiglu_packed_vjp, swiglu_vjp, FrozenLinear, RopeTables,
 };
 use candle_core::{Result, Tensor};
 
@@ -67,6 +67,7 @@ impl Decoder {
             return Ok(y);
         }
         let (wi, wq, wk, wv, wo) = (w.input_norm.clone(), w.q.weight.clone(), w.k.weight.clone(), w.v.weight.clone(), w.o.weight.clone());
+        let wqkv = w.packed.as_ref().map(|p| p.qkv.weight.clone());
         let (rope, mask, dtype) = (rope.clone(), mask.clone(), self.dtype);
         // The probabilities are the largest activation a layer keeps (on the 7B anchor shape,
         // 128 MiB of 460 per layer); by default the backward recomputes them from the queries
@@ -86,13 +87,18 @@ impl Decoder {
             drop(dp);
             // Cached positions are constants: only the window's keys and values get gradients.
             let (dk, dv) = if past > 0 { (dk.narrow(2, past, t)?, dv.narrow(2, past, t)?) } else { (dk, dv) };
-            // Back through the rotation, then to `[b, t, n·hd]` rows for the projections.
-            let unrope = |d: Tensor, n: usize| -> Result<Tensor> {
-                rope_vjp_rows(&d.contiguous()?.reshape((b, n, t, hd))?, &rope)?.reshape((b, t, n * hd))
+            let dq = dq.contiguous()?.reshape((b, nh, t, hd))?;
+            let dx = match &wqkv {
+                // The packed rows' gradient in one pass, then one GEMM.
+                Some(wqkv) => frozen_linear_vjp(&qkv_rows_vjp(&dq, &dk, &dv, &rope)?, wqkv)?,
+                None => {
+                    // Back through the rotation, then to `[b, t, n·hd]` rows for the projections.
+                    let unrope = |d: Tensor, n: usize| -> Result<Tensor> { rope_vjp_rows(&d.contiguous()?, &rope)?.reshape((b, t, n * hd)) };
+                    let (dq, dk) = (unrope(dq, nh)?, unrope(dk, nkv)?);
+                    let dv = dv.transpose(1, 2)?.contiguous()?.reshape((b, t, nkv * hd))?;
+                    ((frozen_linear_vjp(&dq, &wq)? + frozen_linear_vjp(&dk, &wk)?)? + frozen_linear_vjp(&dv, &wv)?)?
+                }
             };
-            let (dq, dk) = (unrope(dq, nh)?, unrope(dk, nkv)?);
-            let dv = dv.transpose(1, 2)?.contiguous()?.reshape((b, t, nkv * hd))?;
-            let dx = ((frozen_linear_vjp(&dq, &wq)? + frozen_linear_vjp(&dk, &wk)?)? + frozen_linear_vjp(&dv, &wv)?)?;
             let dh = rms_norm_vjp(h, &wi, &dx, eps)?;
             if residual {
                 dh + dy
@@ -124,29 +130,79 @@ impl Decoder {
         let eps = self.cfg.rms_norm_eps;
         let hv = h.detach();
         let x = rms_norm(&hv, &w.post_norm, eps)?;
-        let (a, u) = (w.gate.forward(&x)?, w.up.forward(&x)?);
+        let proj = Projections::new(w);
+        let kept = proj.forward(&x)?;
         drop(x);
-        let y = w.down.forward(&swiglu(&a, &u)?)?;
+        let y = w.down.forward(&kept.swiglu()?)?;
         let y = if residual { (hv + y)? } else { y };
         if !h.track_op() {
             return Ok(y);
         }
-        let kept = if crate::ops::recompute_mlp() { None } else { Some((a, u)) };
+        let kept = if crate::ops::recompute_mlp() { None } else { Some(kept) };
         let (wp, wd) = (w.post_norm.clone(), w.down.weight.clone());
-        let (gate, up) = (w.gate.clone(), w.up.clone());
         crate::ops::attach1("mlp-block", h, y, move |h, _y, dy| {
-            let (a, u) = match &kept {
-                Some((a, u)) => (a.clone(), u.clone()),
-                None => {
-                    let x = rms_norm(h, &wp, eps)?;
-                    (gate.forward(&x)?, up.forward(&x)?)
-                }
+            let kept = match &kept {
+                Some(k) => k.clone(),
+                None => proj.forward(&rms_norm(h, &wp, eps)?)?,
             };
-            let (da, du) = swiglu_vjp(&a, &u, &frozen_linear_vjp(dy, &wd)?)?;
-            drop((a, u));
-            let dx = (frozen_linear_vjp(&da, &gate.weight)? + frozen_linear_vjp(&du, &up.weight)?)?;
+            let dx = proj.input_grad(kept, &frozen_linear_vjp(dy, &wd)?)?;
             let dh = rms_norm_vjp(h, &wp, &dx, eps)?;
             Ok(Some(if residual { (dh + dy)? } else { dh }))
         })
+    }
+}
+
+/// The MLP's gate and up projections, packed into one GEMM or not.
+enum Projections {
+    Separate(FrozenLinear, FrozenLinear),
+    Packed(FrozenLinear, usize),
+}
+
+/// What the MLP node keeps of them: the gate's and up's outputs, or the packed rows of both.
+#[derive(Clone)]
+enum Kept {
+    Separate(Tensor, Tensor),
+    Packed(Tensor, usize),
+}
+
+impl Projections {
+    fn new(w: &LayerWeights) -> Self {
+        match &w.packed {
+            Some(p) => Projections::Packed(p.gate_up.clone(), w.gate.out_dim()),
+            None => Projections::Separate(w.gate.clone(), w.up.clone()),
+        }
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Kept> {
+        Ok(match self {
+            Projections::Separate(gate, up) => Kept::Separate(gate.forward(x)?, up.forward(x)?),
+            Projections::Packed(gate_up, f) => Kept::Packed(gate_up.forward(x)?, *f),
+        })
+    }
+
+    /// `∂L/∂x` from the kept projections and the gradient `ds` of `swiglu`'s output.
+    fn input_grad(&self, kept: Kept, ds: &Tensor) -> Result<Tensor> {
+        match (self, kept) {
+            (Projections::Separate(gate, up), Kept::Separate(a, u)) => {
+                let (da, du) = swiglu_vjp(&a, &u, ds)?;
+                drop((a, u));
+                frozen_linear_vjp(&da, &gate.weight)? + frozen_linear_vjp(&du, &up.weight)?
+            }
+            (Projections::Packed(gate_up, _), Kept::Packed(au, f)) => {
+                let d = swiglu_packed_vjp(&au, ds, f)?;
+                drop(au);
+                frozen_linear_vjp(&d, &gate_up.weight)
+            }
+            _ => candle_core::bail!("mlp-block: kept projections of the other layout"),
+        }
+    }
+}
+
+impl Kept {
+    fn swiglu(&self) -> Result<Tensor> {
+        match self {
+            Kept::Separate(a, u) => swiglu(a, u),
+            Kept::Packed(au, f) => swiglu_packed(au, *f),
+        }
     }
 }

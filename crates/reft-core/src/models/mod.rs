@@ -12,6 +12,7 @@ pub mod hf_encoder;
 pub mod hooks;
 pub mod llama;
 mod llama_block;
+pub mod packed;
 
 use crate::error::{ReftError, Result};
 use crate::files::FileMap;

@@ -17,6 +17,7 @@ mod frozen_linear;
 mod gelu;
 mod lm_cross_entropy;
 mod norm;
+mod packed;
 mod rope;
 mod skinny_matmul;
 mod softmax;
@@ -46,6 +47,7 @@ pub(crate) use cuda_fused::{squared_norms as fused_squared_norms, squared_norms_
 pub(crate) use cuda_fused::{gather_rows as fused_gather_rows, rows_add as fused_rows_add, rows_add_applies as fused_rows_add_applies};
 pub(crate) use frozen_linear::frozen_linear_vjp;
 pub(crate) use norm::rms_norm_vjp;
+pub(crate) use packed::{qkv_heads, qkv_rows_vjp, swiglu_packed, swiglu_packed_vjp};
 pub(crate) use rope::{rope_heads, rope_vjp_rows};
 pub(crate) use swiglu::swiglu_vjp;
 
@@ -96,6 +98,7 @@ static FUSED_CUDA: Switch = Switch::new("REFT_CUDA_FUSED", true);
 static BLOCK_OPS: Switch = Switch::new("REFT_BLOCK_OPS", false);
 static KEEP_PROBS: Switch = Switch::new("REFT_KEEP_PROBS", false);
 static RECOMPUTE_MLP: Switch = Switch::new("REFT_RECOMPUTE_MLP", false);
+static PACK_PROJ: Switch = Switch::new("REFT_PACK_PROJ", false);
 
 /// Turns the fused CUDA kernels (`reft-kernels`) on or off for the whole process, overriding
 /// `REFT_CUDA_FUSED`. They are on by default since their first GPU run (an H200, 2026-11-27):
@@ -150,4 +153,20 @@ pub fn set_recompute_mlp(on: bool) {
 /// Whether block-level MLP nodes recompute their projections ([`set_recompute_mlp`]).
 pub fn recompute_mlp() -> bool {
     RECOMPUTE_MLP.on()
+}
+
+/// Whether decoders loaded from now on pack each layer's q/k/v and gate/up weights into one
+/// matrix each (`models/packed.rs`), overriding `REFT_PACK_PROJ`. Process-wide, as
+/// [`set_block_ops`]; a decoder already loaded keeps what it has.
+pub fn set_pack_projections(on: bool) {
+    PACK_PROJ.set(on);
+}
+
+/// Whether a decoder loaded onto `device` packs its projections: as [`set_pack_projections`]
+/// or `REFT_PACK_PROJ` (0 or 1) say, else on CUDA only. There it is one GEMM in place of three
+/// (and two), and one fused kernel in place of the rotations and copies around them, in every
+/// forward and backward; on the CPU the separate weights keep `FrozenLinear`'s input-major
+/// layout for the narrow key and value projections, which the packed matrix would lose.
+pub fn pack_projections_on(device: &candle_core::Device) -> bool {
+    PACK_PROJ.get().unwrap_or(device.is_cuda())
 }

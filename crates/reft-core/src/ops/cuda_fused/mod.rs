@@ -13,11 +13,13 @@ use candle_core::{CudaDevice, CudaStorage, DType, Layout, Result, Storage, Tenso
 
 mod adamw;
 mod attention;
+mod packed;
 mod rows;
 mod rows_add;
 
 pub(crate) use adamw::{adamw, adamw_applies, squared_norms, squared_norms_apply};
 pub(crate) use attention::{attention_softmax, attention_softmax_backward};
+pub(crate) use packed::{qkv_heads, qkv_rows_grad, swiglu_packed, swiglu_packed_vjp};
 pub(crate) use rows_add::{gather_rows, rows_add, rows_add_applies};
 pub(crate) use rows::{apply_rope, rms_norm, rms_norm_backward, rope_backward, rope_backward_to_rows, rope_from_rows, swiglu, swiglu_backward};
 

@@ -204,7 +204,8 @@ impl CustomOp2 for SwiGlu {
             let dst = unsafe { dev.alloc::<T>(n)? };
             let stream = dev.cuda_stream();
             let mut lb = stream.launch_builder(&func);
-            lb.arg(&av).arg(&uv).arg(&dst).arg(&n);
+            let flat = 0usize; // separate gate and up arrays (`packed.rs` passes the packed width)
+            lb.arg(&av).arg(&uv).arg(&dst).arg(&n).arg(&flat);
             unsafe { lb.launch(config(reft_kernels::elementwise_launch(n))) }.w()?;
             CudaStorage::wrap_cuda_slice(dst, dev.clone())
         });
@@ -239,7 +240,8 @@ impl CustomOp3 for SwiGluBwd {
             let dst = unsafe { dev.alloc::<T>(2 * n)? };
             let stream = dev.cuda_stream();
             let mut lb = stream.launch_builder(&func);
-            lb.arg(&av).arg(&uv).arg(&gv).arg(&dst).arg(&n);
+            let flat = 0usize;
+            lb.arg(&av).arg(&uv).arg(&gv).arg(&dst).arg(&n).arg(&flat);
             unsafe { lb.launch(config(reft_kernels::elementwise_launch(n))) }.w()?;
             CudaStorage::wrap_cuda_slice(dst, dev.clone())
         });
