@@ -4,13 +4,12 @@
 #      the CPU (~20 s);
 #   2. cuda_smoke: CUDA f32 against the CPU, and CUDA bf16 against the CPU's bf16 error, with the
 #      fused kernels (reft-kernels) off and on (~1 min);
-#   3. profile of a reft step on the 1.1B shape at 16 x 256, the size at which the 2026-11-27 run
-#      found it 30x slower than at 12 x 256 (anchor.rs --methods profile);
-#   4. if that is still slow (> 2 s), more profile sizes, then exit 3; else the anchor benchmark
-#      (benches/anchor.sh): reft and pyreft on the 7B and 1.1B shapes, reft with the fused
-#      kernels when cuda_smoke passed them (FUSED_OK), and the reft runs that AB names again with
-#      those settings, until CENSUS_RESERVE (100) seconds before DEADLINE (default 360 s after
-#      the start);
+#   3. gemm: candle's cuBLAS call, cuBLASLt (REFT_GEMM_LT) and PyTorch on the anchor models'
+#      GEMM shapes, with the two reft paths' agreement (~20 s);
+#   4. the anchor benchmark (benches/anchor.sh): reft and pyreft on the 7B and 1.1B shapes, reft
+#      with the fused kernels when cuda_smoke passed them (FUSED_OK), and the reft runs that AB
+#      names again with those settings, until CENSUS_RESERVE (100) seconds before DEADLINE
+#      (default 360 s after the start);
 #   5. with what is left: Nsight Compute's kernel census of one 1.1B step and forward
 #      (CENSUS_ARGS picks another configuration, e.g. "--shape 7b --batch 8 --seq 512 --layers 15
 #      --pos l1 --rank 4"), and the Node addon's CUDA build against its CPU build
@@ -26,7 +25,7 @@ cd "$(dirname "$0")/.."
 export OUT="${OUT:-/tmp/gpu-session}"; mkdir -p "$OUT"
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 B=.device/cuda/bin
-for n in example-cuda_gradcheck example-cuda_smoke example-anchor; do
+for n in example-cuda_gradcheck example-cuda_smoke example-anchor example-gemm_bench; do
   [ -x "$B/$n" ] || { python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]+".xz"), open(sys.argv[1],"wb"))' "$B/$n" && chmod +x "$B/$n"; }
 done
 cat .device/cuda/BUILD_INFO
@@ -36,48 +35,25 @@ timeout 60 "$B/example-cuda_gradcheck" > "$OUT/cuda_gradcheck.log" 2>&1; echo "r
 echo "== cuda_smoke"
 timeout 120 "$B/example-cuda_smoke" 2>&1 | tee "$OUT/cuda_smoke.log" | tail -12
 if grep -q FUSED_OK "$OUT/cuda_smoke.log"; then export REFT_CUDA_FUSED=1; else export REFT_CUDA_FUSED=0; fi
-# The decisive measurement first: is a reft step on the 1.1B shape at 16 x 256 (the anchor's 1b
-# case; the 2026-11-27 run found it 30x slower than 12 x 256) fast now? Three fixes aimed at it
-# are on by default: one CUDA stream shared by all threads instead of candle's per-thread
-# streams (src/cuda_device.rs: the gradient thread's work was not ordered with the caller's), the
-# memory pool keeps freed memory (same file), and attention runs in batch chunks of at most 2^24
-# scores (src/ops/attend.rs). Fields: shape batch seq timeout [VAR=value ...].
+# An A/B run with REFT_GEMM_LT=1 only where the smoke passed it.
+grep -q LT_OK "$OUT/cuda_smoke.log" || AB="$(echo "${AB:-}" | tr ' ' '\n' | grep -v REFT_GEMM_LT | tr '\n' ' ')"
 DEADLINE=${DEADLINE:-360}
-prof() {
-  set -- $1
-  [ $(( DEADLINE - SECONDS )) -gt "$4" ] || { echo "-- $* skipped (time)" >> "$OUT/profile.log"; return; }
-  echo "-- $*" >> "$OUT/profile.log"
-  # Device memory in use, sampled every 200 ms: a run that fills the card shows here.
-  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 > /tmp/prof-smi.txt 2>/dev/null &
-  local smi=$!
-  env "${@:5}" timeout "$4" "$B/example-anchor" --shape "$1" --batch "$2" --seq "$3" \
-    --layers all --pos f7+l7 --rank 8 --methods profile --device cuda --dtype bf16 >> "$OUT/profile.log" 2>&1
-  echo "rc=$? smi_peak_mib=$(kill $smi 2>/dev/null; wait $smi 2>/dev/null; sort -n /tmp/prof-smi.txt | tail -1)" >> "$OUT/profile.log"
-}
-echo "== profile 1.1B 16 x 256"
-prof "1b 16 256 40"
-grep -v '^profile:' "$OUT/profile.log" | cut -c1-160
-STEP=$(python3 - "$OUT/profile.log" <<'PY'
+# Frozen-weight GEMMs on the anchor shapes: candle's cuBLAS path, cuBLASLt (REFT_GEMM_LT) and
+# PyTorch, same GPU, same minute (examples/gemm_bench.rs, benches/gemm_bench.py; ~20 s). The
+# 7B forward took 0.152 s against HF's 0.121 s, most of it GEMMs: is candle's call the gap?
+echo "== gemm"
+timeout 60 "$B/example-gemm_bench" --reps 20 > "$OUT/gemm.jsonl" 2> "$OUT/gemm.err"; echo "rc=$?"
+timeout 60 python3 benches/gemm_bench.py --reps 20 > "$OUT/gemm_torch.jsonl" 2>> "$OUT/gemm.err"; echo "rc=$?"
+python3 - "$OUT/gemm.jsonl" "$OUT/gemm_torch.jsonl" <<'PY'
 import json, sys
-section, best = None, None
-for line in open(sys.argv[1]):
-    if line.startswith("-- "):
-        section = line[3:].split()
-    elif line.startswith("{") and section == ["1b", "16", "256", "40"]:
-        r = json.loads(line)
-        if r.get("profile") == "loss_graph+backward" and "s" in r:
-            best = r["s"]
-print(best if best is not None else "none")
+rows = {}
+for path in sys.argv[1:]:
+    for line in open(path):
+        if line.startswith("{"):
+            r = json.loads(line); rows.setdefault((r["shape"], r["dir"]), {}).update(r)
+for (shape, d), r in rows.items():
+    print(f"{shape:20} {d:8} candle {r.get('candle_tflops', '-'):>6} lt {r.get('lt_tflops', '-'):>6} torch {r.get('torch_tflops', '-'):>6} TFLOP/s  lt diff {r.get('rel_diff', '-')}")
 PY
-)
-echo "1.1B 16x256 forward+backward with the fixes: $STEP s"
-OLD="REFT_CUDA_STREAM=per-thread REFT_CUDA_POOL_KEEP=0 REFT_ATTN_CHUNK=0"
-if [ "$STEP" = none ] || python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) > 2 else 1)" "$STEP"; then
-  # Still slow: spend the time on the diagnosis instead (the anchor benchmark would only time out).
-  echo "SLOW: the step is still slow at 16 x 256; profiling instead of the anchor benchmark"
-  for sz in "1b 12 256 40" "1b 16 256 25 $OLD" "1b 4 512 30" "7b 8 512 40"; do prof "$sz"; done
-  grep -v '^profile:' "$OUT/profile.log" | cut -c1-160 | tail -n +30; ls "$OUT"; exit 3
-fi
 # anchor.sh's scratch files stay out of $OUT (at most 8 files come back); its JSON lines are copied.
 # CENSUS_RESERVE seconds before DEADLINE stay for the kernel census (0: no census).
 RESERVE=${CENSUS_RESERVE:-100}

@@ -4,8 +4,10 @@
 //! AdamW train steps between the devices, then the same in bf16 on the CPU and on CUDA: CUDA's
 //! bf16 may be at most 3× as far from the CPU's f32 as the CPU's bf16 is. The CUDA runs happen
 //! twice, with the fused kernels of `reft-kernels` off (candle's kernels) and on (the default),
-//! and each must pass; the last line says `FUSED_OK` when the fused runs did. Exits non-zero on a
-//! mismatch.
+//! and each must pass; the last line says `FUSED_OK` when the fused runs did. A third run with the
+//! frozen GEMMs through cuBLASLt (`REFT_GEMM_LT`) says `LT_OK` or `LT_FAIL` without failing the
+//! smoke. CUDA decoders pack their projections (`models/packed.rs`), so every run covers them.
+//! Exits non-zero on a mismatch.
 //!
 //! Build: `cargo run --release -p reft-core --features cuda --example cuda_smoke`
 //! (without `--features cuda` it only reports that CUDA is not compiled in). GPU: CUDA_VISIBLE_DEVICES.
@@ -107,9 +109,20 @@ fn main() {
         println!("==== CUDA with the fused kernels {}", if fused { "ON" } else { "OFF" });
         verdicts.push(check_cuda(&dir, &gpu, &cpu, &cpu_bf16));
     }
+    // The frozen GEMMs through cuBLASLt (off by default, `REFT_GEMM_LT`): its own verdict, which
+    // decides only whether the anchor benchmark may try it.
+    reft_core::ops::set_gemm_lt(true);
+    println!("==== CUDA with the fused kernels ON and cuBLASLt GEMMs");
+    let lt = check_cuda(&dir, &gpu, &cpu, &cpu_bf16);
+    reft_core::ops::set_gemm_lt(false);
     let _ = std::fs::remove_dir_all(&dir);
     let (plain, fused) = (verdicts[0], verdicts[1]);
-    println!("{} (fused kernels: {})", if plain && fused { "CUDA_SMOKE OK" } else { "CUDA_SMOKE FAIL" }, if fused { "FUSED_OK" } else { "FUSED_FAIL" });
+    println!(
+        "{} (fused kernels: {}; cuBLASLt: {})",
+        if plain && fused { "CUDA_SMOKE OK" } else { "CUDA_SMOKE FAIL" },
+        if fused { "FUSED_OK" } else { "FUSED_FAIL" },
+        if lt { "LT_OK" } else { "LT_FAIL" }
+    );
     std::process::exit(if plain && fused { 0 } else { 1 });
 }
 

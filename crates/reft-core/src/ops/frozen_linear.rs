@@ -111,6 +111,13 @@ impl CustomOp1 for FrozenMatmul {
     }
 
     fn cuda_fwd(&self, storage: &CudaStorage, layout: &Layout) -> Result<(CudaStorage, Shape)> {
+        #[cfg(feature = "cuda")]
+        if self.bias.is_none() && layout.is_contiguous() && super::cuda_fused::lt_applies_storage(storage.dtype(), &self.weight) {
+            let (ws, wl) = self.weight.storage_and_layout();
+            if let Storage::Cuda(w) = &*ws {
+                return super::cuda_fused::lt_linear_storage(storage, layout, w, wl);
+            }
+        }
         frozen_fwd!(self, storage, layout, Cuda)
     }
 
@@ -121,7 +128,11 @@ impl CustomOp1 for FrozenMatmul {
 }
 
 /// The input gradient of `x·Wᵀ (+ b)` for the output gradient `g` `[..., out]`: `g·W`, `[..., in]`.
-pub(crate) fn frozen_linear_vjp(g: &Tensor, weight: &Tensor) -> Result<Tensor> {
+pub fn frozen_linear_vjp(g: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    if super::cuda_fused::lt_applies(g, weight) {
+        return super::cuda_fused::lt_linear(g, weight, true);
+    }
     matmul_2d(&g.contiguous()?, weight)
 }
 
@@ -138,7 +149,7 @@ pub fn frozen_affine(xs: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Res
         // a few rows (decoding) take the skinny product.
         let y = match skinny(&xs, weight)? {
             Some(y) => y,
-            None => matmul_2d(&xs, &weight.t()?)?,
+            None => plain_matmul(&xs, weight)?,
         };
         return match bias {
             Some(b) => y.broadcast_add(b),
@@ -151,6 +162,16 @@ pub fn frozen_affine(xs: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Res
         None => None,
     };
     xs.apply_op1(FrozenMatmul { weight: weight.clone(), bias })
+}
+
+/// `x·Wᵀ` without a graph: through cuBLASLt when `REFT_GEMM_LT=1` takes it
+/// (`cuda_fused/gemm.rs`), else candle's matmul.
+fn plain_matmul(xs: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    if super::cuda_fused::lt_applies(xs, weight) {
+        return super::cuda_fused::lt_linear(xs, weight, false);
+    }
+    matmul_2d(xs, &weight.t()?)
 }
 
 /// `x·Wᵀ` by `skinny_matmul` when `x` has 2–8 rows, both are f32 on the CPU and `W` is stored

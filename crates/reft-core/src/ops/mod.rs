@@ -45,7 +45,7 @@ pub(crate) use cuda_fused::{adamw as fused_adamw, adamw_applies as fused_adamw_a
 pub(crate) use cuda_fused::{squared_norms as fused_squared_norms, squared_norms_apply as fused_squared_norms_apply};
 #[cfg(feature = "cuda")]
 pub(crate) use cuda_fused::{gather_rows as fused_gather_rows, rows_add as fused_rows_add, rows_add_applies as fused_rows_add_applies};
-pub(crate) use frozen_linear::frozen_linear_vjp;
+pub use frozen_linear::frozen_linear_vjp;
 pub(crate) use norm::rms_norm_vjp;
 pub(crate) use packed::{qkv_heads, qkv_rows_vjp, swiglu_packed, swiglu_packed_vjp};
 pub(crate) use rope::{rope_heads, rope_vjp_rows};
@@ -99,6 +99,7 @@ static BLOCK_OPS: Switch = Switch::new("REFT_BLOCK_OPS", false);
 static KEEP_PROBS: Switch = Switch::new("REFT_KEEP_PROBS", false);
 static RECOMPUTE_MLP: Switch = Switch::new("REFT_RECOMPUTE_MLP", false);
 static PACK_PROJ: Switch = Switch::new("REFT_PACK_PROJ", false);
+static GEMM_LT: Switch = Switch::new("REFT_GEMM_LT", false);
 
 /// Turns the fused CUDA kernels (`reft-kernels`) on or off for the whole process, overriding
 /// `REFT_CUDA_FUSED`. They are on by default since their first GPU run (an H200, 2026-11-27):
@@ -169,4 +170,17 @@ pub fn set_pack_projections(on: bool) {
 /// layout for the narrow key and value projections, which the packed matrix would lose.
 pub fn pack_projections_on(device: &candle_core::Device) -> bool {
     PACK_PROJ.get().unwrap_or(device.is_cuda())
+}
+
+/// Runs the frozen-weight GEMMs of bf16/f16 tensors on CUDA through cuBLASLt
+/// (`cuda_fused/gemm.rs`) instead of candle's cuBLAS call, overriding `REFT_GEMM_LT`. Off by
+/// default until a GPU run has measured it (`examples/gemm_bench.rs`); ignored on the CPU and
+/// in builds without the `cuda` feature.
+pub fn set_gemm_lt(on: bool) {
+    GEMM_LT.set(on);
+}
+
+/// Whether the cuBLASLt path is on ([`set_gemm_lt`]).
+pub fn gemm_lt_on() -> bool {
+    GEMM_LT.on()
 }
