@@ -138,7 +138,7 @@ impl ReftModel {
                     };
                     *slot = Some((part(|p| &p.0)?, part(|p| &p.1)?));
                 }
-                return Ok(KvCache { layers });
+                return Ok(KvCache::from_layers(layers));
             }
         }
         let mut kv = KvCache::default();
@@ -189,6 +189,6 @@ impl Window {
         let kv = self.kv.as_ref()?;
         let mut layers = vec![None; kv.layers.len()];
         layers[l] = kv.layers[l].clone();
-        Some(KvCache { layers })
+        Some(KvCache::from_layers(layers))
     }
 }

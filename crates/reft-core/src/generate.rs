@@ -123,7 +123,7 @@ impl ReftModel {
         let mut seqs: Vec<Vec<u32>> = (0..b).map(|r| prompts.input_ids[r * t..(r + 1) * t].to_vec()).collect();
         let mut out: Vec<Vec<u32>> = vec![Vec::new(); b];
         let mut done = vec![false; b];
-        let mut cache = KvCache::default();
+        let mut cache = KvCache::with_capacity(t + o.max_new_tokens);
         let pad = o.stop_tokens.first().copied().unwrap_or(0);
         for step in 0..o.max_new_tokens {
             let total = t + step;
