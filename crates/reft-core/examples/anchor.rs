@@ -249,6 +249,25 @@ fn profile(m: &mut ReftModel, bt: &Batch, cfg: &DecoderConfig, dtype: DType, dev
     for (label, s, calls) in reft_core::ops::take_trace() {
         println!("{{\"profile\":\"backward:{label}\",{head},\"s\":{s:.5},\"calls\":{calls}}}");
     }
+    // The untracked forward with its GEMMs, attention and fused ops timed one by one (labels
+    // nest: an inner op's time is also in its caller's).
+    let _ = m.forward(bt, false);
+    reft_core::ops::take_trace();
+    let fwd = (|| -> candle_core::Result<f64> {
+        device.synchronize()?;
+        reft_core::ops::set_trace(true);
+        let t0 = Instant::now();
+        let r = m.forward(bt, false).map_err(|e| candle_core::Error::Msg(e.to_string())).and_then(|_| device.synchronize());
+        reft_core::ops::set_trace(false);
+        r.map(|_| t0.elapsed().as_secs_f64())
+    })();
+    match fwd {
+        Ok(s) => println!("{{\"profile\":\"forward traced\",{head},\"s\":{s:.5}}}"),
+        Err(e) => println!("{{\"profile\":\"forward traced\",{head},\"error\":{:?}}}", e.to_string()),
+    }
+    for (label, s, calls) in reft_core::ops::take_trace() {
+        println!("{{\"profile\":\"forward:{label}\",{head},\"s\":{s:.5},\"calls\":{calls}}}");
+    }
     // The backward alone, untraced (a graph can run its backward more than once).
     match m.loss_graph(bt).map_err(|e| candle_core::Error::Msg(e.to_string())).and_then(|l| device.synchronize().map(|_| l)) {
         Ok(l) => clock(device, &head, "backward", || l.backward().map(|_| ())),

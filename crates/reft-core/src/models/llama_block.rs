@@ -58,8 +58,11 @@ impl Decoder {
         let x = rms_norm(&hv, &w.input_norm, eps)?;
         let (q, k, v, past) = self.queries_keys_values(w, &x, rope, cache)?;
         drop(x);
-        let p = attention_probs(&q, &k, mask, scale)?.to_dtype(self.dtype)?;
-        let o = self.merge_heads(&batched_matmul(&p, &v)?, b, t)?;
+        let (p, o) = crate::ops::trace::traced("attention", &q, || {
+            let p = attention_probs(&q, &k, mask, scale)?.to_dtype(self.dtype)?;
+            let o = self.merge_heads(&batched_matmul(&p, &v)?, b, t)?;
+            Ok((p, o))
+        })?;
         let y = w.o.forward(&o)?;
         drop(o);
         let y = if residual { (hv + y)? } else { y };
@@ -75,16 +78,20 @@ impl Decoder {
         let kept = if crate::ops::keep_attention_probs() { Some(p) } else { None };
         // The gradient with respect to the (edited) input `h`, given the output's `dy`.
         let chain = move |h: &Tensor, dy: &Tensor| -> Result<Tensor> {
-            let p = match &kept {
-                Some(p) => p.clone(),
-                None => attention_probs(&q, &k, &mask, scale)?.to_dtype(dtype)?,
-            };
-            let d_o = frozen_linear_vjp(dy, &wo)?.reshape((b, t, nh, hd))?.transpose(1, 2)?.contiguous()?.reshape((b, nkv, g * t, hd))?;
-            let dp = batched_matmul(&d_o, &v.t()?)?;
-            let dv = batched_matmul(&p.t()?, &d_o)?;
+            let d_o = frozen_linear_vjp(dy, &wo)?;
+            let (dq, dk, dv) = crate::ops::trace::traced("attention grad", dy, || {
+                let p = match &kept {
+                    Some(p) => p.clone(),
+                    None => attention_probs(&q, &k, &mask, scale)?.to_dtype(dtype)?,
+                };
+                let d_o = d_o.reshape((b, t, nh, hd))?.transpose(1, 2)?.contiguous()?.reshape((b, nkv, g * t, hd))?;
+                let dp = batched_matmul(&d_o, &v.t()?)?;
+                let dv = batched_matmul(&p.t()?, &d_o)?;
+                drop(d_o);
+                let (dq, dk) = attention_probs_vjp(&q, &k, &p, &dp, scale)?;
+                Ok((dq, dk, dv))
+            })?;
             drop(d_o);
-            let (dq, dk) = attention_probs_vjp(&q, &k, &p, &dp, scale)?;
-            drop(dp);
             // Cached positions are constants: only the window's keys and values get gradients.
             let (dk, dv) = if past > 0 { (dk.narrow(2, past, t)?, dv.narrow(2, past, t)?) } else { (dk, dv) };
             let dq = dq.contiguous()?.reshape((b, nh, t, hd))?;

@@ -129,11 +129,13 @@ impl CustomOp1 for FrozenMatmul {
 
 /// The input gradient of `x·Wᵀ (+ b)` for the output gradient `g` `[..., out]`: `g·W`, `[..., in]`.
 pub fn frozen_linear_vjp(g: &Tensor, weight: &Tensor) -> Result<Tensor> {
-    #[cfg(feature = "cuda")]
-    if super::cuda_fused::lt_applies(g, weight) {
-        return super::cuda_fused::lt_linear(g, weight, true);
-    }
-    matmul_2d(&g.contiguous()?, weight)
+    super::trace::traced("gemm g·W", g, || {
+        #[cfg(feature = "cuda")]
+        if super::cuda_fused::lt_applies(g, weight) {
+            return super::cuda_fused::lt_linear(g, weight, true);
+        }
+        matmul_2d(&g.contiguous()?, weight)
+    })
 }
 
 /// `x·Wᵀ` with a frozen `W` (`[out, in]`); `x` is `[..., in]`.
@@ -167,11 +169,13 @@ pub fn frozen_affine(xs: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Res
 /// `x·Wᵀ` without a graph: through cuBLASLt when `REFT_GEMM_LT=1` takes it
 /// (`cuda_fused/gemm.rs`), else candle's matmul.
 fn plain_matmul(xs: &Tensor, weight: &Tensor) -> Result<Tensor> {
-    #[cfg(feature = "cuda")]
-    if super::cuda_fused::lt_applies(xs, weight) {
-        return super::cuda_fused::lt_linear(xs, weight, false);
-    }
-    matmul_2d(xs, &weight.t()?)
+    super::trace::traced("gemm x·Wt", xs, || {
+        #[cfg(feature = "cuda")]
+        if super::cuda_fused::lt_applies(xs, weight) {
+            return super::cuda_fused::lt_linear(xs, weight, false);
+        }
+        matmul_2d(xs, &weight.t()?)
+    })
 }
 
 /// `x·Wᵀ` by `skinny_matmul` when `x` has 2–8 rows, both are f32 on the CPU and `W` is stored

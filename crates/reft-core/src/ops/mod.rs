@@ -22,7 +22,7 @@ mod rope;
 mod skinny_matmul;
 mod softmax;
 mod swiglu;
-mod trace;
+pub(crate) mod trace;
 mod vec_math;
 
 pub use attend::attend;

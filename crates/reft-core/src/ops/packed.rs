@@ -23,7 +23,7 @@ pub(crate) fn qkv_heads(rows: &Tensor, rope: &RopeTables, nh: usize, nkv: usize,
     }
     #[cfg(feature = "cuda")]
     if super::cuda_fused::applies(rows) && hd % 2 == 0 && rope.cos.dims() == [b, 1, t, hd] && rope.cos.dtype() == rows.dtype() {
-        return super::cuda_fused::qkv_heads(rows, &rope.cos, &rope.sin, [nh, nkv, hd]);
+        return super::trace::traced("qkv split", rows, || super::cuda_fused::qkv_heads(rows, &rope.cos, &rope.sin, [nh, nkv, hd]));
     }
     let heads = rows.detach().reshape((b, t, nh + 2 * nkv, hd))?;
     let q = rope_heads(&heads.narrow(2, 0, nh)?, rope)?;
@@ -51,7 +51,7 @@ pub(crate) fn qkv_rows_vjp(dq: &Tensor, dk: &Tensor, dv: &Tensor, rope: &RopeTab
 pub(crate) fn swiglu_packed(au: &Tensor, f: usize) -> Result<Tensor> {
     #[cfg(feature = "cuda")]
     if super::cuda_fused::applies(au) {
-        return super::cuda_fused::swiglu_packed(au, f);
+        return super::trace::traced("swiglu", au, || super::cuda_fused::swiglu_packed(au, f));
     }
     let (a, u) = split(au, f)?;
     swiglu(&a, &u)
