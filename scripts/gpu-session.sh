@@ -10,7 +10,9 @@
 #      with the fused kernels when cuda_smoke passed them (FUSED_OK), and the reft runs that AB
 #      names again with those settings, until CENSUS_RESERVE (100) seconds before DEADLINE
 #      (default 360 s after the start);
-#   5. with what is left: Nsight Compute's kernel census of one 1.1B step and forward
+#   5. the profile of a 7B step (PROFILE_ARGS): forward and backward with the GEMMs, attention
+#      and fused ops timed one by one;
+#   6. with what is left: Nsight Compute's kernel census of one 1.1B step and forward
 #      (CENSUS_ARGS picks another configuration, e.g. "--shape 7b --batch 8 --seq 512 --layers 15
 #      --pos l1 --rank 4"), and the Node addon's CUDA build against its CPU build
 #      (.device/cuda-node, when carried).
@@ -61,6 +63,14 @@ LEFT=$(( DEADLINE - RESERVE - SECONDS )); [ "$LEFT" -gt 30 ] || LEFT=30
 echo "== anchor (REFT_CUDA_FUSED=$REFT_CUDA_FUSED, ${LEFT}s)"
 OUT=/tmp/anchor-out PROC_TIMEOUT=${PROC_TIMEOUT:-80} AB="${AB:-}" timeout "$LEFT" bash benches/anchor.sh "${CASES:-7b_all,1b,7b_l15,gen}" 2>&1 | tee "$OUT/anchor.log" | tail -40
 cp /tmp/anchor-out/anchor.jsonl "$OUT/" 2>/dev/null
+# Where the 7B step's time goes: its forward and backward with the GEMMs, the attention and the
+# fused ops timed one by one (anchor.rs --methods profile, REFT_TRACE; ~40 s).
+if [ $(( DEADLINE - SECONDS )) -gt 100 ]; then
+  echo "== profile ${PROFILE_ARGS:-7b 8 x 512}"
+  timeout 90 "$B/example-anchor" ${PROFILE_ARGS:---shape 7b --batch 8 --seq 512} --layers all --pos f7+l7 --rank 8 \
+    --methods profile --device cuda --dtype bf16 > "$OUT/profile.log" 2>&1; echo "rc=$?"
+  grep '^{' "$OUT/profile.log" | cut -c1-150
+fi
 # With what is left: Nsight Compute's census of one 1.1B step and forward (scripts/gpu-census.sh).
 if [ "$RESERVE" -gt 0 ] && [ $(( DEADLINE - SECONDS )) -gt 60 ]; then
   echo "== census"

@@ -4,7 +4,7 @@
 //! parameter, in f64 (to 1e-10) and f32, with grouped-query attention, projection biases,
 //! interventions at every site, an edit left pending for the next layer's node, the frozen
 //! causal window (cached keys), recomputation, the attention probabilities kept instead of
-//! recomputed, and the MLP projections recomputed instead of kept.
+//! recomputed, and the MLP projections (or up's alone) recomputed instead of kept.
 //!
 //! One test function: the switch is process-wide, so the cases run in sequence.
 
@@ -92,5 +92,8 @@ fn block_nodes_match_the_op_by_op_graph() {
         reft_core::ops::set_recompute_mlp(true);
         check(&format!("{dtype:?} MLP projections recomputed"), &reft(&sites, dtype, 4), &batch(3), tol, false);
         reft_core::ops::set_recompute_mlp(false);
+        reft_core::ops::set_recompute_mlp_up(true);
+        check(&format!("{dtype:?} up projection recomputed"), &reft(&sites, dtype, 4), &batch(3), tol, false);
+        reft_core::ops::set_recompute_mlp_up(false);
     }
 }

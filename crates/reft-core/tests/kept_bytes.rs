@@ -115,6 +115,19 @@ fn a_layer_keeps_only_what_its_backward_needs() {
     println!("MLP projections recomputed: {lean:.2} activations per layer");
     let lean_budget = budget - 2.0 * 704.0 / 256.0;
     assert!(lean <= lean_budget, "with the MLP recomputed a layer keeps {lean:.2} activations, expected at most {lean_budget:.2}");
+    // With up's projection alone recomputed, a layer keeps the gate's, packed or not.
+    for packed in [false, true] {
+        reft_core::ops::set_pack_projections(packed);
+        reft_core::ops::set_recompute_mlp_up(true);
+        let (k2, _) = kept(2);
+        let (k4, _) = kept(4);
+        reft_core::ops::set_recompute_mlp_up(false);
+        let half = (k4 as f64 - k2 as f64) / 2.0 / unit;
+        println!("up projection recomputed (packed {packed}): {half:.2} activations per layer");
+        let half_budget = budget - 704.0 / 256.0;
+        assert!(half <= half_budget, "with up recomputed a layer keeps {half:.2} activations, expected at most {half_budget:.2}");
+    }
+    reft_core::ops::set_pack_projections(false);
     // Packed projections (`models/packed.rs`, CUDA's default) keep the same tensors, as one
     // buffer for q, k and v and one for gate and up.
     reft_core::ops::set_pack_projections(true);

@@ -124,6 +124,9 @@ fn gradients() {
         reft_core::ops::set_recompute_mlp(true);
         check("MLP projections recomputed", dtype, 2, false, &sites, &batch(3), false);
         reft_core::ops::set_recompute_mlp(false);
+        reft_core::ops::set_recompute_mlp_up(true);
+        check("up projection recomputed", dtype, 2, true, &sites, &batch(3), false);
+        reft_core::ops::set_recompute_mlp_up(false);
     }
     reft_core::ops::set_block_ops(false);
 }

@@ -132,7 +132,8 @@ impl Decoder {
     /// plus `h` when `residual` (as in [`Self::attention_node`]). The gate and up projections
     /// are the largest activations a layer keeps (on the 7B anchor shape, 172 of 332 MiB); with
     /// `ops::set_recompute_mlp` (`REFT_RECOMPUTE_MLP=1`) the backward recomputes them from `h`
-    /// instead, for two more GEMMs per layer.
+    /// instead, for two more GEMMs per layer, and with `ops::set_recompute_mlp_up`
+    /// (`REFT_RECOMPUTE_MLP=up`) up's alone, for one.
     pub(super) fn mlp_node(&self, w: &LayerWeights, h: &Tensor, residual: bool) -> Result<Tensor> {
         let eps = self.cfg.rms_norm_eps;
         let hv = h.detach();
@@ -145,10 +146,15 @@ impl Decoder {
         if !h.track_op() {
             return Ok(y);
         }
-        let kept = if crate::ops::recompute_mlp() { None } else { Some(kept) };
+        let kept = match crate::ops::recompute_mlp() {
+            true => None,
+            false if crate::ops::recompute_mlp_up() => Some(kept.gate_only()?),
+            false => Some(kept),
+        };
         let (wp, wd) = (w.post_norm.clone(), w.down.weight.clone());
         crate::ops::attach1("mlp-block", h, y, move |h, _y, dy| {
             let kept = match &kept {
+                Some(Kept::Gate(a)) => proj.with_up(a.clone(), &rms_norm(h, &wp, eps)?)?,
                 Some(k) => k.clone(),
                 None => proj.forward(&rms_norm(h, &wp, eps)?)?,
             };
@@ -165,11 +171,13 @@ enum Projections {
     Packed(FrozenLinear, usize),
 }
 
-/// What the MLP node keeps of them: the gate's and up's outputs, or the packed rows of both.
+/// What the MLP node keeps of them: the gate's and up's outputs, the packed rows of both, or
+/// the gate's alone (`ops::recompute_mlp_up`).
 #[derive(Clone)]
 enum Kept {
     Separate(Tensor, Tensor),
     Packed(Tensor, usize),
+    Gate(Tensor),
 }
 
 impl Projections {
@@ -184,6 +192,19 @@ impl Projections {
         Ok(match self {
             Projections::Separate(gate, up) => Kept::Separate(gate.forward(x)?, up.forward(x)?),
             Projections::Packed(gate_up, f) => Kept::Packed(gate_up.forward(x)?, *f),
+        })
+    }
+
+    /// The kept projections from the gate's output `a` kept and up's recomputed from `x`.
+    fn with_up(&self, a: Tensor, x: &Tensor) -> Result<Kept> {
+        Ok(match self {
+            Projections::Separate(_, up) => Kept::Separate(a, up.forward(x)?),
+            Projections::Packed(gate_up, f) => {
+                let rows = |t: &Tensor| t.narrow(0, *f, *f);
+                let up = FrozenLinear { weight: rows(&gate_up.weight)?, bias: gate_up.bias.as_ref().map(rows).transpose()? };
+                let u = up.forward(x)?;
+                Kept::Packed(Tensor::cat(&[&a, &u], u.rank() - 1)?, *f)
+            }
         })
     }
 
@@ -210,6 +231,16 @@ impl Kept {
         match self {
             Kept::Separate(a, u) => swiglu(a, u),
             Kept::Packed(au, f) => swiglu_packed(au, *f),
+            Kept::Gate(_) => candle_core::bail!("mlp-block: up's output is not kept"),
         }
+    }
+
+    /// The gate's output alone (a copy out of the packed rows, so that up's half is freed).
+    fn gate_only(self) -> Result<Kept> {
+        Ok(Kept::Gate(match self {
+            Kept::Separate(a, _) => a,
+            Kept::Packed(au, f) => au.narrow(au.rank() - 1, 0, f)?.contiguous()?,
+            Kept::Gate(a) => a,
+        }))
     }
 }
