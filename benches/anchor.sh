@@ -16,8 +16,8 @@
 # $OUT/anchor.jsonl; a Markdown table with pyreft/reft ratios ends the output.
 # STEPS (default 5) timed steps after 3 warm-ups, on both sides; PROC_TIMEOUT (default 150 s)
 # bounds each process. reft uses its fused CUDA kernels unless REFT_CUDA_FUSED=0; a reft run that
-# fails with them is retried without them (the table marks fused runs "+fused"); AB="case:VAR=value ..." runs a case's "reft"
-# method again with each setting (marked "+VAR=value"), e.g. AB="1b:REFT_CUDA_FUSED=0".
+# fails with them is retried without them (the table marks fused runs "+fused"); AB="case:VAR=value ..." runs a case's first
+# reft method (reft, or generate) again with each setting (marked "+VAR=value"), e.g. AB="1b:REFT_CUDA_FUSED=0".
 set -u
 cd "$(dirname "$0")/.."
 D=.device
@@ -82,9 +82,10 @@ run_case() { # name shape batch seq layers pos rank reft-methods ref-methods
     fi
     # A reft run that ran out of time would only do so again with the case's other methods.
     [ "$LAST_RC" = 124 ] && { echo "[reft $m ran out of time: skipping the case's other reft methods]"; break; }
-    # AB="case:VAR=value ..." runs the case's reft method once more with each setting (marked
-    # with it in the table), e.g. AB="1b:REFT_BLOCK_OPS=0 1b:REFT_ROTATION=host".
-    if [ "$m" = reft ]; then
+    # AB="case:VAR=value ..." runs the case's first reft method (reft, or generate) once more
+    # with each setting (marked with it in the table), e.g. AB="1b:REFT_BLOCK_OPS=0
+    # gen:REFT_PACK_PROJ=0".
+    if [ "$m" = "${rm%%,*}" ]; then
       for ab in ${AB:-}; do
         [ "${ab%%:*}" = "$name" ] || continue
         VARIANT="${ab#*:}" measured reft env "${ab#*:}" timeout "$PROC_TIMEOUT" "$BIN" --shape "$shape" --batch "$b" --seq "$t" \

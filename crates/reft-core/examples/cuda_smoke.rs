@@ -14,6 +14,7 @@
 
 use candle_core::{DType, Device, Tensor};
 use reft_core::interventions::{Activation, InterventionSpec, Kind};
+use reft_core::generate::GenerateOptions;
 use reft_core::models::{load_model, Component, LoadOptions};
 use reft_core::positions::{intervention_locations, PadMode, Positions};
 use reft_core::train::StepOptions;
@@ -44,6 +45,9 @@ struct Run {
     grad_norms: Vec<f64>,
     after_loss: f64,
     step_s: f64,
+    /// Greedy tokens after the steps (prompt forward, then decoding on the reserved KV cache:
+    /// on CUDA the fused decoding attention, packed split and add + RMSNorm).
+    generated: Vec<Vec<u32>>,
 }
 
 fn run(dir: &std::path::Path, device: &Device, dtype: DType) -> reft_core::Result<Run> {
@@ -73,7 +77,11 @@ fn run(dir: &std::path::Path, device: &Device, dtype: DType) -> reft_core::Resul
     device.synchronize()?;
     let step_s = t0.elapsed().as_secs_f64() / STEPS as f64;
     let after_loss = m.forward(&bt, false)?.loss.expect("loss");
-    Ok(Run { logits, fwd_loss, step_losses, grad_norms, after_loss, step_s })
+    let pt = 12;
+    let mut prompt = batch(b, pt, &intervention_locations(pt, Positions::parse("f1+l1").unwrap(), specs.len(), true, PadMode::Last));
+    prompt.labels = None;
+    let generated = m.generate(&prompt, &GenerateOptions { max_new_tokens: 8, ..Default::default() }, &mut |_| true)?;
+    Ok(Run { logits, fwd_loss, step_losses, grad_norms, after_loss, step_s, generated })
 }
 
 /// `‖a − b‖ / ‖a‖` over two logit tensors.
@@ -149,6 +157,8 @@ fn check_cuda(dir: &std::path::Path, gpu: &Device, cpu: &Run, cpu_bf16: &Run) ->
     }
     println!("loss after {STEPS} steps  cpu {:.6}  cuda {:.6}", cpu.after_loss, cuda.after_loss);
     println!("s/step  cpu {:.4}  cuda {:.4}", cpu.step_s, cuda.step_s);
+    let same_tokens = cuda.generated == cpu.generated;
+    println!("greedy generation (8 tokens x {} rows): cuda {} the cpu's", cpu.generated.len(), if same_tokens { "equals" } else { "DIFFERS FROM" });
     let decreased = cuda.after_loss < cuda.fwd_loss;
     // bf16: the CPU's bf16 run (validated against PyTorch's own bf16 in tests/half.rs) sets the
     // scale; CUDA's bf16 may differ from f32 by at most 3× as much as the CPU's bf16 does.
@@ -158,6 +168,8 @@ fn check_cuda(dir: &std::path::Path, gpu: &Device, cpu: &Run, cpu_bf16: &Run) ->
             let (wc, wg) = (worst_curve(&cpu.step_losses, &cpu_bf16.step_losses), worst_curve(&cpu.step_losses, &gb.step_losses));
             println!("bf16 vs cpu f32: logits relative L2  cpu {dc:.3e}  cuda {dg:.3e} | loss curve worst relative  cpu {wc:.3e}  cuda {wg:.3e}");
             println!("bf16 s/step  cpu {:.4}  cuda {:.4}", cpu_bf16.step_s, gb.step_s);
+            let agree = |a: &[Vec<u32>], b: &[Vec<u32>]| a.iter().flatten().zip(b.iter().flatten()).filter(|(x, y)| x == y).count();
+            println!("bf16 greedy tokens equal to cpu f32's: cpu bf16 {}, cuda bf16 {} of {}", agree(&cpu.generated, &cpu_bf16.generated), agree(&cpu.generated, &gb.generated), cpu.generated.iter().flatten().count());
             dg > 0.0 && dg <= 3.0 * dc.max(1e-3) && wg <= 3.0 * wc.max(1e-3)
         }
         Err(e) => {
@@ -165,7 +177,7 @@ fn check_cuda(dir: &std::path::Path, gpu: &Device, cpu: &Run, cpu_bf16: &Run) ->
             false
         }
     };
-    let ok = worst < 1e-3 && dlog < 1e-3 && decreased && bf16_ok;
-    println!("{} (worst relative loss/grad-norm diff {worst:.3e}, max |Δlogits| {dlog:.3e}, loss decreased on cuda: {decreased}, bf16 within 3× the CPU's bf16 error: {bf16_ok})", if ok { "pass" } else { "FAIL" });
+    let ok = worst < 1e-3 && dlog < 1e-3 && decreased && bf16_ok && same_tokens;
+    println!("{} (worst relative loss/grad-norm diff {worst:.3e}, max |Δlogits| {dlog:.3e}, loss decreased on cuda: {decreased}, bf16 within 3× the CPU's bf16 error: {bf16_ok}, same greedy tokens: {same_tokens})", if ok { "pass" } else { "FAIL" });
     ok
 }

@@ -265,3 +265,53 @@ fn fused_packed_projections_match_the_separate_kernels() {
     case::<half::bf16>(DType::BF16);
     case::<half::f16>(DType::F16);
 }
+
+/// Decoding attention (`reft_decode_attn`) against an f64 softmax attention over the same
+/// rounded inputs: grouped query rows, keys read from a cache with spare capacity (heads
+/// `kcap` positions apart), masked keys, head sizes that are and are not multiples of a warp.
+/// And the fused residual add + RMSNorm against the add and then the RMSNorm kernel, to the bit.
+#[test]
+fn fused_decode_attention_and_add_rmsnorm() {
+    fn case<T: WithDType + Elem>(dtype: DType) {
+        let dev = Device::Cpu;
+        let randn = |shape: &[usize]| Tensor::randn(0f32, 1.0, shape, &dev).unwrap().to_dtype(dtype).unwrap();
+        let f64s = |t: &Tensor| t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        let (b, nkv, g, tk, kcap) = (2, 2, 3, 9, 11);
+        for hd in [64usize, 40] {
+            let (q, k, v) = (randn(&[b, nkv, g, hd]), randn(&[b, nkv, kcap, hd]), randn(&[b, nkv, kcap, hd]));
+            let mask: Vec<f32> = (0..b * tk).map(|i| if i == 2 || i == tk + 7 { -1e30 } else { 0.0 }).collect();
+            let scale = 1.0 / (hd as f32).sqrt();
+            let got = emu::decode_attn(&host::<T>(&q), &host::<T>(&k), &host::<T>(&v), &mask, [b, nkv, g, hd], tk, kcap, hd, scale);
+            let got = tensor(got, &[b, nkv, g, hd]);
+            let (qh, kh, vh) = (f64s(&q), f64s(&k), f64s(&v));
+            let mut want = vec![0f64; qh.len()];
+            for row in 0..b * nkv * g {
+                let (bh, bi) = (row / g, row / g / nkv);
+                let s: Vec<f64> = (0..tk)
+                    .map(|j| (0..hd).map(|d| qh[row * hd + d] * kh[(bh * kcap + j) * hd + d]).sum::<f64>() * scale as f64 + mask[bi * tk + j] as f64)
+                    .collect();
+                let mx = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let z: f64 = s.iter().map(|x| (x - mx).exp()).sum();
+                for d in 0..hd {
+                    want[row * hd + d] = (0..tk).map(|j| (s[j] - mx).exp() / z * vh[(bh * kcap + j) * hd + d]).sum();
+                }
+            }
+            let want = Tensor::from_vec(want, &[b, nkv, g, hd], &dev).unwrap();
+            let t = match dtype {
+                DType::F32 => 1e-5,
+                DType::BF16 => 1.6e-2,
+                _ => 2e-3,
+            };
+            assert!(rel(&got, &want) < t, "decode attention {dtype:?} hd {hd}: {}", rel(&got, &want));
+        }
+        let (x, r, w) = (randn(&[7, 72]), randn(&[7, 72]), randn(&[72]));
+        let (s, y) = emu::add_rmsnorm_fwd(&host::<T>(&x), &host::<T>(&r), &host::<T>(&w), 1e-5);
+        let sum = (&x + &r).unwrap();
+        assert_eq!(rel(&tensor(s, &[7, 72]), &sum), 0.0, "add + rmsnorm: the sum {dtype:?}");
+        let want = tensor(emu::rmsnorm_fwd(&host::<T>(&sum), &host::<T>(&w), 1e-5), &[7, 72]);
+        assert_eq!(rel(&tensor(y, &[7, 72]), &want), 0.0, "add + rmsnorm: the norm {dtype:?}");
+    }
+    case::<f32>(DType::F32);
+    case::<half::bf16>(DType::BF16);
+    case::<half::f16>(DType::F16);
+}

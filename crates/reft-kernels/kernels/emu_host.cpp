@@ -34,6 +34,15 @@
                                             T* d, size_t n, size_t f) {                                     \
     emu::launch(g, b, [&] { reft_swiglu_bwd_##SUF(a, u, gr, d, n, f); });                                   \
   }                                                                                                         \
+  extern "C" void reft_emu_decode_attn_##SUF(unsigned g, unsigned b, const T* q, const T* k, const T* v,    \
+                                             const float* m, T* o, size_t rows, int gq, int nkv, int tk,    \
+                                             int kcap, int hd, float scale) {                               \
+    emu::launch(g, b, [&] { reft_decode_attn_##SUF(q, k, v, m, o, rows, gq, nkv, tk, kcap, hd, scale); });  \
+  }                                                                                                         \
+  extern "C" void reft_emu_add_rmsnorm_fwd_##SUF(unsigned g, unsigned b, const T* x, const T* r,            \
+                                                 const T* w, T* s, T* y, size_t rows, int d, float eps) {   \
+    emu::launch(g, b, [&] { reft_add_rmsnorm_fwd_##SUF(x, r, w, s, y, rows, d, eps); });                    \
+  }                                                                                                         \
   extern "C" void reft_emu_qkv_rows_##SUF(unsigned g, unsigned b, T* rows, T* q, T* k, T* v, const T* c,    \
                                           const T* s, size_t n, int t, int nh, int nkv, int hd, int inv) {  \
     emu::launch(g, b, [&] { reft_qkv_rows_##SUF(rows, q, k, v, c, s, n, t, nh, nkv, hd, inv); });           \

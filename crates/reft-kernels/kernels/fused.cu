@@ -153,6 +153,72 @@ __device__ void rope(const T* x, const T* cos, const T* sin, T* y, size_t n, int
   }
 }
 
+// ------------------------------------------------------------------ decoding attention
+// out = softmax(scale·q·kᵀ + mask)·v for few query rows against one key mask per sequence (a
+// decoding step), one warp per query row, in f32 with an online softmax. q [b, nkv, g, hd]
+// (g query rows per key head, contiguous); k and v [b, nkv, tk, hd] whose heads lie `kcap`
+// positions apart (the reserved cache's capacity, or tk); mask f32 [b, tk]. Each lane holds
+// head dims lane, lane + 32, … (hd ≤ 256). Unfused it was a batched GEMM, the softmax kernel
+// and another batched GEMM, with the scores and probabilities rounded to the storage type.
+template <typename T>
+__device__ void decode_attn(const T* q, const T* k, const T* v, const float* mask, T* out, size_t rows, int g,
+                            int nkv, int tk, int kcap, int hd, float scale) {
+  size_t row = warp_row();
+  if (row >= rows) return;
+  int lane = lane_id();
+  size_t bh = row / g, bi = bh / nkv;
+  const T* qr = q + row * hd;
+  const T* kb = k + bh * (size_t)kcap * hd;
+  const T* vb = v + bh * (size_t)kcap * hd;
+  const float* mr = mask + bi * tk;
+  int nd = (hd + 31) / 32;
+  float qv[8], acc[8];
+  for (int i = 0; i < 8; i++) {
+    int d = lane + 32 * i;
+    qv[i] = (i < nd && d < hd) ? to_f(qr[d]) : 0.f;
+    acc[i] = 0.f;
+  }
+  float m = -INFINITY, l = 0.f;
+  for (int j = 0; j < tk; j++) {
+    const T* kr = kb + (size_t)j * hd;
+    const T* vr = vb + (size_t)j * hd;
+    float s = 0.f;
+    for (int i = 0; i < nd; i++) {
+      int d = lane + 32 * i;
+      if (d < hd) s += qv[i] * to_f(kr[d]);
+    }
+    s = warp_sum(s) * scale + mr[j];
+    float mn = fmaxf(m, s);
+    float corr = expf(m - mn), p = expf(s - mn);
+    l = l * corr + p;
+    for (int i = 0; i < nd; i++) {
+      int d = lane + 32 * i;
+      if (d < hd) acc[i] = acc[i] * corr + p * to_f(vr[d]);
+    }
+    m = mn;
+  }
+  float inv = 1.f / l;
+  for (int i = 0; i < nd; i++) {
+    int d = lane + 32 * i;
+    if (d < hd) out[row * hd + d] = from_f<T>(acc[i] * inv);
+  }
+}
+
+// ------------------------------------------------------------------ residual add + RMSNorm
+// s = round(x + r) (the residual add, rounded as candle's add rounds) and y = rmsnorm(s)·w as
+// `rmsnorm_fwd` computes it, in one pass: each lane reads back only the sums it wrote, so the
+// result equals the add followed by `rmsnorm_fwd` to the bit.
+template <typename T>
+__device__ void add_rmsnorm_fwd(const T* x, const T* r, const T* w, T* s, T* y, size_t rows, int d, float eps) {
+  size_t row = warp_row();
+  if (row >= rows) return;
+  int lane = lane_id();
+  T* sr = s + row * d;
+  for (int j = lane; j < d; j += 32) sr[j] = from_f<T>(to_f(x[row * d + j]) + to_f(r[row * d + j]));
+  float inv = inv_rms(sr, d, eps, lane);
+  for (int j = lane; j < d; j += 32) y[row * d + j] = from_f<T>(to_f(w[j]) * round_t<T>(to_f(sr[j]) * inv));
+}
+
 // ------------------------------------------------------------------ packed q/k/v rows <-> rotated heads
 // `rows` [b, t, W], W = (nh + 2·nkv)·hd: one GEMM's output with the q, k and v weights packed.
 // Forward (inverse = 0): q = RoPE(the first nh·hd columns) as [b, nh, t, hd], k = RoPE(the next
@@ -312,6 +378,15 @@ extern "C" __global__ void reft_adamw_f32(float* p, const float* g, float* m, fl
   extern "C" __global__ void reft_swiglu_bwd_##SUF(const T* a, const T* u, const T* g, T* d, size_t n,        \
                                                    size_t f) {                                                 \
     swiglu_bwd<T>(a, u, g, d, n, f);                                                                           \
+  }                                                                                                            \
+  extern "C" __global__ void reft_decode_attn_##SUF(const T* q, const T* k, const T* v, const float* mask,      \
+                                                   T* out, size_t rows, int g, int nkv, int tk, int kcap,      \
+                                                   int hd, float scale) {                                      \
+    decode_attn<T>(q, k, v, mask, out, rows, g, nkv, tk, kcap, hd, scale);                                     \
+  }                                                                                                            \
+  extern "C" __global__ void reft_add_rmsnorm_fwd_##SUF(const T* x, const T* r, const T* w, T* s, T* y,        \
+                                                        size_t rows, int d, float eps) {                       \
+    add_rmsnorm_fwd<T>(x, r, w, s, y, rows, d, eps);                                                           \
   }                                                                                                            \
   extern "C" __global__ void reft_qkv_rows_##SUF(T* rows, T* q, T* k, T* v, const T* cos, const T* sin,         \
                                                  size_t n, int t, int nh, int nkv, int hd, int inverse) {      \

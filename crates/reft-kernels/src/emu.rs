@@ -23,12 +23,16 @@ pub struct Kernels<T> {
     swiglu_bwd: unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *mut T, usize, usize),
     rows_add: unsafe extern "C" fn(u32, u32, *const T, *const T, *const u32, *mut T, usize, i32, usize),
     qkv_rows: QkvRows<T>,
+    decode_attn: DecodeAttn<T>,
+    add_rms: unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *mut T, *mut T, usize, i32, f32),
 }
+
+type DecodeAttn<T> = unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *const f32, *mut T, usize, i32, i32, i32, i32, i32, f32);
 
 type QkvRows<T> = unsafe extern "C" fn(u32, u32, *mut T, *mut T, *mut T, *mut T, *const T, *const T, usize, i32, i32, i32, i32, i32);
 
 macro_rules! elem {
-    ($t:ty, $af:ident, $ab:ident, $rf:ident, $rb:ident, $ro:ident, $sf:ident, $sb:ident, $ra:ident, $qk:ident) => {
+    ($t:ty, $af:ident, $ab:ident, $rf:ident, $rb:ident, $ro:ident, $sf:ident, $sb:ident, $ra:ident, $qk:ident, $da:ident, $ar:ident) => {
         extern "C" {
             fn $af(g: u32, b: u32, s: *const $t, m: *const f32, p: *mut $t, rows: usize, k: i32, q: i32, heads: i32, mrows: i32, scale: f32);
             fn $ab(g: u32, b: u32, p: *const $t, gr: *const $t, ds: *mut $t, rows: usize, k: i32, scale: f32);
@@ -37,6 +41,8 @@ macro_rules! elem {
             fn $ro(g: u32, b: u32, x: *const $t, c: *const $t, s: *const $t, y: *mut $t, n: usize, heads: i32, t: i32, hd: i32, inverse: i32, layout: i32);
             fn $sf(g: u32, b: u32, a: *const $t, u: *const $t, y: *mut $t, n: usize, f: usize);
             fn $sb(g: u32, b: u32, a: *const $t, u: *const $t, gr: *const $t, d: *mut $t, n: usize, f: usize);
+            fn $da(g: u32, b: u32, q: *const $t, k: *const $t, v: *const $t, m: *const f32, o: *mut $t, rows: usize, gq: i32, nkv: i32, tk: i32, kcap: i32, hd: i32, scale: f32);
+            fn $ar(g: u32, b: u32, x: *const $t, r: *const $t, w: *const $t, s: *mut $t, y: *mut $t, rows: usize, d: i32, eps: f32);
             fn $qk(g: u32, b: u32, rows: *mut $t, q: *mut $t, k: *mut $t, v: *mut $t, c: *const $t, s: *const $t, n: usize, t: i32, nh: i32, nkv: i32, hd: i32, inverse: i32);
             fn $ra(g: u32, b: u32, h: *const $t, dl: *const $t, r: *const u32, out: *mut $t, n: usize, d: i32, nh: usize);
         }
@@ -51,14 +57,16 @@ macro_rules! elem {
                 swiglu_bwd: $sb,
                 rows_add: $ra,
                 qkv_rows: $qk,
+                decode_attn: $da,
+                add_rms: $ar,
             };
         }
     };
 }
 
-elem!(f32, reft_emu_attn_softmax_fwd_f32, reft_emu_attn_softmax_bwd_f32, reft_emu_rmsnorm_fwd_f32, reft_emu_rmsnorm_bwd_f32, reft_emu_rope_f32, reft_emu_swiglu_fwd_f32, reft_emu_swiglu_bwd_f32, reft_emu_rows_add_f32, reft_emu_qkv_rows_f32);
-elem!(bf16, reft_emu_attn_softmax_fwd_bf16, reft_emu_attn_softmax_bwd_bf16, reft_emu_rmsnorm_fwd_bf16, reft_emu_rmsnorm_bwd_bf16, reft_emu_rope_bf16, reft_emu_swiglu_fwd_bf16, reft_emu_swiglu_bwd_bf16, reft_emu_rows_add_bf16, reft_emu_qkv_rows_bf16);
-elem!(f16, reft_emu_attn_softmax_fwd_f16, reft_emu_attn_softmax_bwd_f16, reft_emu_rmsnorm_fwd_f16, reft_emu_rmsnorm_bwd_f16, reft_emu_rope_f16, reft_emu_swiglu_fwd_f16, reft_emu_swiglu_bwd_f16, reft_emu_rows_add_f16, reft_emu_qkv_rows_f16);
+elem!(f32, reft_emu_attn_softmax_fwd_f32, reft_emu_attn_softmax_bwd_f32, reft_emu_rmsnorm_fwd_f32, reft_emu_rmsnorm_bwd_f32, reft_emu_rope_f32, reft_emu_swiglu_fwd_f32, reft_emu_swiglu_bwd_f32, reft_emu_rows_add_f32, reft_emu_qkv_rows_f32, reft_emu_decode_attn_f32, reft_emu_add_rmsnorm_fwd_f32);
+elem!(bf16, reft_emu_attn_softmax_fwd_bf16, reft_emu_attn_softmax_bwd_bf16, reft_emu_rmsnorm_fwd_bf16, reft_emu_rmsnorm_bwd_bf16, reft_emu_rope_bf16, reft_emu_swiglu_fwd_bf16, reft_emu_swiglu_bwd_bf16, reft_emu_rows_add_bf16, reft_emu_qkv_rows_bf16, reft_emu_decode_attn_bf16, reft_emu_add_rmsnorm_fwd_bf16);
+elem!(f16, reft_emu_attn_softmax_fwd_f16, reft_emu_attn_softmax_bwd_f16, reft_emu_rmsnorm_fwd_f16, reft_emu_rmsnorm_bwd_f16, reft_emu_rope_f16, reft_emu_swiglu_fwd_f16, reft_emu_swiglu_bwd_f16, reft_emu_rows_add_f16, reft_emu_qkv_rows_f16, reft_emu_decode_attn_f16, reft_emu_add_rmsnorm_fwd_f16);
 
 fn i32_of(v: usize, what: &str) -> i32 {
     i32::try_from(v).unwrap_or_else(|_| panic!("{what} {v} does not fit i32"))
@@ -167,6 +175,33 @@ pub fn swiglu_packed_bwd<T: Elem>(au: &[T], g: &[T], f: usize, grid: Option<u32>
     let (gr, b) = crate::elementwise_launch(n);
     unsafe { (T::KERNELS.swiglu_bwd)(grid.unwrap_or(gr), b, au.as_ptr(), au.as_ptr(), g.as_ptr(), d.as_mut_ptr(), n, f) };
     d
+}
+
+/// Decoding attention (`reft_decode_attn`): `q` `[b, nkv, g, hd]`, keys and values
+/// `[b, nkv, kcap, hd]` of which the first `tk` positions are read, `mask` `[b, tk]`; returns
+/// `[b, nkv, g, hd]`.
+#[allow(clippy::too_many_arguments)]
+pub fn decode_attn<T: Elem>(q: &[T], k: &[T], v: &[T], mask: &[f32], dims: [usize; 4], tk: usize, kcap: usize, hd: usize, scale: f32) -> Vec<T> {
+    let [b, nkv, g, qd] = dims;
+    assert!(qd == hd && q.len() == b * nkv * g * hd && k.len() == b * nkv * kcap * hd && v.len() == k.len() && mask.len() == b * tk && tk <= kcap && hd <= 256, "decode attention shapes");
+    let rows = b * nkv * g;
+    let mut out = vec![T::default(); q.len()];
+    let (gr, bl) = crate::row_launch(rows);
+    unsafe {
+        (T::KERNELS.decode_attn)(gr, bl, q.as_ptr(), k.as_ptr(), v.as_ptr(), mask.as_ptr(), out.as_mut_ptr(), rows, i32_of(g, "g"), i32_of(nkv, "nkv"), i32_of(tk, "tk"), i32_of(kcap, "kcap"), i32_of(hd, "hd"), scale)
+    };
+    out
+}
+
+/// `(x + r, rmsnorm(x + r)·w)` over rows of length `w.len()` (`reft_add_rmsnorm_fwd`).
+pub fn add_rmsnorm_fwd<T: Elem>(x: &[T], r: &[T], w: &[T], eps: f32) -> (Vec<T>, Vec<T>) {
+    let d = w.len();
+    assert!(d > 0 && x.len() % d == 0 && r.len() == x.len(), "rows");
+    let rows = x.len() / d;
+    let (mut s, mut y) = (vec![T::default(); x.len()], vec![T::default(); x.len()]);
+    let (g, b) = crate::row_launch(rows);
+    unsafe { (T::KERNELS.add_rms)(g, b, x.as_ptr(), r.as_ptr(), w.as_ptr(), s.as_mut_ptr(), y.as_mut_ptr(), rows, i32_of(d, "d"), eps) };
+    (s, y)
 }
 
 /// The packed q/k/v projection rows `rows` `[b, t, (nh + 2·nkv)·hd]` as rotated queries

@@ -8,7 +8,7 @@
 
 use super::config::DecoderConfig;
 use super::hooks::{Edited, Hooks};
-use crate::ops::{attend, frozen_linear, qkv_heads, rms_norm, rope_heads, swiglu, swiglu_packed, FrozenLinear, RopeTables};
+use crate::ops::{add_rms_norm, attend, frozen_linear, qkv_heads, rms_norm, rope_heads, swiglu, swiglu_packed, FrozenLinear, RopeTables};
 use candle_core::{DType, Device, Tensor, D};
 
 /// Where in a layer an intervention reads and writes the hidden state (pyvene's names).
@@ -250,6 +250,7 @@ impl Decoder {
             c.layers.resize_with(self.layers.len(), || None);
         }
         let (eps, block_ops) = (self.cfg.rms_norm_eps, crate::ops::block_ops_on(&self.device));
+        let mut normed: Option<Tensor> = None;
         for (l, w) in self.layers.iter().enumerate().skip(layers.start).take(layers.len()) {
             // With a graph, each sublayer is one node on CUDA (`llama_block.rs`); a node also
             // applies the edit pending on its input and the residual add after it, unless an
@@ -259,17 +260,31 @@ impl Decoder {
                 h = if block_ops && x.track_op() { hooks.apply_pending(l, Component::BlockInput, x)? } else { Edited::plain(hooks.apply(l, Component::BlockInput, x)?) };
             }
             let slot = cache.as_deref_mut().map(|c| c.slot(l));
-            let h_mid = if block_ops && h.track_op() && !hooks.edits(l, Component::AttentionOutput) {
-                self.attention_node(w, h, mask, rope, slot, true)?
+            // Outside the block nodes a residual add also yields the next sublayer's normalised
+            // input (`add_rms_norm`: one kernel on CUDA without a graph, else the same two ops);
+            // `normed` carries it across a layer boundary no intervention edits.
+            let (h_mid, post) = if block_ops && h.track_op() && !hooks.edits(l, Component::AttentionOutput) {
+                (self.attention_node(w, h, mask, rope, slot, true)?, None)
             } else {
                 let x = h.materialize()?;
                 let attn = if block_ops && x.track_op() {
                     self.attention_node(w, Edited::plain(x.clone()), mask, rope, slot, false)?
                 } else {
-                    self.attention(w, &rms_norm(&x, &w.input_norm, eps)?, mask, rope, slot)?
+                    let xn = match normed.take() {
+                        Some(n) => n,
+                        None => rms_norm(&x, &w.input_norm, eps)?,
+                    };
+                    self.attention(w, &xn, mask, rope, slot)?
                 };
-                (x + hooks.apply(l, Component::AttentionOutput, attn)?)?
+                let a = hooks.apply(l, Component::AttentionOutput, attn)?;
+                if block_ops && (x.track_op() || a.track_op()) {
+                    ((x + a)?, None)
+                } else {
+                    let (s, n) = add_rms_norm(&x, &a, &w.post_norm, eps)?;
+                    (s, Some(n))
+                }
             };
+            normed = None;
             let tracked = block_ops && h_mid.track_op();
             let h_out = if tracked && !hooks.edits(l, Component::MlpOutput) {
                 self.mlp_node(w, &h_mid, true)?
@@ -277,9 +292,23 @@ impl Decoder {
                 let mlp = if tracked {
                     self.mlp_node(w, &h_mid, false)?
                 } else {
-                    self.mlp(w, &rms_norm(&h_mid, &w.post_norm, eps)?)?
+                    let xn = match post {
+                        Some(n) => n,
+                        None => rms_norm(&h_mid, &w.post_norm, eps)?,
+                    };
+                    self.mlp(w, &xn)?
                 };
-                (h_mid + hooks.apply(l, Component::MlpOutput, mlp)?)?
+                let m = hooks.apply(l, Component::MlpOutput, mlp)?;
+                let plain = !(block_ops && (h_mid.track_op() || m.track_op()));
+                let edited = hooks.edits(l, Component::BlockOutput) || hooks.edits(l + 1, Component::BlockInput);
+                match self.layers.get(l + 1) {
+                    Some(next) if plain && !edited && l + 1 < layers.end => {
+                        let (s, n) = add_rms_norm(&h_mid, &m, &next.input_norm, eps)?;
+                        normed = Some(n);
+                        s
+                    }
+                    _ => (h_mid + m)?,
+                }
             };
             h = if block_ops && h_out.track_op() {
                 hooks.apply_pending(l, Component::BlockOutput, h_out)?

@@ -34,6 +34,12 @@ fn examples_per_call(batch: usize, per_example: usize, limit: usize) -> usize {
 pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64, dtype: DType) -> Result<Tensor> {
     let (b, h, tq, _) = q.dims4()?;
     let tk = k.dim(2)?;
+    // A decoding step (a few query rows, one key mask per sequence, no graph): one kernel on
+    // CUDA (`reft_decode_attn`, f32 inside) in place of two batched GEMMs and the softmax.
+    #[cfg(feature = "cuda")]
+    if super::cuda_fused::applies(q) && tq <= 16 && q.dim(3)? <= 256 && mask.dim(2)? == 1 && k.dtype() == q.dtype() && v.dtype() == q.dtype() && !(q.track_op() || k.track_op() || v.track_op()) {
+        return super::trace::traced("attention", q, || super::cuda_fused::decode_attention(q, k, v, mask, scale));
+    }
     let per_call = examples_per_call(b, h * tq * tk, max_scores());
     let one = |q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor| -> Result<Tensor> {
         let probs = attention_probs(q, k, mask, scale)?.to_dtype(dtype)?;

@@ -166,3 +166,16 @@ fn standardize(x: &Tensor, eps: f64) -> Result<(Tensor, Tensor)> {
     let inv = (centered.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?.recip()?;
     Ok((centered.broadcast_mul(&inv)?, inv))
 }
+
+/// `(x + r, rms_norm(x + r, w))`: a residual add and the RMSNorm after it. On CUDA without a
+/// graph one fused kernel (`reft_add_rmsnorm_fwd`, the sum rounded as the add rounds it, so the
+/// same numbers), else the add and then [`rms_norm`].
+pub(crate) fn add_rms_norm(x: &Tensor, r: &Tensor, w: &Tensor, eps: f64) -> Result<(Tensor, Tensor)> {
+    #[cfg(feature = "cuda")]
+    if super::cuda_fused::applies(x) && !x.track_op() && !r.track_op() && r.dtype() == x.dtype() && w.dtype() == x.dtype() && r.shape() == x.shape() {
+        return super::trace::traced("add + rms-norm", x, || super::cuda_fused::add_rms_norm(x, r, w, eps));
+    }
+    let s = (x + r)?;
+    let n = rms_norm(&s, w, eps)?;
+    Ok((s, n))
+}

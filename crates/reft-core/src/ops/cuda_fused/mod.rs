@@ -13,6 +13,7 @@ use candle_core::{CudaDevice, CudaStorage, DType, Layout, Result, Storage, Tenso
 
 mod adamw;
 mod attention;
+mod decode;
 mod gemm;
 mod packed;
 mod rows;
@@ -20,6 +21,7 @@ mod rows_add;
 
 pub(crate) use adamw::{adamw, adamw_applies, squared_norms, squared_norms_apply};
 pub(crate) use attention::{attention_softmax, attention_softmax_backward};
+pub(crate) use decode::{add_rms_norm, decode_attention};
 pub(crate) use gemm::{applies as lt_applies, applies_storage as lt_applies_storage, linear as lt_linear, linear_storage as lt_linear_storage};
 pub(crate) use packed::{qkv_heads, qkv_rows_grad, swiglu_packed, swiglu_packed_vjp};
 pub(crate) use rows_add::{gather_rows, rows_add, rows_add_applies};
