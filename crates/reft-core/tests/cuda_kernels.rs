@@ -238,9 +238,20 @@ fn fused_packed_projections_match_the_separate_kernels() {
             let want_q = emu::rope_layout(&section(0, nh), &ch, &sh, [b, nh, t, hd], false, 1, grid);
             let want_k = emu::rope_layout(&section(nh, nkv), &ch, &sh, [b, nkv, t, hd], false, 1, grid);
             let want_v = r4.narrow(2, nh + nkv, nkv).unwrap().transpose(1, 2).unwrap().contiguous().unwrap();
-            assert_eq!(rel(&tensor(q, &[b, nh, t, hd]), &tensor(want_q, &[b, nh, t, hd])), 0.0, "packed q {dtype:?}");
-            assert_eq!(rel(&tensor(k, &[b, nkv, t, hd]), &tensor(want_k, &[b, nkv, t, hd])), 0.0, "packed k {dtype:?}");
+            assert_eq!(rel(&tensor(q, &[b, nh, t, hd]), &tensor(want_q.clone(), &[b, nh, t, hd])), 0.0, "packed q {dtype:?}");
+            assert_eq!(rel(&tensor(k, &[b, nkv, t, hd]), &tensor(want_k.clone(), &[b, nkv, t, hd])), 0.0, "packed k {dtype:?}");
             assert_eq!(rel(&tensor(v, &[b, nkv, t, hd]), &want_v), 0.0, "packed v {dtype:?}");
+            // Into a reserved cache of 9 positions from position 3 on: the same queries, the
+            // keys and values at 3..8, every other position as it was.
+            let (kcap, koff) = (9, 3);
+            let sentinel = randn(&[b, nkv, kcap, hd]);
+            let (mut kc, mut vc) = (host::<T>(&sentinel), host::<T>(&sentinel));
+            let q2 = emu::qkv_heads_into_cache(&host::<T>(&rows), &ch, &sh, b, t, [nh, nkv, hd], &mut kc, &mut vc, kcap, koff, grid);
+            assert_eq!(rel(&tensor(q2, &[b, nh, t, hd]), &tensor(want_q.clone(), &[b, nh, t, hd])), 0.0, "queries with a cache {dtype:?}");
+            let placed = |new: Tensor| Tensor::cat(&[sentinel.narrow(2, 0, koff).unwrap(), new, sentinel.narrow(2, koff + t, kcap - koff - t).unwrap()], 2).unwrap();
+            let want_kc = placed(tensor(want_k.clone(), &[b, nkv, t, hd]));
+            assert_eq!(rel(&tensor(kc, &[b, nkv, kcap, hd]), &want_kc), 0.0, "keys into the cache {dtype:?}");
+            assert_eq!(rel(&tensor(vc, &[b, nkv, kcap, hd]), &placed(want_v.clone())), 0.0, "values into the cache {dtype:?}");
 
             let got = tensor(emu::qkv_rows_grad(&host::<T>(&dq), &host::<T>(&dk), &host::<T>(&dv), &ch, &sh, b, t, [nh, nkv, hd], grid), &[b, t, (nh + 2 * nkv) * hd]);
             let back = |d: &Tensor, n: usize| tensor(emu::rope_layout(&host::<T>(d), &ch, &sh, [b, n, t, hd], true, 2, grid), &[b, t, n * hd]);

@@ -44,8 +44,9 @@
     emu::launch(g, b, [&] { reft_add_rmsnorm_fwd_##SUF(x, r, w, s, y, rows, d, eps); });                    \
   }                                                                                                         \
   extern "C" void reft_emu_qkv_rows_##SUF(unsigned g, unsigned b, T* rows, T* q, T* k, T* v, const T* c,    \
-                                          const T* s, size_t n, int t, int nh, int nkv, int hd, int inv) {  \
-    emu::launch(g, b, [&] { reft_qkv_rows_##SUF(rows, q, k, v, c, s, n, t, nh, nkv, hd, inv); });           \
+                                          const T* s, size_t n, int t, int nh, int nkv, int hd, int inv,    \
+                                          int kcap, int koff) {                                             \
+    emu::launch(g, b, [&] { reft_qkv_rows_##SUF(rows, q, k, v, c, s, n, t, nh, nkv, hd, inv, kcap, koff); }); \
   }                                                                                                         \
   extern "C" void reft_emu_rows_add_##SUF(unsigned g, unsigned b, const T* h, const T* dl, const unsigned* r, \
                                           T* out, size_t n, int d, size_t nh) {                             \

@@ -225,10 +225,12 @@ __device__ void add_rmsnorm_fwd(const T* x, const T* r, const T* w, T* s, T* y, 
 // nkv·hd) as [b, nkv, t, hd], v = the last nkv·hd transposed to [b, nkv, t, hd]; the arithmetic
 // is `rope`'s. Inverse: rows = [rope⁻¹(dq) | rope⁻¹(dk) | dv] from the three in heads layout, the
 // packed GEMM's input gradient. One thread per element of `rows` (n = b·t·W); unpacked it was
-// three GEMMs, two rotations and a transposing copy each way (plus two adds backward).
+// three GEMMs, two rotations and a transposing copy each way (plus two adds backward). The keys
+// and values may go into a reserved cache instead: heads `kcap` positions apart, from position
+// `koff` on (kcap = t, koff = 0 otherwise).
 template <typename T>
 __device__ void qkv_rows(T* rows, T* q, T* k, T* v, const T* cos, const T* sin, size_t n, int t, int nh, int nkv,
-                         int hd, int inverse) {
+                         int hd, int inverse, int kcap, int koff) {
   int half = hd / 2;
   size_t w = (size_t)(nh + 2 * nkv) * hd;
   for (size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x; idx < n; idx += (size_t)gridDim.x * blockDim.x) {
@@ -239,7 +241,7 @@ __device__ void qkv_rows(T* rows, T* q, T* k, T* v, const T* cos, const T* sin, 
     int part = head < nh ? 0 : head < nh + nkv ? 1 : 2;  // q, k or v
     T* sec = part == 0 ? q : part == 1 ? k : v;
     int heads = part == 0 ? nh : nkv, hh = head - (part == 0 ? 0 : part == 1 ? nh : nh + nkv);
-    size_t hi = ((bi * heads + hh) * t + ti) * hd + i;
+    size_t hi = part == 0 ? ((bi * heads + hh) * t + ti) * hd + i : ((bi * heads + hh) * kcap + koff + ti) * hd + i;
     if (part == 2) {
       if (inverse) rows[idx] = v[hi];
       else v[hi] = rows[idx];
@@ -389,8 +391,9 @@ extern "C" __global__ void reft_adamw_f32(float* p, const float* g, float* m, fl
     add_rmsnorm_fwd<T>(x, r, w, s, y, rows, d, eps);                                                           \
   }                                                                                                            \
   extern "C" __global__ void reft_qkv_rows_##SUF(T* rows, T* q, T* k, T* v, const T* cos, const T* sin,         \
-                                                 size_t n, int t, int nh, int nkv, int hd, int inverse) {      \
-    qkv_rows<T>(rows, q, k, v, cos, sin, n, t, nh, nkv, hd, inverse);                                          \
+                                                 size_t n, int t, int nh, int nkv, int hd, int inverse,        \
+                                                 int kcap, int koff) {                                         \
+    qkv_rows<T>(rows, q, k, v, cos, sin, n, t, nh, nkv, hd, inverse, kcap, koff);                              \
   }                                                                                                            \
   extern "C" __global__ void reft_rows_add_##SUF(const T* h, const T* delta, const unsigned* rows, T* out,     \
                                                  size_t n, int d, size_t nh) {                                 \

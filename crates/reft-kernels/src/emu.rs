@@ -29,7 +29,7 @@ pub struct Kernels<T> {
 
 type DecodeAttn<T> = unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *const f32, *mut T, usize, i32, i32, i32, i32, i32, f32);
 
-type QkvRows<T> = unsafe extern "C" fn(u32, u32, *mut T, *mut T, *mut T, *mut T, *const T, *const T, usize, i32, i32, i32, i32, i32);
+type QkvRows<T> = unsafe extern "C" fn(u32, u32, *mut T, *mut T, *mut T, *mut T, *const T, *const T, usize, i32, i32, i32, i32, i32, i32, i32);
 
 macro_rules! elem {
     ($t:ty, $af:ident, $ab:ident, $rf:ident, $rb:ident, $ro:ident, $sf:ident, $sb:ident, $ra:ident, $qk:ident, $da:ident, $ar:ident) => {
@@ -43,7 +43,7 @@ macro_rules! elem {
             fn $sb(g: u32, b: u32, a: *const $t, u: *const $t, gr: *const $t, d: *mut $t, n: usize, f: usize);
             fn $da(g: u32, b: u32, q: *const $t, k: *const $t, v: *const $t, m: *const f32, o: *mut $t, rows: usize, gq: i32, nkv: i32, tk: i32, kcap: i32, hd: i32, scale: f32);
             fn $ar(g: u32, b: u32, x: *const $t, r: *const $t, w: *const $t, s: *mut $t, y: *mut $t, rows: usize, d: i32, eps: f32);
-            fn $qk(g: u32, b: u32, rows: *mut $t, q: *mut $t, k: *mut $t, v: *mut $t, c: *const $t, s: *const $t, n: usize, t: i32, nh: i32, nkv: i32, hd: i32, inverse: i32);
+            fn $qk(g: u32, b: u32, rows: *mut $t, q: *mut $t, k: *mut $t, v: *mut $t, c: *const $t, s: *const $t, n: usize, t: i32, nh: i32, nkv: i32, hd: i32, inverse: i32, kcap: i32, koff: i32);
             fn $ra(g: u32, b: u32, h: *const $t, dl: *const $t, r: *const u32, out: *mut $t, n: usize, d: i32, nh: usize);
         }
         impl Elem for $t {
@@ -211,8 +211,20 @@ pub fn qkv_heads<T: Elem>(rows: &[T], cos: &[T], sin: &[T], b: usize, t: usize, 
     assert!(rows.len() == b * t * (nh + 2 * nkv) * hd && cos.len() == b * t * hd && sin.len() == cos.len() && hd % 2 == 0, "qkv shapes");
     let mut rows = rows.to_vec();
     let (mut q, mut k, mut v) = (vec![T::default(); b * nh * t * hd], vec![T::default(); b * nkv * t * hd], vec![T::default(); b * nkv * t * hd]);
-    qkv_launch(&mut rows, &mut q, &mut k, &mut v, cos, sin, t, heads, false, grid);
+    qkv_launch(&mut rows, &mut q, &mut k, &mut v, cos, sin, t, heads, false, (t, 0), grid);
     (q, k, v)
+}
+
+/// [`qkv_heads`] with the keys and values written into cache buffers `kc`, `vc`
+/// `[b, nkv, kcap, hd]` from position `koff` on (the rest left as it is); returns the queries.
+#[allow(clippy::too_many_arguments)]
+pub fn qkv_heads_into_cache<T: Elem>(rows: &[T], cos: &[T], sin: &[T], b: usize, t: usize, heads: [usize; 3], kc: &mut [T], vc: &mut [T], kcap: usize, koff: usize, grid: Option<u32>) -> Vec<T> {
+    let [nh, nkv, hd] = heads;
+    assert!(rows.len() == b * t * (nh + 2 * nkv) * hd && kc.len() == b * nkv * kcap * hd && vc.len() == kc.len() && koff + t <= kcap, "qkv cache shapes");
+    let mut rows = rows.to_vec();
+    let mut q = vec![T::default(); b * nh * t * hd];
+    qkv_launch(&mut rows, &mut q, kc, vc, cos, sin, t, heads, false, (kcap, koff), grid);
+    q
 }
 
 /// The inverse of [`qkv_heads`] for gradients: `[rope⁻¹(dq) | rope⁻¹(dk) | dv]` as rows.
@@ -221,12 +233,12 @@ pub fn qkv_rows_grad<T: Elem>(dq: &[T], dk: &[T], dv: &[T], cos: &[T], sin: &[T]
     assert!(dq.len() == b * nh * t * hd && dk.len() == b * nkv * t * hd && dv.len() == dk.len() && cos.len() == b * t * hd, "qkv gradient shapes");
     let mut rows = vec![T::default(); b * t * (nh + 2 * nkv) * hd];
     let (mut q, mut k, mut v) = (dq.to_vec(), dk.to_vec(), dv.to_vec());
-    qkv_launch(&mut rows, &mut q, &mut k, &mut v, cos, sin, t, heads, true, grid);
+    qkv_launch(&mut rows, &mut q, &mut k, &mut v, cos, sin, t, heads, true, (t, 0), grid);
     rows
 }
 
 #[allow(clippy::too_many_arguments)]
-fn qkv_launch<T: Elem>(rows: &mut [T], q: &mut [T], k: &mut [T], v: &mut [T], cos: &[T], sin: &[T], t: usize, heads: [usize; 3], inverse: bool, grid: Option<u32>) {
+fn qkv_launch<T: Elem>(rows: &mut [T], q: &mut [T], k: &mut [T], v: &mut [T], cos: &[T], sin: &[T], t: usize, heads: [usize; 3], inverse: bool, (kcap, koff): (usize, usize), grid: Option<u32>) {
     let [nh, nkv, hd] = heads;
     let n = rows.len();
     let (g, b) = crate::elementwise_launch(n);
@@ -246,6 +258,8 @@ fn qkv_launch<T: Elem>(rows: &mut [T], q: &mut [T], k: &mut [T], v: &mut [T], co
             i32_of(nkv, "nkv"),
             i32_of(hd, "hd"),
             inverse as i32,
+            i32_of(kcap, "kcap"),
+            i32_of(koff, "koff"),
         )
     };
 }

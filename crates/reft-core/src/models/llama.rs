@@ -8,7 +8,9 @@
 
 use super::config::DecoderConfig;
 use super::hooks::{Edited, Hooks};
-use crate::ops::{add_rms_norm, attend, frozen_linear, qkv_heads, rms_norm, rope_heads, swiglu, swiglu_packed, FrozenLinear, RopeTables};
+pub use super::kv_cache::KvCache;
+use super::kv_cache::CacheSlot;
+use crate::ops::{add_rms_norm, attend, frozen_linear, qkv_heads, qkv_heads_into_cache, qkv_into_cache_applies, rms_norm, rope_heads, swiglu, swiglu_packed, FrozenLinear, RopeTables};
 use candle_core::{DType, Device, Tensor, D};
 
 /// Where in a layer an intervention reads and writes the hidden state (pyvene's names).
@@ -60,95 +62,6 @@ pub struct LayerWeights {
     /// q/k/v and gate/up packed into one matrix each (`packed.rs`; the fields above are then
     /// views of them), or `None`.
     pub packed: Option<super::packed::Packed>,
-}
-
-/// Per-layer key/value cache for incremental decoding: `[b, kv_heads, t_past, head_dim]`.
-///
-/// Made [`KvCache::with_capacity`], each layer's keys and values go into buffers of that many
-/// positions, written in place, and `layers` holds views of their filled part: a decoding step
-/// then copies only its own keys and values, where growing the cache by concatenation copies
-/// the whole cache of every layer every step (two copies and an allocation per tensor).
-#[derive(Default)]
-pub struct KvCache {
-    pub layers: Vec<Option<(Tensor, Tensor)>>,
-    /// Positions to reserve per layer (0: grow by concatenation).
-    pub capacity: usize,
-    buffers: Vec<Option<(Tensor, Tensor)>>,
-}
-
-/// One layer's entry of a [`KvCache`], as the attention updates it.
-pub(super) struct CacheSlot<'a> {
-    kv: &'a mut Option<(Tensor, Tensor)>,
-    buffer: &'a mut Option<(Tensor, Tensor)>,
-    capacity: usize,
-}
-
-impl CacheSlot<'_> {
-    /// Appends keys and values `[b, kv_heads, t, head_dim]` and returns those of all positions
-    /// with the number cached before. What the cache keeps has no graph (decoding is inference
-    /// only, and training's cached positions are constants).
-    fn append(self, k: Tensor, v: Tensor) -> candle_core::Result<(Tensor, Tensor, usize)> {
-        let past = match self.kv.as_ref() {
-            Some((pk, _)) => pk.dim(2)?,
-            None => 0,
-        };
-        let t = k.dim(2)?;
-        // In place when the buffers were made by this cache's first write and still have room;
-        // else (a cache seeded from outside, or one that outgrew its capacity) concatenated.
-        if past + t <= self.capacity && (past == 0 || self.buffer.is_some()) {
-            if past == 0 {
-                let (b, h, _, hd) = k.dims4()?;
-                let zeros = || Tensor::zeros((b, h, self.capacity, hd), k.dtype(), k.device());
-                *self.buffer = Some((zeros()?, zeros()?));
-            }
-            if let Some((kb, vb)) = self.buffer.as_ref() {
-                kb.slice_set(&k.detach().contiguous()?, 2, past)?;
-                vb.slice_set(&v.detach().contiguous()?, 2, past)?;
-                let (ka, va) = (kb.narrow(2, 0, past + t)?, vb.narrow(2, 0, past + t)?);
-                *self.kv = Some((ka.clone(), va.clone()));
-                if !(k.track_op() || v.track_op()) {
-                    return Ok((ka, va, past));
-                }
-                // A graph (interventions in a generation's prompt) needs this call's keys and
-                // values as computed; the cached positions are constants.
-                if past == 0 {
-                    return Ok((k, v, past));
-                }
-                let (pk, pv) = (kb.narrow(2, 0, past)?, vb.narrow(2, 0, past)?);
-                return Ok((Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?, past));
-            }
-        }
-        *self.buffer = None;
-        let (k, v) = match self.kv.as_ref() {
-            Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
-            None => (k, v),
-        };
-        *self.kv = Some((k.detach(), v.detach()));
-        Ok((k, v, past))
-    }
-}
-
-impl KvCache {
-    /// An empty cache that reserves `capacity` positions per layer on its first write.
-    pub fn with_capacity(capacity: usize) -> Self {
-        Self { capacity, ..Self::default() }
-    }
-
-    /// A cache holding these keys and values per layer (grown by concatenation).
-    pub fn from_layers(layers: Vec<Option<(Tensor, Tensor)>>) -> Self {
-        Self { layers, ..Self::default() }
-    }
-
-    /// Layer `l`'s entry (the cache must have `l + 1` layers).
-    pub(super) fn slot(&mut self, l: usize) -> CacheSlot<'_> {
-        self.buffers.resize_with(self.layers.len(), || None);
-        CacheSlot { kv: &mut self.layers[l], buffer: &mut self.buffers[l], capacity: self.capacity }
-    }
-
-    pub fn past_len(&self) -> usize {
-        // The first filled layer: a cache may start above layer 0 (training's frozen window).
-        self.layers.iter().flatten().next().map(|(k, _)| k.dims()[2]).unwrap_or(0)
-    }
 }
 
 /// What every layer of one forward shares ([`Decoder::prepare`]).
@@ -399,6 +312,17 @@ impl Decoder {
         let (b, t, _) = x.dims3()?;
         let (nh, nkv, hd) = (self.cfg.num_heads, self.cfg.num_kv_heads, self.cfg.head_dim);
         let heads = |y: Tensor, n: usize| y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous();
+        let mut cache = cache;
+        // Decoding into a reserved cache on CUDA: the split writes the keys and values there.
+        if let (Some(p), Some(slot)) = (&w.packed, cache.as_mut()) {
+            if qkv_into_cache_applies(x, rope, hd) {
+                if let Some((kc, vc, past)) = slot.room((b, nkv, t, hd), x.dtype(), x.device())? {
+                    let q = qkv_heads_into_cache(&p.qkv.forward(x)?, rope, nh, nkv, hd, &kc, &vc, past)?;
+                    let (k, v) = cache.take().expect("matched above").filled(past + t)?;
+                    return Ok((q.reshape((b, nkv, (nh / nkv) * t, hd))?, k, v, past));
+                }
+            }
+        }
         let (q, mut k, mut v) = match &w.packed {
             // Packed weights: one GEMM, then one split (`ops/packed.rs`); without a graph only,
             // as the block nodes and inference run it (the op-by-op graph takes the views).

@@ -23,7 +23,8 @@
 //! On CUDA by default; `ops::set_block_ops` (or `REFT_BLOCK_OPS=0|1`) decides for every device.
 
 use super::hooks::{Edited, RowEdit};
-use super::llama::{CacheSlot, Decoder, LayerWeights};
+use super::kv_cache::CacheSlot;
+use super::llama::{Decoder, LayerWeights};
 use crate::ops::{
     attention_probs, attention_probs_vjp, batched_matmul, frozen_linear_vjp, qkv_rows_vjp, rms_norm, rms_norm_vjp, rope_vjp_rows,
     swiglu, swiglu_packed, swiglu_packed_vjp, swiglu_vjp, FrozenLinear, RopeTables,

@@ -10,6 +10,7 @@ pub mod gguf;
 pub mod hf;
 pub mod hf_encoder;
 pub mod hooks;
+pub mod kv_cache;
 pub mod llama;
 mod llama_block;
 pub mod packed;

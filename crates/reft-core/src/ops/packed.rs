@@ -32,6 +32,30 @@ pub(crate) fn qkv_heads(rows: &Tensor, rope: &RopeTables, nh: usize, nkv: usize,
     Ok((q, k, v))
 }
 
+/// Whether [`qkv_heads_into_cache`] takes rows like `x` (`[b, t, ..]`, no graph): CUDA with the
+/// fused kernels and tables for `t` positions.
+pub(crate) fn qkv_into_cache_applies(x: &Tensor, rope: &RopeTables, hd: usize) -> bool {
+    #[cfg(feature = "cuda")]
+    if let Ok((b, t, _)) = x.dims3() {
+        return super::cuda_fused::applies(x) && !x.track_op() && hd % 2 == 0 && rope.cos.dims() == [b, 1, t, hd] && rope.cos.dtype() == x.dtype();
+    }
+    let _ = (x, rope, hd);
+    false
+}
+
+/// [`qkv_heads`]'s queries, with its keys and values written into the reserved cache buffers
+/// `kc`, `vc` `[b, nkv, capacity, hd]` at positions `past..past + t` in the same kernel (a
+/// decoding step's split and cache append). Only where [`qkv_into_cache_applies`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn qkv_heads_into_cache(rows: &Tensor, rope: &RopeTables, nh: usize, nkv: usize, hd: usize, kc: &Tensor, vc: &Tensor, past: usize) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    if qkv_into_cache_applies(rows, rope, hd) {
+        return super::trace::traced("qkv split", rows, || super::cuda_fused::qkv_heads_into_cache(rows, &rope.cos, &rope.sin, [nh, nkv, hd], kc, vc, past));
+    }
+    let _ = (rows, rope, nh, nkv, hd, kc, vc, past);
+    candle_core::bail!("qkv_heads_into_cache: no fused kernel here (CUDA only)")
+}
+
 /// The gradient of the packed rows `[b, t, (nh + 2·nkv)·hd]` from those of [`qkv_heads`]'s
 /// outputs (`dq` `[b, nh, t, hd]`, `dk` and `dv` `[b, nkv, t, hd]`).
 pub(crate) fn qkv_rows_vjp(dq: &Tensor, dk: &Tensor, dv: &Tensor, rope: &RopeTables) -> Result<Tensor> {

@@ -27,10 +27,13 @@ impl Qkv {
     }
 
     /// Launches `reft_qkv_rows` with `rows` and the three sections of `heads_buf` (q, k, v in
-    /// that order, each contiguous) as they are given.
-    fn launch(&self, dev: &candle_core::CudaDevice, dtype: candle_core::DType, b: usize, t: usize, rows: &CudaStorage, heads_buf: [&CudaStorage; 3], offsets: [usize; 3], inverse: bool) -> Result<()> {
+    /// that order, each contiguous) as they are given; keys and values `kcap` positions per head
+    /// from position `koff` on (`(t, 0)` but for a reserved cache).
+    #[allow(clippy::too_many_arguments)]
+    fn launch(&self, dev: &candle_core::CudaDevice, dtype: candle_core::DType, b: usize, t: usize, rows: &CudaStorage, heads_buf: [&CudaStorage; 3], offsets: [usize; 3], inverse: bool, (kcap, koff): (usize, usize)) -> Result<()> {
         let [nh, nkv, hd] = self.heads;
-        let (nq, nk, n) = self.sizes(b, t);
+        let (nq, _, n) = self.sizes(b, t);
+        let nk = b * nkv * kcap * hd;
         let table = [b, 1, t, hd];
         let (cs, cl) = self.cos.storage_and_layout();
         let (ss, sl) = self.sin.storage_and_layout();
@@ -44,9 +47,10 @@ impl Qkv {
             let sec = |i: usize, len: usize| -> Result<_> { Ok(heads_buf[i].as_cuda_slice::<T>()?.slice(offsets[i]..offsets[i] + len)) };
             let (qv, kv, vv) = (sec(0, nq)?, sec(1, nk)?, sec(2, nk)?);
             let (ti, hi, kvi, di, inv) = (i32_of(t, "t")?, i32_of(nh, "heads")?, i32_of(nkv, "kv heads")?, i32_of(hd, "head_dim")?, inverse as i32);
+            let (ci, oi) = (i32_of(kcap, "the cache capacity")?, i32_of(koff, "the cache position")?);
             let stream = dev.cuda_stream();
             let mut lb = stream.launch_builder(&func);
-            lb.arg(&rv).arg(&qv).arg(&kv).arg(&vv).arg(&cv).arg(&sv).arg(&n).arg(&ti).arg(&hi).arg(&kvi).arg(&di).arg(&inv);
+            lb.arg(&rv).arg(&qv).arg(&kv).arg(&vv).arg(&cv).arg(&sv).arg(&n).arg(&ti).arg(&hi).arg(&kvi).arg(&di).arg(&inv).arg(&ci).arg(&oi);
             unsafe { lb.launch(config(reft_kernels::elementwise_launch(n))) }.w()?;
         });
         Ok(())
@@ -75,7 +79,7 @@ impl CustomOp1 for Qkv {
             let dst = unsafe { dev.alloc::<T>(n)? };
             CudaStorage::wrap_cuda_slice(dst, dev.clone())
         });
-        self.launch(&dev, rows.dtype(), b, t, rows, [&out, &out, &out], [0, nq, nq + nk], false)?;
+        self.launch(&dev, rows.dtype(), b, t, rows, [&out, &out, &out], [0, nq, nq + nk], false, (t, 0))?;
         Ok((out, Shape::from(n)))
     }
 }
@@ -110,7 +114,7 @@ impl CustomOp3 for QkvGrad {
             let dst = unsafe { dev.alloc::<T>(n)? };
             CudaStorage::wrap_cuda_slice(dst, dev.clone())
         });
-        self.0.launch(&dev, dq.dtype(), b, t, &rows, [dq, dk, dv], [lq.start_offset(), lk.start_offset(), lv.start_offset()], true)?;
+        self.0.launch(&dev, dq.dtype(), b, t, &rows, [dq, dk, dv], [lq.start_offset(), lk.start_offset(), lv.start_offset()], true, (t, 0))?;
         Ok((rows, Shape::from((b, t, (nh + 2 * nkv) * hd))))
     }
 }
@@ -127,6 +131,61 @@ pub(crate) fn qkv_heads(rows: &Tensor, cos: &Tensor, sin: &Tensor, heads: [usize
     let k = flat.narrow(0, nq, nk)?.reshape((b, nkv, t, hd))?;
     let v = flat.narrow(0, nq + nk, nk)?.reshape((b, nkv, t, hd))?;
     Ok((q, k, v))
+}
+
+/// [`Qkv`] writing the keys and values into a reserved cache (`[b, nkv, kcap, hd]` buffers,
+/// contiguous, from position `koff` on) and returning only the queries.
+struct QkvIntoCache {
+    qkv: Qkv,
+    k: Tensor,
+    v: Tensor,
+    koff: usize,
+}
+
+impl CustomOp1 for QkvIntoCache {
+    fn name(&self) -> &'static str {
+        "fused-qkv-into-cache"
+    }
+
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
+        cuda_only(self.name())
+    }
+
+    fn cuda_fwd(&self, rows: &CudaStorage, l: &Layout) -> Result<(CudaStorage, Shape)> {
+        let (b, t, w) = l.shape().dims3()?;
+        let [nh, nkv, hd] = self.qkv.heads;
+        if w != (nh + 2 * nkv) * hd || l.start_offset() != 0 || !l.is_contiguous() {
+            candle_core::bail!("fused qkv into cache: rows {:?} do not hold {nh} + 2·{nkv} heads of {hd}", l.dims());
+        }
+        let (ks, kl) = self.k.storage_and_layout();
+        let (vs, vl) = self.v.storage_and_layout();
+        let kcap = kl.dims().get(2).copied().unwrap_or(0);
+        for (lay, what) in [(&*kl, "the key cache"), (&*vl, "the value cache")] {
+            expect_dims(lay, &[b, nkv, kcap, hd], what)?;
+            if !lay.is_contiguous() || lay.start_offset() != 0 {
+                candle_core::bail!("fused qkv into cache: {what} is not a whole buffer");
+            }
+        }
+        if self.koff + t > kcap {
+            candle_core::bail!("fused qkv into cache: positions {}..{} past a capacity of {kcap}", self.koff, self.koff + t);
+        }
+        let dev = rows.device().clone();
+        let q = per_dtype!(rows.dtype(), T => {
+            let dst = unsafe { dev.alloc::<T>(b * nh * t * hd)? };
+            CudaStorage::wrap_cuda_slice(dst, dev.clone())
+        });
+        let (kc, vc) = (cuda_of(&ks, "the key cache")?, cuda_of(&vs, "the value cache")?);
+        self.qkv.launch(&dev, rows.dtype(), b, t, rows, [&q, kc, vc], [0, 0, 0], false, (kcap, self.koff))?;
+        Ok((q, Shape::from((b, nh, t, hd))))
+    }
+}
+
+/// The rotated queries `[b, nh, t, hd]` of packed rows, with the rotated keys and the values
+/// written into the reserved cache buffers `kc`, `vc` `[b, nkv, kcap, hd]` at positions
+/// `past..past + t`, in one kernel. The buffers are written in place (the cache's own).
+pub(crate) fn qkv_heads_into_cache(rows: &Tensor, cos: &Tensor, sin: &Tensor, heads: [usize; 3], kc: &Tensor, vc: &Tensor, past: usize) -> Result<Tensor> {
+    let op = QkvIntoCache { qkv: Qkv { heads, cos: cos.contiguous()?, sin: sin.contiguous()? }, k: kc.clone(), v: vc.clone(), koff: past };
+    rows.detach().contiguous()?.apply_op1_no_bwd(&op)
 }
 
 /// The packed rows' gradient `[b, t, (nh + 2·nkv)·hd]` from those of the rotated queries, keys
