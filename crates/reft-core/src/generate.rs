@@ -7,7 +7,7 @@ use crate::batch::Batch;
 use crate::error::{ReftError, Result};
 use crate::models::{ForwardInput, KvCache, NoHooks};
 use crate::reft::ReftModel;
-use candle_core::{DType, IndexOp, Tensor};
+use candle_core::{DType, IndexOp, Tensor, D};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -148,10 +148,22 @@ impl ReftModel {
                 let h = self.prefill(&batch, if o.use_cache { Some(&mut cache) } else { None })?;
                 h.i((.., total - 1, ..))?
             };
-            let logits = dec.logits(&last)?.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+            let logits = dec.logits(&last)?;
+            // Greedy on a GPU: the argmax on the device, so that a step copies b token ids to the
+            // host instead of b × vocab logits.
+            let greedy = o.greedy || o.temperature <= 0.0;
+            let (ids, logits) = if greedy && dec.device.is_cuda() {
+                (Some(logits.argmax(D::Minus1)?.to_vec1::<u32>()?), Vec::new())
+            } else {
+                (None, logits.to_dtype(DType::F32)?.to_vec2::<f32>()?)
+            };
             let mut tokens = Vec::with_capacity(b);
             for r in 0..b {
-                let tok = if done[r] { pad } else { pick(&logits[r], o, &mut rng) };
+                let tok = match (&ids, done[r]) {
+                    (_, true) => pad,
+                    (Some(ids), false) => ids[r],
+                    (None, false) => pick(&logits[r], o, &mut rng),
+                };
                 if !done[r] {
                     out[r].push(tok);
                     done[r] = o.stop_tokens.contains(&tok);
