@@ -28,13 +28,30 @@ export function native(): NativeModule {
   return cached
 }
 
+/** The optional package that ships the CUDA build of the addon (`npm/linux-x64-gnu-cuda`). */
+export const CUDA_PACKAGE = '@reft/binding-linux-x64-gnu-cuda'
+
 /**
- * Where the CUDA build of the addon is expected: `$REFT_CUDA_ADDON`, else
- * `native/reft.linux-x64-gnu.cuda.node` (written by `scripts/build-cuda.sh --node`). The CPU
- * addon never links CUDA; this one needs an NVIDIA driver and the CUDA 13 libraries.
+ * Where the CUDA build of the addon is looked for, in order: `$REFT_CUDA_ADDON`;
+ * `native/reft.linux-x64-gnu.cuda.node` (written by `scripts/build-cuda.sh --node`); the
+ * optional package {@link CUDA_PACKAGE} (`scripts/pack-cuda-addon.sh` makes it). The first that
+ * exists, else the local path. The CPU addon never links CUDA; this one needs an NVIDIA driver
+ * and the CUDA 13 libraries. `resolvePackage` finds a package's main file (tests replace it).
  */
-export function cudaAddonPath(): string {
-  return process.env.REFT_CUDA_ADDON ?? fileURLToPath(new URL('../native/reft.linux-x64-gnu.cuda.node', import.meta.url))
+export function cudaAddonPath(resolvePackage: (name: string) => string | undefined = resolveInstalled): string {
+  if (process.env.REFT_CUDA_ADDON !== undefined) return process.env.REFT_CUDA_ADDON
+  const local = fileURLToPath(new URL('../native/reft.linux-x64-gnu.cuda.node', import.meta.url))
+  if (existsSync(local)) return local
+  const installed = resolvePackage(CUDA_PACKAGE)
+  return installed !== undefined && existsSync(installed) ? installed : local
+}
+
+function resolveInstalled(name: string): string | undefined {
+  try {
+    return createRequire(import.meta.url).resolve(name)
+  } catch {
+    return undefined
+  }
 }
 
 /**
@@ -48,7 +65,7 @@ export function nativeCuda(): NativeModule {
     throw new ReftError('ERR_BACKEND', `device 'cuda' needs the CUDA build of the addon, which exists for Linux x64 only (this is ${process.platform}-${process.arch})`)
   }
   if (!existsSync(path)) {
-    throw new ReftError('ERR_BACKEND', `device 'cuda' needs the CUDA build of the addon at ${path}, which is not installed; build it with \`scripts/build-cuda.sh --node\` (docs/CUDA.md)`)
+    throw new ReftError('ERR_BACKEND', `device 'cuda' needs the CUDA build of the addon at ${path}, which is not installed; build it with \`scripts/build-cuda.sh --node\`, or install the optional package ${CUDA_PACKAGE} (\`scripts/pack-cuda-addon.sh\`; docs/CUDA.md)`)
   }
   try {
     cachedCuda = createRequire(import.meta.url)(path) as NativeModule

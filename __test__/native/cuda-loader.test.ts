@@ -1,14 +1,15 @@
 /**
  * `device: 'cuda'` loads the CUDA build of the addon, a separate binary: where it is missing or
  * cannot load (no NVIDIA driver), `loadModel` fails with ERR_BACKEND saying what is missing,
- * never falling back to the CPU. On a GPU machine the same call loads the model on the GPU.
+ * never falling back to the CPU. On a GPU machine the same call loads the model on the GPU. The
+ * binary is found through `$REFT_CUDA_ADDON`, a local build, or the optional CUDA package.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createTinyModel, loadModel } from '../../src/index.js'
-import { cudaAddonPath } from '../../src/native.js'
+import { CUDA_PACKAGE, cudaAddonPath } from '../../src/native.js'
 
 const reason = (p: Promise<unknown>) => p.then(() => ({ code: 'no error', message: '' }), (e: { code?: string; message: string }) => ({ code: e.code, message: e.message }))
 
@@ -41,6 +42,26 @@ describe('the CUDA addon loader', () => {
     const r = await reason(loadModel(modelDir, { device: 'cuda' }))
     expect(r.code).toBe('ERR_BACKEND')
     expect(r.message).toMatch(/could not be loaded/)
+  })
+
+  it('finds the optional CUDA package when no local build or override names one', () => {
+    delete process.env.REFT_CUDA_ADDON
+    const installed = join(root, 'pkg.cuda.node')
+    writeFileSync(installed, 'stand-in')
+    const asked: string[] = []
+    const found = cudaAddonPath((name) => (asked.push(name), installed))
+    const local = cudaAddonPath(() => undefined)
+    expect(local).toMatch(/native\/reft\.linux-x64-gnu\.cuda\.node$/)
+    // A local build (scripts/build-cuda.sh --node) takes precedence over the package.
+    if (existsSync(local)) expect(found).toBe(local)
+    else {
+      expect(found).toBe(installed)
+      expect(asked).toEqual([CUDA_PACKAGE])
+      // A package that resolves to a missing file falls back to the local path (named in the error).
+      expect(cudaAddonPath(() => join(root, 'gone.cuda.node'))).toBe(local)
+    }
+    process.env.REFT_CUDA_ADDON = join(root, 'override.node')
+    expect(cudaAddonPath(() => installed)).toBe(join(root, 'override.node'))
   })
 
   it('refuses cuda on the WebAssembly backend', async () => {
