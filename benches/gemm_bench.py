@@ -2,26 +2,14 @@
 same session on the same GPU: `F.linear(x, w)` (the forward) and `g @ w` (the input gradient).
 One JSON line per shape and direction. Run by scripts/gpu-session.sh; needs torch with CUDA."""
 import json
+import os
 import sys
 
 import torch
 import torch.nn.functional as F
 
-SHAPES = [
-    ("7b_q_o", 4096, 4096, 4096),
-    ("7b_qkv_packed", 4096, 12288, 4096),
-    ("7b_gate_up_packed", 4096, 22016, 4096),
-    ("7b_down", 4096, 4096, 11008),
-    ("7b_lm_head", 4096, 32000, 4096),
-    ("1b_k", 4096, 256, 2048),
-    ("1b_qkv_packed", 4096, 2560, 2048),
-    ("1b_o", 4096, 2048, 2048),
-    ("1b_gate_up_packed", 4096, 11264, 2048),
-    ("1b_down", 4096, 2048, 5632),
-    ("1b_decode_qkv", 8, 2560, 2048),
-    ("1b_decode_gate_up", 8, 11264, 2048),
-    ("1b_decode_down", 8, 2048, 5632),
-]
+# [name, rows m, outputs n, inputs k], shared with the Rust side.
+SHAPES = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "gemm_shapes.json")))
 
 
 def median_ms(fn, reps):

@@ -178,6 +178,27 @@ fn clock(device: &Device, head: &str, label: &str, mut f: impl FnMut() -> candle
     }
 }
 
+/// Runs `f` once with tracing on (`ops::set_trace`) and prints its time as `"{what} traced"`,
+/// then each traced label as `"{what}:{label}"`.
+fn traced_run(device: &Device, head: &str, what: &str, f: impl FnOnce() -> candle_core::Result<()>) {
+    reft_core::ops::take_trace();
+    let run = (|| -> candle_core::Result<f64> {
+        device.synchronize()?;
+        reft_core::ops::set_trace(true);
+        let t0 = Instant::now();
+        let r = f().and_then(|_| device.synchronize());
+        reft_core::ops::set_trace(false);
+        r.map(|_| t0.elapsed().as_secs_f64())
+    })();
+    match run {
+        Ok(s) => println!("{{\"profile\":\"{what} traced\",{head},\"s\":{s:.5}}}"),
+        Err(e) => println!("{{\"profile\":\"{what} traced\",{head},\"error\":{:?}}}", e.to_string()),
+    }
+    for (label, s, calls) in reft_core::ops::take_trace() {
+        println!("{{\"profile\":\"{what}:{label}\",{head},\"s\":{s:.5},\"calls\":{calls}}}");
+    }
+}
+
 /// For a kernel profiler (`ncu`): one training step and one untracked forward, each between
 /// markers, the only f64 kernels of a run in another dtype (a fill
 /// and a sum of 7 × 7 ones), so the profiler's kernel list splits into the step and the forward.
@@ -232,42 +253,14 @@ fn profile(m: &mut ReftModel, bt: &Batch, cfg: &DecoderConfig, dtype: DType, dev
     clock(device, &head, "gemm dK=(Qt·dS)t", || q.as_tensor().t()?.matmul(&p)?.t().map(|_| ()));
     clock(device, &head, "forward", || m.forward(bt, false).map(|_| ()).map_err(|e| candle_core::Error::Msg(e.to_string())));
     clock(device, &head, "loss_graph", || m.loss_graph(bt).map(|_| ()).map_err(|e| candle_core::Error::Msg(e.to_string())));
-    // One backward with the crate's own backward ops timed one by one (a stall after each).
-    let traced = (|| -> candle_core::Result<f64> {
-        let l = m.loss_graph(bt).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-        device.synchronize()?;
-        reft_core::ops::set_trace(true);
-        let t0 = Instant::now();
-        let r = l.backward().and_then(|_| device.synchronize());
-        reft_core::ops::set_trace(false);
-        r.map(|_| t0.elapsed().as_secs_f64())
-    })();
-    match traced {
-        Ok(s) => println!("{{\"profile\":\"backward traced\",{head},\"s\":{s:.5}}}"),
-        Err(e) => println!("{{\"profile\":\"backward traced\",{head},\"error\":{:?}}}", e.to_string()),
-    }
-    for (label, s, calls) in reft_core::ops::take_trace() {
-        println!("{{\"profile\":\"backward:{label}\",{head},\"s\":{s:.5},\"calls\":{calls}}}");
-    }
-    // The untracked forward with its GEMMs, attention and fused ops timed one by one (labels
-    // nest: an inner op's time is also in its caller's).
+    // One backward with the crate's own backward ops timed one by one (a stall after each),
+    // then the untracked forward with its GEMMs, attention and fused ops (labels nest: an inner
+    // op's time is also in its caller's).
+    let graph = m.loss_graph(bt).map_err(|e| candle_core::Error::Msg(e.to_string()));
+    traced_run(device, &head, "backward", || graph.as_ref().map_err(|e| candle_core::Error::Msg(e.to_string()))?.backward().map(|_| ()));
+    drop(graph);
     let _ = m.forward(bt, false);
-    reft_core::ops::take_trace();
-    let fwd = (|| -> candle_core::Result<f64> {
-        device.synchronize()?;
-        reft_core::ops::set_trace(true);
-        let t0 = Instant::now();
-        let r = m.forward(bt, false).map_err(|e| candle_core::Error::Msg(e.to_string())).and_then(|_| device.synchronize());
-        reft_core::ops::set_trace(false);
-        r.map(|_| t0.elapsed().as_secs_f64())
-    })();
-    match fwd {
-        Ok(s) => println!("{{\"profile\":\"forward traced\",{head},\"s\":{s:.5}}}"),
-        Err(e) => println!("{{\"profile\":\"forward traced\",{head},\"error\":{:?}}}", e.to_string()),
-    }
-    for (label, s, calls) in reft_core::ops::take_trace() {
-        println!("{{\"profile\":\"forward:{label}\",{head},\"s\":{s:.5},\"calls\":{calls}}}");
-    }
+    traced_run(device, &head, "forward", || m.forward(bt, false).map(|_| ()).map_err(|e| candle_core::Error::Msg(e.to_string())));
     // The backward alone, untraced (a graph can run its backward more than once).
     match m.loss_graph(bt).map_err(|e| candle_core::Error::Msg(e.to_string())).and_then(|l| device.synchronize().map(|_| l)) {
         Ok(l) => clock(device, &head, "backward", || l.backward().map(|_| ())),

@@ -9,22 +9,9 @@ use candle_core::{DType, Tensor};
 use reft_core::ops::{frozen_linear, frozen_linear_vjp};
 use std::time::Instant;
 
-/// (name, rows m, outputs n, inputs k): 7B and 1.1B at 4,096 tokens, and 1.1B decoding (8 rows).
-const SHAPES: [(&str, usize, usize, usize); 13] = [
-    ("7b_q_o", 4096, 4096, 4096),
-    ("7b_qkv_packed", 4096, 12288, 4096),
-    ("7b_gate_up_packed", 4096, 22016, 4096),
-    ("7b_down", 4096, 4096, 11008),
-    ("7b_lm_head", 4096, 32000, 4096),
-    ("1b_k", 4096, 256, 2048),
-    ("1b_qkv_packed", 4096, 2560, 2048),
-    ("1b_o", 4096, 2048, 2048),
-    ("1b_gate_up_packed", 4096, 11264, 2048),
-    ("1b_down", 4096, 2048, 5632),
-    ("1b_decode_qkv", 8, 2560, 2048),
-    ("1b_decode_gate_up", 8, 11264, 2048),
-    ("1b_decode_down", 8, 2048, 5632),
-];
+/// `[name, rows m, outputs n, inputs k]`: 7B and 1.1B at 4,096 tokens, and 1.1B decoding (8
+/// rows); `benches/gemm_bench.py` reads the same file.
+const SHAPES: &str = include_str!("../../../benches/gemm_shapes.json");
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -40,7 +27,8 @@ fn main() -> candle_core::Result<()> {
             std::process::exit(2);
         }
     };
-    for (name, m, n, k) in SHAPES {
+    let shapes: Vec<(String, usize, usize, usize)> = serde_json::from_str(SHAPES).map_err(|e| candle_core::Error::Msg(format!("gemm_shapes.json: {e}")))?;
+    for (name, m, n, k) in shapes {
         let x = (Tensor::randn(0f32, 1.0, (m, k), &dev)?).to_dtype(DType::BF16)?;
         let w = (Tensor::randn(0f32, 0.02, (n, k), &dev)?).to_dtype(DType::BF16)?;
         let g = (Tensor::randn(0f32, 1.0, (m, n), &dev)?).to_dtype(DType::BF16)?;
