@@ -280,7 +280,8 @@ fn fused_packed_projections_match_the_separate_kernels() {
 /// Decoding attention (`reft_decode_attn`) against an f64 softmax attention over the same
 /// rounded inputs: grouped query rows, keys read from a cache with spare capacity (heads
 /// `kcap` positions apart), masked keys, head sizes that are and are not multiples of a warp.
-/// And the fused residual add + RMSNorm against the add and then the RMSNorm kernel, to the bit.
+/// And the fused residual add + RMSNorm against the add and then the RMSNorm kernel, and the
+/// RMSNorm backward + residual gradient against the backward and then the add, to the bit.
 #[test]
 fn fused_decode_attention_and_add_rmsnorm() {
     fn case<T: WithDType + Elem>(dtype: DType) {
@@ -321,6 +322,11 @@ fn fused_decode_attention_and_add_rmsnorm() {
         assert_eq!(rel(&tensor(s, &[7, 72]), &sum), 0.0, "add + rmsnorm: the sum {dtype:?}");
         let want = tensor(emu::rmsnorm_fwd(&host::<T>(&sum), &host::<T>(&w), 1e-5), &[7, 72]);
         assert_eq!(rel(&tensor(y, &[7, 72]), &want), 0.0, "add + rmsnorm: the norm {dtype:?}");
+        // The RMSNorm backward with the residual branch's gradient added in the same pass.
+        let (g, res) = (randn(&[7, 72]), randn(&[7, 72]));
+        let fused = tensor(emu::rmsnorm_bwd_add(&host::<T>(&x), &host::<T>(&w), &host::<T>(&g), &host::<T>(&res), 1e-5), &[7, 72]);
+        let want = (tensor(emu::rmsnorm_bwd(&host::<T>(&x), &host::<T>(&w), &host::<T>(&g), 1e-5), &[7, 72]) + &res).unwrap();
+        assert_eq!(rel(&fused, &want), 0.0, "rmsnorm backward + residual {dtype:?}");
     }
     case::<f32>(DType::F32);
     case::<half::bf16>(DType::BF16);

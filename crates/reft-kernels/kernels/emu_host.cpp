@@ -22,6 +22,11 @@
                                              T* dx, size_t rows, int d, float eps) {                        \
     emu::launch(g, b, [&] { reft_rmsnorm_bwd_##SUF(x, w, gr, dx, rows, d, eps); });                         \
   }                                                                                                         \
+  extern "C" void reft_emu_rmsnorm_bwd_add_##SUF(unsigned g, unsigned b, const T* x, const T* w,            \
+                                                 const T* gr, const T* res, T* dx, size_t rows, int d,      \
+                                                 float eps) {                                               \
+    emu::launch(g, b, [&] { reft_rmsnorm_bwd_add_##SUF(x, w, gr, res, dx, rows, d, eps); });                \
+  }                                                                                                         \
   extern "C" void reft_emu_rope_##SUF(unsigned g, unsigned b, const T* x, const T* c, const T* s, T* y,     \
                                       size_t n, int heads, int t, int hd, int inverse, int layout) {        \
     emu::launch(g, b, [&] { reft_rope_##SUF(x, c, s, y, n, heads, t, hd, inverse, layout); });              \

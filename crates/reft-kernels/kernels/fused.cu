@@ -103,9 +103,11 @@ __device__ void rmsnorm_fwd(const T* x, const T* w, T* y, size_t rows, int d, fl
   for (int j = lane; j < d; j += 32) y[row * d + j] = from_f<T>(to_f(w[j]) * round_t<T>(to_f(xr[j]) * inv));
 }
 
-// dx = r · (g⊙w − x̂ · mean(g⊙w⊙x̂)), r = 1/rms, x̂ = x·r.
+// dx = r · (g⊙w − x̂ · mean(g⊙w⊙x̂)), r = 1/rms, x̂ = x·r; with `res` (the residual branch's
+// gradient, or null) dx = round(that) + res, as the separate add would give it.
 template <typename T>
-__device__ void rmsnorm_bwd(const T* x, const T* w, const T* g, T* dx, size_t rows, int d, float eps) {
+__device__ void rmsnorm_bwd(const T* x, const T* w, const T* g, T* dx, size_t rows, int d, float eps,
+                            const T* res = nullptr) {
   size_t row = warp_row();
   if (row >= rows) return;
   int lane = lane_id();
@@ -117,7 +119,8 @@ __device__ void rmsnorm_bwd(const T* x, const T* w, const T* g, T* dx, size_t ro
   dot = warp_sum(dot) / d;
   for (int j = lane; j < d; j += 32) {
     float xh = to_f(xr[j]) * inv;
-    dx[row * d + j] = from_f<T>(inv * (to_f(gr[j]) * to_f(w[j]) - xh * dot));
+    float v = inv * (to_f(gr[j]) * to_f(w[j]) - xh * dot);
+    dx[row * d + j] = from_f<T>(res ? round_t<T>(v) + to_f(res[row * d + j]) : v);
   }
 }
 
@@ -369,6 +372,10 @@ extern "C" __global__ void reft_adamw_f32(float* p, const float* g, float* m, fl
   extern "C" __global__ void reft_rmsnorm_bwd_##SUF(const T* x, const T* w, const T* g, T* dx, size_t rows,    \
                                                     int d, float eps) {                                        \
     rmsnorm_bwd<T>(x, w, g, dx, rows, d, eps);                                                                 \
+  }                                                                                                            \
+  extern "C" __global__ void reft_rmsnorm_bwd_add_##SUF(const T* x, const T* w, const T* g, const T* res,       \
+                                                        T* dx, size_t rows, int d, float eps) {                \
+    rmsnorm_bwd<T>(x, w, g, dx, rows, d, eps, res);                                                            \
   }                                                                                                            \
   extern "C" __global__ void reft_rope_##SUF(const T* x, const T* cos, const T* sin, T* y, size_t n,           \
                                              int heads, int t, int hd, int inverse, int layout) {              \

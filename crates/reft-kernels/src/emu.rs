@@ -25,6 +25,7 @@ pub struct Kernels<T> {
     qkv_rows: QkvRows<T>,
     decode_attn: DecodeAttn<T>,
     add_rms: unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *mut T, *mut T, usize, i32, f32),
+    rms_bwd_add: unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *const T, *mut T, usize, i32, f32),
 }
 
 type DecodeAttn<T> = unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *const f32, *mut T, usize, i32, i32, i32, i32, i32, f32);
@@ -32,7 +33,7 @@ type DecodeAttn<T> = unsafe extern "C" fn(u32, u32, *const T, *const T, *const T
 type QkvRows<T> = unsafe extern "C" fn(u32, u32, *mut T, *mut T, *mut T, *mut T, *const T, *const T, usize, i32, i32, i32, i32, i32, i32, i32);
 
 macro_rules! elem {
-    ($t:ty, $af:ident, $ab:ident, $rf:ident, $rb:ident, $ro:ident, $sf:ident, $sb:ident, $ra:ident, $qk:ident, $da:ident, $ar:ident) => {
+    ($t:ty, $af:ident, $ab:ident, $rf:ident, $rb:ident, $ro:ident, $sf:ident, $sb:ident, $ra:ident, $qk:ident, $da:ident, $ar:ident, $rba:ident) => {
         extern "C" {
             fn $af(g: u32, b: u32, s: *const $t, m: *const f32, p: *mut $t, rows: usize, k: i32, q: i32, heads: i32, mrows: i32, scale: f32);
             fn $ab(g: u32, b: u32, p: *const $t, gr: *const $t, ds: *mut $t, rows: usize, k: i32, scale: f32);
@@ -43,6 +44,7 @@ macro_rules! elem {
             fn $sb(g: u32, b: u32, a: *const $t, u: *const $t, gr: *const $t, d: *mut $t, n: usize, f: usize);
             fn $da(g: u32, b: u32, q: *const $t, k: *const $t, v: *const $t, m: *const f32, o: *mut $t, rows: usize, gq: i32, nkv: i32, tk: i32, kcap: i32, hd: i32, scale: f32);
             fn $ar(g: u32, b: u32, x: *const $t, r: *const $t, w: *const $t, s: *mut $t, y: *mut $t, rows: usize, d: i32, eps: f32);
+            fn $rba(g: u32, b: u32, x: *const $t, w: *const $t, gr: *const $t, res: *const $t, dx: *mut $t, rows: usize, d: i32, eps: f32);
             fn $qk(g: u32, b: u32, rows: *mut $t, q: *mut $t, k: *mut $t, v: *mut $t, c: *const $t, s: *const $t, n: usize, t: i32, nh: i32, nkv: i32, hd: i32, inverse: i32, kcap: i32, koff: i32);
             fn $ra(g: u32, b: u32, h: *const $t, dl: *const $t, r: *const u32, out: *mut $t, n: usize, d: i32, nh: usize);
         }
@@ -59,14 +61,15 @@ macro_rules! elem {
                 qkv_rows: $qk,
                 decode_attn: $da,
                 add_rms: $ar,
+                rms_bwd_add: $rba,
             };
         }
     };
 }
 
-elem!(f32, reft_emu_attn_softmax_fwd_f32, reft_emu_attn_softmax_bwd_f32, reft_emu_rmsnorm_fwd_f32, reft_emu_rmsnorm_bwd_f32, reft_emu_rope_f32, reft_emu_swiglu_fwd_f32, reft_emu_swiglu_bwd_f32, reft_emu_rows_add_f32, reft_emu_qkv_rows_f32, reft_emu_decode_attn_f32, reft_emu_add_rmsnorm_fwd_f32);
-elem!(bf16, reft_emu_attn_softmax_fwd_bf16, reft_emu_attn_softmax_bwd_bf16, reft_emu_rmsnorm_fwd_bf16, reft_emu_rmsnorm_bwd_bf16, reft_emu_rope_bf16, reft_emu_swiglu_fwd_bf16, reft_emu_swiglu_bwd_bf16, reft_emu_rows_add_bf16, reft_emu_qkv_rows_bf16, reft_emu_decode_attn_bf16, reft_emu_add_rmsnorm_fwd_bf16);
-elem!(f16, reft_emu_attn_softmax_fwd_f16, reft_emu_attn_softmax_bwd_f16, reft_emu_rmsnorm_fwd_f16, reft_emu_rmsnorm_bwd_f16, reft_emu_rope_f16, reft_emu_swiglu_fwd_f16, reft_emu_swiglu_bwd_f16, reft_emu_rows_add_f16, reft_emu_qkv_rows_f16, reft_emu_decode_attn_f16, reft_emu_add_rmsnorm_fwd_f16);
+elem!(f32, reft_emu_attn_softmax_fwd_f32, reft_emu_attn_softmax_bwd_f32, reft_emu_rmsnorm_fwd_f32, reft_emu_rmsnorm_bwd_f32, reft_emu_rope_f32, reft_emu_swiglu_fwd_f32, reft_emu_swiglu_bwd_f32, reft_emu_rows_add_f32, reft_emu_qkv_rows_f32, reft_emu_decode_attn_f32, reft_emu_add_rmsnorm_fwd_f32, reft_emu_rmsnorm_bwd_add_f32);
+elem!(bf16, reft_emu_attn_softmax_fwd_bf16, reft_emu_attn_softmax_bwd_bf16, reft_emu_rmsnorm_fwd_bf16, reft_emu_rmsnorm_bwd_bf16, reft_emu_rope_bf16, reft_emu_swiglu_fwd_bf16, reft_emu_swiglu_bwd_bf16, reft_emu_rows_add_bf16, reft_emu_qkv_rows_bf16, reft_emu_decode_attn_bf16, reft_emu_add_rmsnorm_fwd_bf16, reft_emu_rmsnorm_bwd_add_bf16);
+elem!(f16, reft_emu_attn_softmax_fwd_f16, reft_emu_attn_softmax_bwd_f16, reft_emu_rmsnorm_fwd_f16, reft_emu_rmsnorm_bwd_f16, reft_emu_rope_f16, reft_emu_swiglu_fwd_f16, reft_emu_swiglu_bwd_f16, reft_emu_rows_add_f16, reft_emu_qkv_rows_f16, reft_emu_decode_attn_f16, reft_emu_add_rmsnorm_fwd_f16, reft_emu_rmsnorm_bwd_add_f16);
 
 fn i32_of(v: usize, what: &str) -> i32 {
     i32::try_from(v).unwrap_or_else(|_| panic!("{what} {v} does not fit i32"))
@@ -114,6 +117,17 @@ pub fn rmsnorm_bwd<T: Elem>(x: &[T], w: &[T], g: &[T], eps: f32) -> Vec<T> {
     let mut dx = vec![T::default(); x.len()];
     let (gr, b) = crate::row_launch(rows);
     unsafe { (T::KERNELS.rms_bwd)(gr, b, x.as_ptr(), w.as_ptr(), g.as_ptr(), dx.as_mut_ptr(), rows, i32_of(d, "d"), eps) };
+    dx
+}
+
+/// [`rmsnorm_bwd`] plus the residual branch's gradient `res` (`reft_rmsnorm_bwd_add`).
+pub fn rmsnorm_bwd_add<T: Elem>(x: &[T], w: &[T], g: &[T], res: &[T], eps: f32) -> Vec<T> {
+    let d = w.len();
+    assert!(d > 0 && x.len() % d == 0 && g.len() == x.len() && res.len() == x.len(), "rows");
+    let rows = x.len() / d;
+    let mut dx = vec![T::default(); x.len()];
+    let (gr, b) = crate::row_launch(rows);
+    unsafe { (T::KERNELS.rms_bwd_add)(gr, b, x.as_ptr(), w.as_ptr(), g.as_ptr(), res.as_ptr(), dx.as_mut_ptr(), rows, i32_of(d, "d"), eps) };
     dx
 }
 

@@ -26,7 +26,7 @@ use super::hooks::{Edited, RowEdit};
 use super::kv_cache::CacheSlot;
 use super::llama::{Decoder, LayerWeights};
 use crate::ops::{
-    attention_probs, attention_probs_vjp, batched_matmul, frozen_linear_vjp, qkv_rows_vjp, rms_norm, rms_norm_vjp, rope_vjp_rows,
+    attention_probs, attention_probs_vjp, batched_matmul, frozen_linear_vjp, qkv_rows_vjp, rms_norm, rms_norm_vjp, rms_norm_vjp_add, rope_vjp_rows,
     swiglu, swiglu_packed, swiglu_packed_vjp, swiglu_vjp, FrozenLinear, RopeTables,
 };
 use candle_core::{Result, Tensor};
@@ -107,11 +107,10 @@ impl Decoder {
                     ((frozen_linear_vjp(&dq, &wq)? + frozen_linear_vjp(&dk, &wk)?)? + frozen_linear_vjp(&dv, &wv)?)?
                 }
             };
-            let dh = rms_norm_vjp(h, &wi, &dx, eps)?;
             if residual {
-                dh + dy
+                rms_norm_vjp_add(h, &wi, &dx, eps, dy)
             } else {
-                Ok(dh)
+                rms_norm_vjp(h, &wi, &dx, eps)
             }
         };
         match edit {
@@ -160,8 +159,7 @@ impl Decoder {
                 None => proj.forward(&rms_norm(h, &wp, eps)?)?,
             };
             let dx = proj.input_grad(kept, &frozen_linear_vjp(dy, &wd)?)?;
-            let dh = rms_norm_vjp(h, &wp, &dx, eps)?;
-            Ok(Some(if residual { (dh + dy)? } else { dh }))
+            Ok(Some(if residual { rms_norm_vjp_add(h, &wp, &dx, eps, dy)? } else { rms_norm_vjp(h, &wp, &dx, eps)? }))
         })
     }
 }

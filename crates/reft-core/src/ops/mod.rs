@@ -46,7 +46,7 @@ pub(crate) use cuda_fused::{squared_norms as fused_squared_norms, squared_norms_
 #[cfg(feature = "cuda")]
 pub(crate) use cuda_fused::{gather_rows as fused_gather_rows, rows_add as fused_rows_add, rows_add_applies as fused_rows_add_applies};
 pub use frozen_linear::frozen_linear_vjp;
-pub(crate) use norm::{add_rms_norm, rms_norm_vjp};
+pub(crate) use norm::{add_rms_norm, rms_norm_vjp, rms_norm_vjp_add};
 pub(crate) use packed::{qkv_heads, qkv_heads_into_cache, qkv_into_cache_applies, qkv_rows_vjp, swiglu_packed, swiglu_packed_vjp};
 pub(crate) use rope::{rope_heads, rope_vjp_rows};
 pub(crate) use swiglu::swiglu_vjp;

@@ -114,6 +114,17 @@ pub(crate) fn rms_norm_vjp(xs: &Tensor, w: &Tensor, g: &Tensor, eps: f64) -> Res
     rms_lean_backward(xs, &w.detach(), g, eps)
 }
 
+/// [`rms_norm_vjp`] plus `res`, the gradient of the residual branch around the norm's sublayer:
+/// on CUDA one fused kernel (the norm's gradient rounded before the add, as the add would see
+/// it), else the two ops.
+pub(crate) fn rms_norm_vjp_add(xs: &Tensor, w: &Tensor, g: &Tensor, eps: f64, res: &Tensor) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    if w.dtype() == xs.dtype() && w.dims1()? == xs.dim(D::Minus1)? && super::cuda_fused::applies(xs) && res.dtype() == xs.dtype() && res.shape() == xs.shape() {
+        return super::cuda_fused::rms_norm_backward_add(xs, w, g, res, eps);
+    }
+    rms_norm_vjp(xs, w, g, eps)? + res
+}
+
 /// `dx = r·(g⊙w − x̂·mean(g⊙w⊙x̂))` in f32 (f64 for f64), in `xs`'s dtype.
 fn rms_lean_backward(xs: &Tensor, w: &Tensor, g: &Tensor, eps: f64) -> Result<Tensor> {
     let x = widen(xs)?;

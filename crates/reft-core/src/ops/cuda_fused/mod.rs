@@ -25,7 +25,7 @@ pub(crate) use decode::{add_rms_norm, decode_attention};
 pub(crate) use gemm::{applies as lt_applies, applies_storage as lt_applies_storage, linear as lt_linear, linear_storage as lt_linear_storage};
 pub(crate) use packed::{qkv_heads, qkv_heads_into_cache, qkv_rows_grad, swiglu_packed, swiglu_packed_vjp};
 pub(crate) use rows_add::{gather_rows, rows_add, rows_add_applies};
-pub(crate) use rows::{apply_rope, rms_norm, rms_norm_backward, rope_backward, rope_backward_to_rows, rope_from_rows, swiglu, swiglu_backward};
+pub(crate) use rows::{apply_rope, rms_norm, rms_norm_backward, rms_norm_backward_add, rope_backward, rope_backward_to_rows, rope_from_rows, swiglu, swiglu_backward};
 
 /// Whether `t` takes the fused kernels: on CUDA, in f32, bf16 or f16, and switched on
 /// (`super::set_fused_cuda_kernels`, else unless `REFT_CUDA_FUSED=0`).

@@ -91,6 +91,54 @@ impl CustomOp3 for RmsNormBwd {
     }
 }
 
+/// [`RmsNormBwd`] plus the residual branch's gradient (`reft_rmsnorm_bwd_add`): inputs `x`,
+/// the norm's output gradient and the residual gradient; the gain rides along.
+struct RmsNormBwdAdd {
+    w: Tensor,
+    eps: f32,
+}
+
+impl CustomOp3 for RmsNormBwdAdd {
+    fn name(&self) -> &'static str {
+        "fused-rms-norm-bwd-add"
+    }
+
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout, _: &CpuStorage, _: &Layout, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
+        cuda_only(self.name())
+    }
+
+    fn cuda_fwd(&self, x: &CudaStorage, lx: &Layout, g: &CudaStorage, lg: &Layout, res: &CudaStorage, lr: &Layout) -> Result<(CudaStorage, Shape)> {
+        let (ws, lw) = self.w.storage_and_layout();
+        let w = super::cuda_of(&ws, "the gain")?;
+        let d = lw.shape().elem_count();
+        if lx.dims().last() != Some(&d) {
+            candle_core::bail!("fused RMSNorm backward: rows of {:?} against a gain of {d}", lx.dims());
+        }
+        expect_dims(lg, lx.dims(), "the gradient")?;
+        expect_dims(lr, lx.dims(), "the residual gradient")?;
+        let rows = lx.shape().elem_count() / d.max(1);
+        let dev = x.device().clone();
+        let func = kernel(&dev, "rmsnorm_bwd_add", x.dtype())?;
+        let out = per_dtype!(x.dtype(), T => {
+            let (xv, wv, gv, rv) = (view::<T>(x, lx, "x")?, view::<T>(w, &lw, "the gain")?, view::<T>(g, lg, "the gradient")?, view::<T>(res, lr, "the residual gradient")?);
+            let dst = unsafe { dev.alloc::<T>(lx.shape().elem_count())? };
+            let di = i32_of(d, "the row length")?;
+            let stream = dev.cuda_stream();
+            let mut lb = stream.launch_builder(&func);
+            lb.arg(&xv).arg(&wv).arg(&gv).arg(&rv).arg(&dst).arg(&rows).arg(&di).arg(&self.eps);
+            unsafe { lb.launch(config(reft_kernels::row_launch(rows))) }.w()?;
+            CudaStorage::wrap_cuda_slice(dst, dev.clone())
+        });
+        Ok((out, lx.shape().clone()))
+    }
+}
+
+/// [`rms_norm_backward`] plus `res`, no graph.
+pub(crate) fn rms_norm_backward_add(xs: &Tensor, w: &Tensor, g: &Tensor, res: &Tensor, eps: f64) -> Result<Tensor> {
+    let op = RmsNormBwdAdd { w: w.contiguous()?, eps: eps as f32 };
+    xs.contiguous()?.apply_op3_no_bwd(&g.contiguous()?, &res.contiguous()?, &op)
+}
+
 /// RMSNorm of the last dimension of `xs` with the frozen gain `w` (same dtype, `[hidden]`).
 pub(crate) fn rms_norm(xs: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
     xs.contiguous()?.apply_op2(&w.contiguous()?, RmsNorm { eps: eps as f32 })
