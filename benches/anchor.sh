@@ -14,6 +14,7 @@
 # each process for its peak device memory (the same measure for both sides; PyTorch's own
 # max_memory_allocated is in the reference's line as peak_gib). JSON lines go to stdout and to
 # $OUT/anchor.jsonl; a Markdown table with pyreft/reft ratios ends the output.
+# M7B_ALL (default reft,reft_recompute,forward) picks the 7b_all case's reft methods.
 # STEPS (default 5) timed steps after 3 warm-ups, on both sides; PROC_TIMEOUT (default 150 s)
 # bounds each process. reft uses its fused CUDA kernels unless REFT_CUDA_FUSED=0; a reft run that
 # fails with them is retried without them (the table marks fused runs "+fused"); AB="case:VAR=value ..." runs a case's first
@@ -100,7 +101,7 @@ run_case() { # name shape batch seq layers pos rank reft-methods ref-methods
 for c in ${CASES//,/ }; do
   case "$c" in
     1b) run_case 1b 1b 16 256 all f7+l7 8 reft,forward pyreft,forward ;;
-    7b_all) run_case 7b_all 7b 8 512 all f7+l7 8 reft,reft_recompute,forward pyreft,forward ;;
+    7b_all) run_case 7b_all 7b 8 512 all f7+l7 8 "${M7B_ALL:-reft,reft_recompute,forward}" pyreft,forward ;;
     7b_l15) run_case 7b_l15 7b 8 512 15 l1 4 reft,reft_cached pyreft ;;
     gen) run_case gen 1b 8 256 all l1 8 generate generate ;;
     *) echo "unknown case $c" ;;
