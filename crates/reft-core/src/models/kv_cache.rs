@@ -58,37 +58,28 @@ impl CacheSlot<'_> {
     /// Appends keys and values `[b, kv_heads, t, head_dim]` and returns those of all positions
     /// with the number cached before. What the cache keeps has no graph (decoding is inference
     /// only, and training's cached positions are constants).
-    pub(super) fn append(self, k: Tensor, v: Tensor) -> candle_core::Result<(Tensor, Tensor, usize)> {
+    pub(super) fn append(mut self, k: Tensor, v: Tensor) -> candle_core::Result<(Tensor, Tensor, usize)> {
+        // In place when the buffers were made by this cache's first write and still have room;
+        // else (a cache seeded from outside, or one that outgrew its capacity) concatenated.
+        if let Some((kb, vb, past)) = self.room(k.dims4()?, k.dtype(), k.device())? {
+            kb.slice_set(&k.detach().contiguous()?, 2, past)?;
+            vb.slice_set(&v.detach().contiguous()?, 2, past)?;
+            let (ka, va) = self.filled(past + k.dim(2)?)?;
+            if !(k.track_op() || v.track_op()) {
+                return Ok((ka, va, past));
+            }
+            // A graph (interventions in a generation's prompt) needs this call's keys and values
+            // as computed; the cached positions are constants.
+            if past == 0 {
+                return Ok((k, v, past));
+            }
+            let (pk, pv) = (kb.narrow(2, 0, past)?, vb.narrow(2, 0, past)?);
+            return Ok((Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?, past));
+        }
         let past = match self.kv.as_ref() {
             Some((pk, _)) => pk.dim(2)?,
             None => 0,
         };
-        let t = k.dim(2)?;
-        // In place when the buffers were made by this cache's first write and still have room;
-        // else (a cache seeded from outside, or one that outgrew its capacity) concatenated.
-        if past + t <= self.capacity && (past == 0 || self.buffer.is_some()) {
-            if past == 0 {
-                let (b, h, _, hd) = k.dims4()?;
-                let zeros = || Tensor::zeros((b, h, self.capacity, hd), k.dtype(), k.device());
-                *self.buffer = Some((zeros()?, zeros()?));
-            }
-            if let Some((kb, vb)) = self.buffer.as_ref() {
-                kb.slice_set(&k.detach().contiguous()?, 2, past)?;
-                vb.slice_set(&v.detach().contiguous()?, 2, past)?;
-                let (ka, va) = (kb.narrow(2, 0, past + t)?, vb.narrow(2, 0, past + t)?);
-                *self.kv = Some((ka.clone(), va.clone()));
-                if !(k.track_op() || v.track_op()) {
-                    return Ok((ka, va, past));
-                }
-                // A graph (interventions in a generation's prompt) needs this call's keys and
-                // values as computed; the cached positions are constants.
-                if past == 0 {
-                    return Ok((k, v, past));
-                }
-                let (pk, pv) = (kb.narrow(2, 0, past)?, vb.narrow(2, 0, past)?);
-                return Ok((Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?, past));
-            }
-        }
         *self.buffer = None;
         let (k, v) = match self.kv.as_ref() {
             Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
