@@ -50,6 +50,12 @@ if grep -q FUSED_OK "$OUT/cuda_smoke.log"; then export REFT_CUDA_FUSED=1; else
   REFT_PACK_PROJ=0 timeout 120 "$B/example-cuda_smoke" 2>&1 | tee "$OUT/cuda_smoke_unpacked.log" | tail -4
   if grep -q FUSED_OK "$OUT/cuda_smoke_unpacked.log"; then export REFT_CUDA_FUSED=1 REFT_PACK_PROJ=0; fi
 fi
+# Generation through the static decoding step (on by default) only where the smoke's greedy
+# tokens through it equal the CPU's; else through candle's ops, and no A/B of it.
+if ! grep -q STATIC_OK "$OUT/cuda_smoke.log"; then
+  export REFT_STATIC_DECODE=0
+  AB="$(echo "${AB:-}" | tr ' ' '\n' | grep -v REFT_STATIC_DECODE | tr '\n' ' ')"
+fi
 # An A/B run with REFT_GEMM_LT=1 only where the smoke passed it.
 grep -q LT_OK "$OUT/cuda_smoke.log" || AB="$(echo "${AB:-}" | tr ' ' '\n' | grep -v REFT_GEMM_LT | tr '\n' ' ')"
 # Frozen-weight GEMMs on the anchor shapes: candle's cuBLAS path, cuBLASLt (REFT_GEMM_LT) and

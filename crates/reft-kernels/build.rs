@@ -7,6 +7,7 @@ use std::{env, path::PathBuf, process::Command};
 
 fn main() {
     println!("cargo:rerun-if-changed=kernels/fused.cu");
+    println!("cargo:rerun-if-changed=kernels/decode.cu");
     println!("cargo:rerun-if-changed=kernels/emu.h");
     println!("cargo:rerun-if-changed=kernels/emu_host.cpp");
     println!("cargo:rerun-if-env-changed=CUDA_COMPUTE_CAP");

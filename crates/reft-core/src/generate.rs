@@ -4,12 +4,17 @@
 //! the cache, so each decode step costs what the bare model costs.
 
 use crate::batch::Batch;
+use crate::decode::{StaticDecoder, StepOutput};
 use crate::error::{ReftError, Result};
-use crate::models::{ForwardInput, KvCache, NoHooks};
+use crate::models::{Decoder, ForwardInput, KvCache, NoHooks};
 use crate::reft::ReftModel;
 use candle_core::{DType, IndexOp, Tensor, D};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+/// Makes the static decoding step for a decoder, the cache its prefill filled and the batch
+/// size (see [`ReftModel::generate_with`]).
+pub type StaticStepFactory<'a> = dyn Fn(&Decoder, &KvCache, usize) -> candle_core::Result<Option<StaticDecoder>> + 'a;
 
 /// Decoding options.
 #[derive(Clone, Debug)]
@@ -109,6 +114,20 @@ impl ReftModel {
         o: &GenerateOptions,
         on_token: &mut dyn FnMut(&[u32]) -> bool,
     ) -> Result<Vec<Vec<u32>>> {
+        self.generate_with(prompts, o, on_token, &StaticDecoder::for_device)
+    }
+
+    /// [`Self::generate`] with the decoding steps after the prefill on the static step that
+    /// `static_step` makes (`decode/`; `None`: candle's ops). `generate` passes
+    /// [`StaticDecoder::for_device`]; `tests/decode_step.rs` passes the kernels' emulation.
+    #[doc(hidden)]
+    pub fn generate_with(
+        &self,
+        prompts: &Batch,
+        o: &GenerateOptions,
+        on_token: &mut dyn FnMut(&[u32]) -> bool,
+        static_step: &StaticStepFactory<'_>,
+    ) -> Result<Vec<Vec<u32>>> {
         if !o.greedy && !(o.temperature > 0.0 && o.temperature.is_finite()) {
             return Err(ReftError::config("temperature", "sampling needs a finite temperature > 0"));
         }
@@ -125,37 +144,22 @@ impl ReftModel {
         let mut done = vec![false; b];
         let mut cache = KvCache::with_capacity(t + o.max_new_tokens);
         let pad = o.stop_tokens.first().copied().unwrap_or(0);
+        let greedy = o.greedy || o.temperature <= 0.0;
+        let mut fast: Option<StaticDecoder> = None;
         for step in 0..o.max_new_tokens {
             let total = t + step;
-            let last = if o.use_cache && step > 0 {
-                let ids: Vec<u32> = seqs.iter().map(|s| s[total - 1]).collect();
-                let ids = Tensor::from_vec(ids, (b, 1), &dec.device)?;
-                let pos = position_ids(&mask, b, total, total - 1);
-                let input = ForwardInput { ids: &ids, key_mask: &mask, position_ids: &pos };
-                dec.hidden_states(&input, &NoHooks, Some(&mut cache))?.i((.., 0, ..))?
-            } else {
-                let flat: Vec<u32> = seqs.iter().flatten().copied().collect();
-                let batch = Batch {
-                    input_ids: flat,
-                    batch_size: b,
-                    seq_len: total,
-                    attention_mask: Some(mask.clone()),
-                    positions: prompts.positions.clone(),
-                    num_positions: prompts.num_positions,
-                    labels: None,
-                    ..Default::default()
-                };
-                let h = self.prefill(&batch, if o.use_cache { Some(&mut cache) } else { None })?;
-                h.i((.., total - 1, ..))?
-            };
-            let logits = dec.logits(&last)?;
-            // Greedy on a GPU: the argmax on the device, so that a step copies b token ids to the
-            // host instead of b × vocab logits.
-            let greedy = o.greedy || o.temperature <= 0.0;
-            let (ids, logits) = if greedy && dec.device.is_cuda() {
-                (Some(logits.argmax(D::Minus1)?.to_vec1::<u32>()?), Vec::new())
-            } else {
-                (None, logits.to_dtype(DType::F32)?.to_vec2::<f32>()?)
+            if o.use_cache && step == 1 {
+                fast = static_step(dec, &cache, b)?;
+            }
+            let (ids, logits) = match fast.as_mut() {
+                Some(s) => {
+                    let ids: Vec<u32> = seqs.iter().map(|s| s[total - 1]).collect();
+                    match s.step(dec, ids, &mask, &position_ids(&mask, b, total, total - 1), greedy)? {
+                        StepOutput::Tokens(t) => (Some(t), Vec::new()),
+                        StepOutput::Logits(l) => (None, l),
+                    }
+                }
+                None => self.next_logits(prompts, &seqs, &mask, step, o.use_cache, &mut cache, greedy)?,
             };
             let mut tokens = Vec::with_capacity(b);
             for r in 0..b {
@@ -183,6 +187,43 @@ impl ReftModel {
             }
         }
         Ok(out)
+    }
+
+    /// The next tokens (greedy on a GPU: the argmax on the device, so that a step copies b
+    /// token ids to the host instead of b × vocab logits) or the logits of step `step` through
+    /// candle's ops: the prefill at step 0 (and every step without the cache), else one
+    /// cached step.
+    #[allow(clippy::too_many_arguments)]
+    fn next_logits(&self, prompts: &Batch, seqs: &[Vec<u32>], mask: &[u8], step: usize, use_cache: bool, cache: &mut KvCache, greedy: bool) -> Result<(Option<Vec<u32>>, Vec<Vec<f32>>)> {
+        let dec = self.base.decoder()?;
+        let (b, t) = (prompts.batch_size, prompts.seq_len);
+        let total = t + step;
+        let last = if use_cache && step > 0 {
+            let ids: Vec<u32> = seqs.iter().map(|s| s[total - 1]).collect();
+            let ids = Tensor::from_vec(ids, (b, 1), &dec.device)?;
+            let pos = position_ids(mask, b, total, total - 1);
+            let input = ForwardInput { ids: &ids, key_mask: mask, position_ids: &pos };
+            dec.hidden_states(&input, &NoHooks, Some(cache))?.i((.., 0, ..))?
+        } else {
+            let flat: Vec<u32> = seqs.iter().flatten().copied().collect();
+            let batch = Batch {
+                input_ids: flat,
+                batch_size: b,
+                seq_len: total,
+                attention_mask: Some(mask.to_vec()),
+                positions: prompts.positions.clone(),
+                num_positions: prompts.num_positions,
+                labels: None,
+                ..Default::default()
+            };
+            let h = self.prefill(&batch, if use_cache { Some(cache) } else { None })?;
+            h.i((.., total - 1, ..))?
+        };
+        let logits = dec.logits(&last)?;
+        if greedy && dec.device.is_cuda() {
+            return Ok((Some(logits.argmax(D::Minus1)?.to_vec1::<u32>()?), Vec::new()));
+        }
+        Ok((None, logits.to_dtype(DType::F32)?.to_vec2::<f32>()?))
     }
 
     /// Full forward over a (padded) sequence with interventions at the batch's positions and

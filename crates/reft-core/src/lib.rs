@@ -10,6 +10,7 @@ pub mod adamw;
 pub mod batch;
 pub mod checkpoint;
 pub mod cuda_device;
+pub mod decode;
 pub mod default_model;
 pub mod error;
 pub mod files;

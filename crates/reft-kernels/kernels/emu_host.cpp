@@ -58,6 +58,20 @@
     emu::launch(g, b, [&] { reft_rows_add_##SUF(h, dl, r, out, n, d, nh); });                               \
   }
 
+#define EMU_DECODE_ENTRIES(T, SUF)                                                                        \
+  extern "C" void reft_emu_embed_rows_##SUF(unsigned g, unsigned b, const T* table, const unsigned* ids, T* out, \
+                                            size_t n, int d) {                                              \
+    emu::launch(g, b, [&] { reft_embed_rows_##SUF(table, ids, out, n, d); });                               \
+  }                                                                                                         \
+  extern "C" void reft_emu_argmax_rows_##SUF(unsigned g, unsigned b, const T* x, unsigned* out, size_t rows, \
+                                             int n) {                                                       \
+    emu::launch(g, b, [&] { reft_argmax_rows_##SUF(x, out, rows, n); });                                    \
+  }
+
+EMU_DECODE_ENTRIES(float, f32)
+EMU_DECODE_ENTRIES(__nv_bfloat16, bf16)
+EMU_DECODE_ENTRIES(__half, f16)
+
 EMU_ENTRIES(float, f32)
 EMU_ENTRIES(__nv_bfloat16, bf16)
 EMU_ENTRIES(__half, f16)

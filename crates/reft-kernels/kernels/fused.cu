@@ -410,3 +410,5 @@ extern "C" __global__ void reft_adamw_f32(float* p, const float* g, float* m, fl
 REFT_KERNELS(float, f32)
 REFT_KERNELS(__nv_bfloat16, bf16)
 REFT_KERNELS(__half, f16)
+
+#include "decode.cu"

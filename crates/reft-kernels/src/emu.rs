@@ -26,6 +26,8 @@ pub struct Kernels<T> {
     decode_attn: DecodeAttn<T>,
     add_rms: unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *mut T, *mut T, usize, i32, f32),
     rms_bwd_add: unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *const T, *mut T, usize, i32, f32),
+    embed: unsafe extern "C" fn(u32, u32, *const T, *const u32, *mut T, usize, i32),
+    argmax: unsafe extern "C" fn(u32, u32, *const T, *mut u32, usize, i32),
 }
 
 type DecodeAttn<T> = unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *const f32, *mut T, usize, i32, i32, i32, i32, i32, f32);
@@ -33,7 +35,7 @@ type DecodeAttn<T> = unsafe extern "C" fn(u32, u32, *const T, *const T, *const T
 type QkvRows<T> = unsafe extern "C" fn(u32, u32, *mut T, *mut T, *mut T, *mut T, *const T, *const T, usize, i32, i32, i32, i32, i32, i32, i32);
 
 macro_rules! elem {
-    ($t:ty, $af:ident, $ab:ident, $rf:ident, $rb:ident, $ro:ident, $sf:ident, $sb:ident, $ra:ident, $qk:ident, $da:ident, $ar:ident, $rba:ident) => {
+    ($t:ty, $af:ident, $ab:ident, $rf:ident, $rb:ident, $ro:ident, $sf:ident, $sb:ident, $ra:ident, $qk:ident, $da:ident, $ar:ident, $rba:ident, $em:ident, $am:ident) => {
         extern "C" {
             fn $af(g: u32, b: u32, s: *const $t, m: *const f32, p: *mut $t, rows: usize, k: i32, q: i32, heads: i32, mrows: i32, scale: f32);
             fn $ab(g: u32, b: u32, p: *const $t, gr: *const $t, ds: *mut $t, rows: usize, k: i32, scale: f32);
@@ -47,6 +49,8 @@ macro_rules! elem {
             fn $rba(g: u32, b: u32, x: *const $t, w: *const $t, gr: *const $t, res: *const $t, dx: *mut $t, rows: usize, d: i32, eps: f32);
             fn $qk(g: u32, b: u32, rows: *mut $t, q: *mut $t, k: *mut $t, v: *mut $t, c: *const $t, s: *const $t, n: usize, t: i32, nh: i32, nkv: i32, hd: i32, inverse: i32, kcap: i32, koff: i32);
             fn $ra(g: u32, b: u32, h: *const $t, dl: *const $t, r: *const u32, out: *mut $t, n: usize, d: i32, nh: usize);
+            fn $em(g: u32, b: u32, table: *const $t, ids: *const u32, out: *mut $t, n: usize, d: i32);
+            fn $am(g: u32, b: u32, x: *const $t, out: *mut u32, rows: usize, n: i32);
         }
         impl Elem for $t {
             const KERNELS: Kernels<Self> = Kernels {
@@ -62,14 +66,16 @@ macro_rules! elem {
                 decode_attn: $da,
                 add_rms: $ar,
                 rms_bwd_add: $rba,
+                embed: $em,
+                argmax: $am,
             };
         }
     };
 }
 
-elem!(f32, reft_emu_attn_softmax_fwd_f32, reft_emu_attn_softmax_bwd_f32, reft_emu_rmsnorm_fwd_f32, reft_emu_rmsnorm_bwd_f32, reft_emu_rope_f32, reft_emu_swiglu_fwd_f32, reft_emu_swiglu_bwd_f32, reft_emu_rows_add_f32, reft_emu_qkv_rows_f32, reft_emu_decode_attn_f32, reft_emu_add_rmsnorm_fwd_f32, reft_emu_rmsnorm_bwd_add_f32);
-elem!(bf16, reft_emu_attn_softmax_fwd_bf16, reft_emu_attn_softmax_bwd_bf16, reft_emu_rmsnorm_fwd_bf16, reft_emu_rmsnorm_bwd_bf16, reft_emu_rope_bf16, reft_emu_swiglu_fwd_bf16, reft_emu_swiglu_bwd_bf16, reft_emu_rows_add_bf16, reft_emu_qkv_rows_bf16, reft_emu_decode_attn_bf16, reft_emu_add_rmsnorm_fwd_bf16, reft_emu_rmsnorm_bwd_add_bf16);
-elem!(f16, reft_emu_attn_softmax_fwd_f16, reft_emu_attn_softmax_bwd_f16, reft_emu_rmsnorm_fwd_f16, reft_emu_rmsnorm_bwd_f16, reft_emu_rope_f16, reft_emu_swiglu_fwd_f16, reft_emu_swiglu_bwd_f16, reft_emu_rows_add_f16, reft_emu_qkv_rows_f16, reft_emu_decode_attn_f16, reft_emu_add_rmsnorm_fwd_f16, reft_emu_rmsnorm_bwd_add_f16);
+elem!(f32, reft_emu_attn_softmax_fwd_f32, reft_emu_attn_softmax_bwd_f32, reft_emu_rmsnorm_fwd_f32, reft_emu_rmsnorm_bwd_f32, reft_emu_rope_f32, reft_emu_swiglu_fwd_f32, reft_emu_swiglu_bwd_f32, reft_emu_rows_add_f32, reft_emu_qkv_rows_f32, reft_emu_decode_attn_f32, reft_emu_add_rmsnorm_fwd_f32, reft_emu_rmsnorm_bwd_add_f32, reft_emu_embed_rows_f32, reft_emu_argmax_rows_f32);
+elem!(bf16, reft_emu_attn_softmax_fwd_bf16, reft_emu_attn_softmax_bwd_bf16, reft_emu_rmsnorm_fwd_bf16, reft_emu_rmsnorm_bwd_bf16, reft_emu_rope_bf16, reft_emu_swiglu_fwd_bf16, reft_emu_swiglu_bwd_bf16, reft_emu_rows_add_bf16, reft_emu_qkv_rows_bf16, reft_emu_decode_attn_bf16, reft_emu_add_rmsnorm_fwd_bf16, reft_emu_rmsnorm_bwd_add_bf16, reft_emu_embed_rows_bf16, reft_emu_argmax_rows_bf16);
+elem!(f16, reft_emu_attn_softmax_fwd_f16, reft_emu_attn_softmax_bwd_f16, reft_emu_rmsnorm_fwd_f16, reft_emu_rmsnorm_bwd_f16, reft_emu_rope_f16, reft_emu_swiglu_fwd_f16, reft_emu_swiglu_bwd_f16, reft_emu_rows_add_f16, reft_emu_qkv_rows_f16, reft_emu_decode_attn_f16, reft_emu_add_rmsnorm_fwd_f16, reft_emu_rmsnorm_bwd_add_f16, reft_emu_embed_rows_f16, reft_emu_argmax_rows_f16);
 
 fn i32_of(v: usize, what: &str) -> i32 {
     i32::try_from(v).unwrap_or_else(|_| panic!("{what} {v} does not fit i32"))
@@ -286,6 +292,26 @@ pub fn rows_add<T: Elem>(h: &[T], delta: &[T], rows: &[u32], d: usize, grid: Opt
     let n = delta.len();
     let (g, b) = crate::elementwise_launch(n);
     unsafe { (T::KERNELS.rows_add)(grid.unwrap_or(g), b, h.as_ptr(), delta.as_ptr(), rows.as_ptr(), out.as_mut_ptr(), n, i32_of(d, "d"), h.len() / d) };
+    out
+}
+
+/// Rows `ids` of the embedding `table` `[vocab, d]` (`reft_embed_rows`): `[ids, d]`.
+pub fn embed_rows<T: Elem>(table: &[T], ids: &[u32], d: usize) -> Vec<T> {
+    assert!(d > 0 && table.len() % d == 0 && ids.iter().all(|&i| (i as usize) < table.len() / d), "embedding rows");
+    let n = ids.len() * d;
+    let mut out = vec![T::default(); n];
+    let (g, b) = crate::elementwise_launch(n);
+    unsafe { (T::KERNELS.embed)(g, b, table.as_ptr(), ids.as_ptr(), out.as_mut_ptr(), n, i32_of(d, "d")) };
+    out
+}
+
+/// The first index of each row's largest value (`reft_argmax_rows`), rows of length `n`.
+pub fn argmax_rows<T: Elem>(x: &[T], n: usize) -> Vec<u32> {
+    assert!(n > 0 && x.len() % n == 0, "argmax rows");
+    let rows = x.len() / n;
+    let mut out = vec![0u32; rows];
+    let (g, b) = crate::row_launch(rows);
+    unsafe { (T::KERNELS.argmax)(g, b, x.as_ptr(), out.as_mut_ptr(), rows, i32_of(n, "n")) };
     out
 }
 

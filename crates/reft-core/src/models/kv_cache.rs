@@ -107,6 +107,14 @@ impl KvCache {
         CacheSlot { kv: &mut self.layers[l], buffer: &mut self.buffers[l], capacity: self.capacity }
     }
 
+    /// Layer `l`'s reserved buffers `[b, kv_heads, capacity, head_dim]` while they hold all of
+    /// its cached positions (written in place since the first write), else `None`.
+    pub fn reserved(&self, l: usize) -> Option<(&Tensor, &Tensor)> {
+        let (k, _) = self.layers.get(l)?.as_ref()?;
+        let (kb, vb) = self.buffers.get(l)?.as_ref()?;
+        (kb.dims()[2] == self.capacity && k.dims()[2] <= self.capacity).then_some((kb, vb))
+    }
+
     pub fn past_len(&self) -> usize {
         // The first filled layer: a cache may start above layer 0 (training's frozen window).
         self.layers.iter().flatten().next().map(|(k, _)| k.dims()[2]).unwrap_or(0)

@@ -256,6 +256,17 @@ impl Decoder {
     fn additive_mask(&self, key_mask: &[u8], b: usize, t: usize, past: usize) -> candle_core::Result<Tensor> {
         let total = past + t;
         let g = if t == 1 { 1 } else { self.cfg.num_heads / self.cfg.num_kv_heads };
+        let m = Tensor::from_vec(self.mask_rows(key_mask, b, t, past), (b, 1, 1, t, total), &self.device)?;
+        if g == 1 {
+            return m.reshape((b, 1, t, total));
+        }
+        m.broadcast_as((b, 1, g, t, total))?.contiguous()?.reshape((b, 1, g * t, total))
+    }
+
+    /// The `t` distinct rows per sequence of [`Self::additive_mask`] on the host, `[b, t, past + t]`
+    /// (the static decoding step uploads them as they are).
+    pub(crate) fn mask_rows(&self, key_mask: &[u8], b: usize, t: usize, past: usize) -> Vec<f32> {
+        let total = past + t;
         let mut m = vec![0f32; b * t * total];
         for r in 0..b {
             for i in 0..t {
@@ -270,11 +281,7 @@ impl Decoder {
                 }
             }
         }
-        let m = Tensor::from_vec(m, (b, 1, 1, t, total), &self.device)?;
-        if g == 1 {
-            return m.reshape((b, 1, t, total));
-        }
-        m.broadcast_as((b, 1, g, t, total))?.contiguous()?.reshape((b, 1, g * t, total))
+        m
     }
 
     fn attention(

@@ -12,7 +12,7 @@ mod attention_softmax;
 mod batched_matmul;
 mod cpu_kernel;
 #[cfg(feature = "cuda")]
-mod cuda_fused;
+pub(crate) mod cuda_fused;
 mod frozen_linear;
 mod gelu;
 mod lm_cross_entropy;
@@ -33,7 +33,7 @@ pub use frozen_linear::{frozen_affine, frozen_linear, FrozenLinear};
 pub use gelu::{gelu, gelu_lean};
 pub use lm_cross_entropy::{lm_cross_entropy, lm_cross_entropy_with};
 pub use norm::{layer_norm, rms_norm, rms_norm_lean};
-pub use rope::{apply_rope, apply_rope_lean, RopeTables};
+pub use rope::{apply_rope, apply_rope_lean, host_tables, RopeTables};
 pub use softmax::{log_softmax_last, softmax_last};
 pub use swiglu::{swiglu, swiglu_lean};
 pub use trace::{set_trace, take_trace};
@@ -100,6 +100,7 @@ static KEEP_PROBS: Switch = Switch::new("REFT_KEEP_PROBS", false);
 static RECOMPUTE_MLP: Switch = Switch::new("REFT_RECOMPUTE_MLP", false);
 static PACK_PROJ: Switch = Switch::new("REFT_PACK_PROJ", false);
 static GEMM_LT: Switch = Switch::new("REFT_GEMM_LT", false);
+static STATIC_DECODE: Switch = Switch::new("REFT_STATIC_DECODE", true);
 
 /// Turns the fused CUDA kernels (`reft-kernels`) on or off for the whole process, overriding
 /// `REFT_CUDA_FUSED`. They are on by default since their first GPU run (an H200, 2026-11-27):
@@ -207,4 +208,17 @@ pub fn set_gemm_lt(on: bool) {
 /// Whether the cuBLASLt path is on ([`set_gemm_lt`]).
 pub fn gemm_lt_on() -> bool {
     GEMM_LT.on()
+}
+
+/// Decodes on CUDA with the static step (`decode/`: 8 kernels per layer into buffers made once,
+/// no candle op per token) where it applies, overriding `REFT_STATIC_DECODE`. On by default:
+/// `tests/decode_step.rs` proves it through the kernels' emulation and `examples/cuda_smoke.rs`
+/// compares its tokens with the CPU's on a GPU. Off, generation runs through candle's ops.
+pub fn set_static_decode(on: bool) {
+    STATIC_DECODE.set(on);
+}
+
+/// Whether the static decoding step is on ([`set_static_decode`]).
+pub fn static_decode_on() -> bool {
+    STATIC_DECODE.on()
 }

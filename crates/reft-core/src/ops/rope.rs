@@ -29,23 +29,9 @@ impl RopeTables {
         dtype: DType,
         device: &Device,
     ) -> Result<Self> {
+        let (b, t) = (positions.len(), positions.first().map(|p| p.len()).unwrap_or(0));
         let half = inv_freq.len();
-        let b = positions.len();
-        let t = positions.first().map(|p| p.len()).unwrap_or(0);
-        let mut cos = Vec::with_capacity(b * t * half * 2);
-        let mut sin = Vec::with_capacity(b * t * half * 2);
-        for row in positions {
-            for &p in row {
-                // emb = cat(freqs, freqs): the two halves share the same angles.
-                for _rep in 0..2 {
-                    for f in inv_freq {
-                        let a = p as f64 * f;
-                        cos.push(a.cos() as f32);
-                        sin.push(a.sin() as f32);
-                    }
-                }
-            }
-        }
+        let (cos, sin) = host_tables(inv_freq, positions);
         let shape = (b, 1, t, half * 2);
         Ok(Self {
             cos: Tensor::from_slice(&cos, shape, device)?.to_dtype(dtype)?,
@@ -53,6 +39,26 @@ impl RopeTables {
             host: Arc::new((cos, sin)),
         })
     }
+}
+
+/// The cos and sin tables of `positions` (`[b][t]`) as f32 on the host, `[b, t, 2·inv_freq.len()]`,
+/// computed in f64 (what [`RopeTables::new`] uploads; the static decoding step uploads them too).
+pub fn host_tables(inv_freq: &[f64], positions: &[Vec<i64>]) -> (Vec<f32>, Vec<f32>) {
+    let n = positions.iter().map(|p| p.len()).sum::<usize>() * inv_freq.len() * 2;
+    let (mut cos, mut sin) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for row in positions {
+        for &p in row {
+            // emb = cat(freqs, freqs): the two halves share the same angles.
+            for _rep in 0..2 {
+                for f in inv_freq {
+                    let a = p as f64 * f;
+                    cos.push(a.cos() as f32);
+                    sin.push(a.sin() as f32);
+                }
+            }
+        }
+    }
+    (cos, sin)
 }
 
 /// The rotation of each `head_dim` row of a contiguous `[b, heads, t, head_dim]` tensor, or its

@@ -55,7 +55,7 @@ macro_rules! per_dtype {
 }
 pub(super) use per_dtype;
 
-pub(super) fn kernel(dev: &CudaDevice, name: &str, dtype: DType) -> Result<CudaFunction> {
+pub(crate) fn kernel(dev: &CudaDevice, name: &str, dtype: DType) -> Result<CudaFunction> {
     let suffix = match dtype {
         DType::F32 => "f32",
         DType::BF16 => "bf16",
@@ -65,7 +65,7 @@ pub(super) fn kernel(dev: &CudaDevice, name: &str, dtype: DType) -> Result<CudaF
     Ok(dev.get_or_load_custom_func(&format!("reft_{name}_{suffix}"), "reft_fused", reft_kernels::PTX)?.into_cuda_function())
 }
 
-pub(super) fn config((grid, block): (u32, u32)) -> LaunchConfig {
+pub(crate) fn config((grid, block): (u32, u32)) -> LaunchConfig {
     LaunchConfig { grid_dim: (grid, 1, 1), block_dim: (block, 1, 1), shared_mem_bytes: 0 }
 }
 
