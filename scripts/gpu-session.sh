@@ -42,22 +42,36 @@ echo "== cuda_gradcheck"
 timeout 60 "$B/example-cuda_gradcheck" > "$OUT/cuda_gradcheck.log" 2>&1; echo "rc=$?"; tail -40 "$OUT/cuda_gradcheck.log"
 echo "== cuda_smoke"
 timeout 120 "$B/example-cuda_smoke" 2>&1 | tee "$OUT/cuda_smoke.log" | tail -12
-if grep -q FUSED_OK "$OUT/cuda_smoke.log"; then export REFT_CUDA_FUSED=1; else
+SMOKE="$OUT/cuda_smoke.log"
+if grep -q FUSED_OK "$SMOKE"; then export REFT_CUDA_FUSED=1; else
   export REFT_CUDA_FUSED=0
-  # The packed projections (CUDA's default since 2026-11-27, not yet run on a GPU then) are the
-  # newest fused path: if the smoke passes without them, measure without them.
-  echo "== cuda_smoke again without packed projections (REFT_PACK_PROJ=0)"
-  REFT_PACK_PROJ=0 timeout 120 "$B/example-cuda_smoke" 2>&1 | tee "$OUT/cuda_smoke_unpacked.log" | tail -4
-  if grep -q FUSED_OK "$OUT/cuda_smoke_unpacked.log"; then export REFT_CUDA_FUSED=1 REFT_PACK_PROJ=0; fi
+  # The newest fused paths, not yet run on a GPU when this was written, go first: the static
+  # decoding step (a fault there poisons the process's CUDA context, failing what follows),
+  # then the packed projections (CUDA's default since 2026-11-27). Measure without what the
+  # smoke passes without.
+  echo "== cuda_smoke again without the static decoding step (REFT_STATIC_DECODE=0)"
+  REFT_STATIC_DECODE=0 timeout 120 "$B/example-cuda_smoke" 2>&1 | tee "$OUT/cuda_smoke_nostatic.log" | tail -4
+  if grep -q FUSED_OK "$OUT/cuda_smoke_nostatic.log"; then
+    export REFT_CUDA_FUSED=1 REFT_STATIC_DECODE=0; SMOKE="$OUT/cuda_smoke_nostatic.log"
+  else
+    echo "== cuda_smoke again without packed projections (REFT_PACK_PROJ=0)"
+    REFT_PACK_PROJ=0 REFT_STATIC_DECODE=0 timeout 120 "$B/example-cuda_smoke" 2>&1 | tee "$OUT/cuda_smoke_unpacked.log" | tail -4
+    if grep -q FUSED_OK "$OUT/cuda_smoke_unpacked.log"; then
+      export REFT_CUDA_FUSED=1 REFT_PACK_PROJ=0 REFT_STATIC_DECODE=0; SMOKE="$OUT/cuda_smoke_unpacked.log"
+    fi
+  fi
 fi
 # Generation through the static decoding step (on by default) only where the smoke's greedy
 # tokens through it equal the CPU's; else through candle's ops, and no A/B of it.
-if ! grep -q STATIC_OK "$OUT/cuda_smoke.log"; then
+if ! grep -q STATIC_OK "$SMOKE"; then
   export REFT_STATIC_DECODE=0
   AB="$(echo "${AB:-}" | tr ' ' '\n' | grep -v REFT_STATIC_DECODE | tr '\n' ' ')"
 fi
+# An A/B run with the decoding step's CUDA graph (REFT_DECODE_GRAPH=1) only where it gave the
+# CPU's tokens.
+grep -q GRAPH_OK "$SMOKE" || AB="$(echo "${AB:-}" | tr ' ' '\n' | grep -v REFT_DECODE_GRAPH | tr '\n' ' ')"
 # An A/B run with REFT_GEMM_LT=1 only where the smoke passed it.
-grep -q LT_OK "$OUT/cuda_smoke.log" || AB="$(echo "${AB:-}" | tr ' ' '\n' | grep -v REFT_GEMM_LT | tr '\n' ' ')"
+grep -q LT_OK "$SMOKE" || AB="$(echo "${AB:-}" | tr ' ' '\n' | grep -v REFT_GEMM_LT | tr '\n' ' ')"
 # Frozen-weight GEMMs on the anchor shapes: candle's cuBLAS path, cuBLASLt (REFT_GEMM_LT) and
 # PyTorch, same GPU, same minute (examples/gemm_bench.rs, benches/gemm_bench.py; ~20 s). The
 # 7B forward took 0.152 s against HF's 0.121 s, most of it GEMMs: is candle's call the gap?

@@ -7,6 +7,8 @@
 //! and each must pass; the last line says `FUSED_OK` when the fused runs did. A third run with the
 //! frozen GEMMs through cuBLASLt (`REFT_GEMM_LT`) says `LT_OK` or `LT_FAIL` without failing the
 //! smoke. CUDA decoders pack their projections (`models/packed.rs`), so every run covers them.
+//! Generation runs through candle's ops and through the static decoding step (`decode/`;
+//! `STATIC_OK` when its greedy tokens equal the CPU's), and last as a CUDA graph (`GRAPH_OK`).
 //! Exits non-zero on a mismatch.
 //!
 //! Build: `cargo run --release -p reft-core --features cuda --example cuda_smoke`
@@ -83,11 +85,13 @@ fn run(dir: &std::path::Path, device: &Device, dtype: DType) -> reft_core::Resul
     let mut prompt = batch(b, pt, &intervention_locations(pt, Positions::parse("f1+l1").unwrap(), specs.len(), true, PadMode::Last));
     prompt.labels = None;
     let gen = GenerateOptions { max_new_tokens: 8, ..Default::default() };
-    let generated = m.generate(&prompt, &gen, &mut |_| true)?;
+    // Candle's decoding first: a fault in the static step (run last) cannot hide its result.
+    let on = reft_core::ops::static_decode_on();
     reft_core::ops::set_static_decode(false);
-    let generated_candle = m.generate(&prompt, &gen, &mut |_| true);
-    reft_core::ops::set_static_decode(true);
-    Ok(Run { logits, fwd_loss, step_losses, grad_norms, after_loss, step_s, generated, generated_candle: generated_candle? })
+    let generated_candle = m.generate(&prompt, &gen, &mut |_| true)?;
+    reft_core::ops::set_static_decode(on);
+    let generated = m.generate(&prompt, &gen, &mut |_| true)?;
+    Ok(Run { logits, fwd_loss, step_losses, grad_norms, after_loss, step_s, generated, generated_candle })
 }
 
 /// `‖a − b‖ / ‖a‖` over two logit tensors.
@@ -131,14 +135,33 @@ fn main() {
     println!("==== CUDA with the fused kernels ON and cuBLASLt GEMMs");
     let lt = check_cuda(&dir, &gpu, &cpu, &cpu_bf16).0;
     reft_core::ops::set_gemm_lt(false);
+    // The static decoding step replayed as a CUDA graph (off by default, `REFT_DECODE_GRAPH`):
+    // last, as a fault in a graph would leave the process's CUDA context unusable.
+    println!("==== CUDA: generation through the static decoding step's CUDA graph");
+    reft_core::ops::set_decode_graph(true);
+    let graph = match run(&dir, &gpu, DType::F32) {
+        Ok(r) => {
+            println!("greedy generation as a CUDA graph: {} the cpu's", if r.generated == cpu.generated { "equals" } else { "DIFFERS FROM" });
+            r.generated == cpu.generated
+        }
+        Err(e) => {
+            println!("graph run: error {e}");
+            false
+        }
+    };
     let _ = std::fs::remove_dir_all(&dir);
     let (plain, fused) = (verdicts[0].0, verdicts[1].0);
     println!(
-        "{} (fused kernels: {}; cuBLASLt: {}; static decoding step: {})",
+        "{} (fused kernels: {}; cuBLASLt: {}; static decoding step: {}; its CUDA graph: {})",
         if plain && fused { "CUDA_SMOKE OK" } else { "CUDA_SMOKE FAIL" },
         if fused { "FUSED_OK" } else { "FUSED_FAIL" },
         if lt { "LT_OK" } else { "LT_FAIL" },
-        if static_ok { "STATIC_OK" } else { "STATIC_FAIL" }
+        match (reft_core::ops::static_decode_on(), static_ok) {
+            (false, _) => "STATIC_OFF",
+            (true, true) => "STATIC_OK",
+            (true, false) => "STATIC_FAIL",
+        },
+        if graph { "GRAPH_OK" } else { "GRAPH_FAIL" }
     );
     std::process::exit(if plain && fused { 0 } else { 1 });
 }

@@ -372,3 +372,35 @@ fn embed_kernel_gathers_the_rows_of_the_ids() {
     let want: Vec<f32> = ids.iter().flat_map(|&i| table[i as usize * d..(i as usize + 1) * d].to_vec()).collect();
     assert_eq!(got, want);
 }
+
+/// A CUDA graph's kernels (`_at`: the cache position and key count read from device memory,
+/// the mask at the cache's stride) equal the ones with those as arguments, to the bit.
+#[test]
+fn graph_kernels_equal_the_kernels_with_arguments() {
+    let (b, nh, nkv, hd, kcap, past) = (3, 4, 2, 8, 11, 6);
+    let w = (nh + 2 * nkv) * hd;
+    let val = |i: usize, s: usize| (((i * 2654435761 + s) % 1000) as f32 / 500.0) - 1.0;
+    let rows: Vec<f32> = (0..b * w).map(|i| val(i, 1)).collect();
+    let cos: Vec<f32> = (0..b * hd).map(|i| val(i, 2)).collect();
+    let sin: Vec<f32> = (0..b * hd).map(|i| val(i, 3)).collect();
+    let base: Vec<f32> = (0..b * nkv * kcap * hd).map(|i| val(i, 4)).collect();
+    let (mut k1, mut v1, mut k2, mut v2) = (base.clone(), base.clone(), base.clone(), base.clone());
+    let info = [past as i32, past as i32 + 1];
+    let q1 = emu::qkv_heads_into_cache(&rows, &cos, &sin, b, 1, [nh, nkv, hd], &mut k1, &mut v1, kcap, past, None);
+    let q2 = emu::qkv_heads_into_cache_at(&rows, &cos, &sin, b, [nh, nkv, hd], &mut k2, &mut v2, kcap, &info);
+    assert_eq!((&q1, &k1, &v1), (&q2, &k2, &v2));
+    assert_ne!(k1, base, "the step's keys went into the cache");
+    let keys = past + 1;
+    let mask: Vec<f32> = (0..b * keys).map(|i| if i % keys == 0 && i / keys == 1 { -1e30 } else { 0.0 }).collect();
+    let inputs = StepInputs { ids: vec![0; b], mask: mask.clone(), cos: vec![], sin: vec![], keys };
+    let strided = inputs.mask_strided(kcap);
+    assert_eq!(&strided[kcap..kcap + keys], &mask[keys..2 * keys]);
+    let dims = [b, nkv, nh / nkv, hd];
+    let want = emu::decode_attn(&q1, &k1, &v1, &mask, dims, keys, kcap, hd, 0.35);
+    let got = emu::decode_attn_at(&q1, &k1, &v1, &strided, dims, kcap, hd, 0.35, &info);
+    assert_eq!(got, want);
+    // The compact mask read at the cache's stride would mask the wrong keys.
+    let mut compact = mask.clone();
+    compact.resize(b * kcap, 0.0);
+    assert_ne!(emu::decode_attn_at(&q1, &k1, &v1, &compact, dims, kcap, hd, 0.35, &info), want);
+}

@@ -63,6 +63,16 @@
                                             size_t n, int d) {                                              \
     emu::launch(g, b, [&] { reft_embed_rows_##SUF(table, ids, out, n, d); });                               \
   }                                                                                                         \
+  extern "C" void reft_emu_qkv_rows_at_##SUF(unsigned g, unsigned b, T* rows, T* q, T* k, T* v, const T* c,   \
+                                             const T* s, size_t n, int nh, int nkv, int hd, int kcap,       \
+                                             const int* info) {                                             \
+    emu::launch(g, b, [&] { reft_qkv_rows_at_##SUF(rows, q, k, v, c, s, n, nh, nkv, hd, kcap, info); });     \
+  }                                                                                                         \
+  extern "C" void reft_emu_decode_attn_at_##SUF(unsigned g, unsigned b, const T* q, const T* k, const T* v, \
+                                                const float* m, T* o, size_t rows, int gq, int nkv,         \
+                                                int kcap, int hd, float scale, const int* info) {           \
+    emu::launch(g, b, [&] { reft_decode_attn_at_##SUF(q, k, v, m, o, rows, gq, nkv, kcap, hd, scale, info); }); \
+  }                                                                                                         \
   extern "C" void reft_emu_argmax_rows_##SUF(unsigned g, unsigned b, const T* x, unsigned* out, size_t rows, \
                                              int n) {                                                       \
     emu::launch(g, b, [&] { reft_argmax_rows_##SUF(x, out, rows, n); });                                    \

@@ -160,12 +160,13 @@ __device__ void rope(const T* x, const T* cos, const T* sin, T* y, size_t n, int
 // out = softmax(scale·q·kᵀ + mask)·v for few query rows against one key mask per sequence (a
 // decoding step), one warp per query row, in f32 with an online softmax. q [b, nkv, g, hd]
 // (g query rows per key head, contiguous); k and v [b, nkv, tk, hd] whose heads lie `kcap`
-// positions apart (the reserved cache's capacity, or tk); mask f32 [b, tk]. Each lane holds
+// positions apart (the reserved cache's capacity, or tk); mask f32 [b, mstride] of which the
+// first tk columns are read (mstride = tk but in a CUDA graph's fixed layout). Each lane holds
 // head dims lane, lane + 32, … (hd ≤ 256). Unfused it was a batched GEMM, the softmax kernel
 // and another batched GEMM, with the scores and probabilities rounded to the storage type.
 template <typename T>
 __device__ void decode_attn(const T* q, const T* k, const T* v, const float* mask, T* out, size_t rows, int g,
-                            int nkv, int tk, int kcap, int hd, float scale) {
+                            int nkv, int tk, int kcap, int hd, float scale, int mstride) {
   size_t row = warp_row();
   if (row >= rows) return;
   int lane = lane_id();
@@ -173,7 +174,7 @@ __device__ void decode_attn(const T* q, const T* k, const T* v, const float* mas
   const T* qr = q + row * hd;
   const T* kb = k + bh * (size_t)kcap * hd;
   const T* vb = v + bh * (size_t)kcap * hd;
-  const float* mr = mask + bi * tk;
+  const float* mr = mask + bi * mstride;
   int nd = (hd + 31) / 32;
   float qv[8], acc[8];
   for (int i = 0; i < 8; i++) {
@@ -391,7 +392,7 @@ extern "C" __global__ void reft_adamw_f32(float* p, const float* g, float* m, fl
   extern "C" __global__ void reft_decode_attn_##SUF(const T* q, const T* k, const T* v, const float* mask,      \
                                                    T* out, size_t rows, int g, int nkv, int tk, int kcap,      \
                                                    int hd, float scale) {                                      \
-    decode_attn<T>(q, k, v, mask, out, rows, g, nkv, tk, kcap, hd, scale);                                     \
+    decode_attn<T>(q, k, v, mask, out, rows, g, nkv, tk, kcap, hd, scale, tk);                                 \
   }                                                                                                            \
   extern "C" __global__ void reft_add_rmsnorm_fwd_##SUF(const T* x, const T* r, const T* w, T* s, T* y,        \
                                                         size_t rows, int d, float eps) {                       \

@@ -27,15 +27,21 @@ pub struct Kernels<T> {
     add_rms: unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *mut T, *mut T, usize, i32, f32),
     rms_bwd_add: unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *const T, *mut T, usize, i32, f32),
     embed: unsafe extern "C" fn(u32, u32, *const T, *const u32, *mut T, usize, i32),
+    qkv_at: QkvRowsAt<T>,
+    attn_at: DecodeAttnAt<T>,
     argmax: unsafe extern "C" fn(u32, u32, *const T, *mut u32, usize, i32),
 }
 
 type DecodeAttn<T> = unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *const f32, *mut T, usize, i32, i32, i32, i32, i32, f32);
 
+type QkvRowsAt<T> = unsafe extern "C" fn(u32, u32, *mut T, *mut T, *mut T, *mut T, *const T, *const T, usize, i32, i32, i32, i32, *const i32);
+
+type DecodeAttnAt<T> = unsafe extern "C" fn(u32, u32, *const T, *const T, *const T, *const f32, *mut T, usize, i32, i32, i32, i32, f32, *const i32);
+
 type QkvRows<T> = unsafe extern "C" fn(u32, u32, *mut T, *mut T, *mut T, *mut T, *const T, *const T, usize, i32, i32, i32, i32, i32, i32, i32);
 
 macro_rules! elem {
-    ($t:ty, $af:ident, $ab:ident, $rf:ident, $rb:ident, $ro:ident, $sf:ident, $sb:ident, $ra:ident, $qk:ident, $da:ident, $ar:ident, $rba:ident, $em:ident, $am:ident) => {
+    ($t:ty, $af:ident, $ab:ident, $rf:ident, $rb:ident, $ro:ident, $sf:ident, $sb:ident, $ra:ident, $qk:ident, $da:ident, $ar:ident, $rba:ident, $em:ident, $am:ident, $qa:ident, $daa:ident) => {
         extern "C" {
             fn $af(g: u32, b: u32, s: *const $t, m: *const f32, p: *mut $t, rows: usize, k: i32, q: i32, heads: i32, mrows: i32, scale: f32);
             fn $ab(g: u32, b: u32, p: *const $t, gr: *const $t, ds: *mut $t, rows: usize, k: i32, scale: f32);
@@ -51,6 +57,8 @@ macro_rules! elem {
             fn $ra(g: u32, b: u32, h: *const $t, dl: *const $t, r: *const u32, out: *mut $t, n: usize, d: i32, nh: usize);
             fn $em(g: u32, b: u32, table: *const $t, ids: *const u32, out: *mut $t, n: usize, d: i32);
             fn $am(g: u32, b: u32, x: *const $t, out: *mut u32, rows: usize, n: i32);
+            fn $qa(g: u32, b: u32, rows: *mut $t, q: *mut $t, k: *mut $t, v: *mut $t, c: *const $t, s: *const $t, n: usize, nh: i32, nkv: i32, hd: i32, kcap: i32, info: *const i32);
+            fn $daa(g: u32, b: u32, q: *const $t, k: *const $t, v: *const $t, m: *const f32, o: *mut $t, rows: usize, gq: i32, nkv: i32, kcap: i32, hd: i32, scale: f32, info: *const i32);
         }
         impl Elem for $t {
             const KERNELS: Kernels<Self> = Kernels {
@@ -68,14 +76,16 @@ macro_rules! elem {
                 rms_bwd_add: $rba,
                 embed: $em,
                 argmax: $am,
+                qkv_at: $qa,
+                attn_at: $daa,
             };
         }
     };
 }
 
-elem!(f32, reft_emu_attn_softmax_fwd_f32, reft_emu_attn_softmax_bwd_f32, reft_emu_rmsnorm_fwd_f32, reft_emu_rmsnorm_bwd_f32, reft_emu_rope_f32, reft_emu_swiglu_fwd_f32, reft_emu_swiglu_bwd_f32, reft_emu_rows_add_f32, reft_emu_qkv_rows_f32, reft_emu_decode_attn_f32, reft_emu_add_rmsnorm_fwd_f32, reft_emu_rmsnorm_bwd_add_f32, reft_emu_embed_rows_f32, reft_emu_argmax_rows_f32);
-elem!(bf16, reft_emu_attn_softmax_fwd_bf16, reft_emu_attn_softmax_bwd_bf16, reft_emu_rmsnorm_fwd_bf16, reft_emu_rmsnorm_bwd_bf16, reft_emu_rope_bf16, reft_emu_swiglu_fwd_bf16, reft_emu_swiglu_bwd_bf16, reft_emu_rows_add_bf16, reft_emu_qkv_rows_bf16, reft_emu_decode_attn_bf16, reft_emu_add_rmsnorm_fwd_bf16, reft_emu_rmsnorm_bwd_add_bf16, reft_emu_embed_rows_bf16, reft_emu_argmax_rows_bf16);
-elem!(f16, reft_emu_attn_softmax_fwd_f16, reft_emu_attn_softmax_bwd_f16, reft_emu_rmsnorm_fwd_f16, reft_emu_rmsnorm_bwd_f16, reft_emu_rope_f16, reft_emu_swiglu_fwd_f16, reft_emu_swiglu_bwd_f16, reft_emu_rows_add_f16, reft_emu_qkv_rows_f16, reft_emu_decode_attn_f16, reft_emu_add_rmsnorm_fwd_f16, reft_emu_rmsnorm_bwd_add_f16, reft_emu_embed_rows_f16, reft_emu_argmax_rows_f16);
+elem!(f32, reft_emu_attn_softmax_fwd_f32, reft_emu_attn_softmax_bwd_f32, reft_emu_rmsnorm_fwd_f32, reft_emu_rmsnorm_bwd_f32, reft_emu_rope_f32, reft_emu_swiglu_fwd_f32, reft_emu_swiglu_bwd_f32, reft_emu_rows_add_f32, reft_emu_qkv_rows_f32, reft_emu_decode_attn_f32, reft_emu_add_rmsnorm_fwd_f32, reft_emu_rmsnorm_bwd_add_f32, reft_emu_embed_rows_f32, reft_emu_argmax_rows_f32, reft_emu_qkv_rows_at_f32, reft_emu_decode_attn_at_f32);
+elem!(bf16, reft_emu_attn_softmax_fwd_bf16, reft_emu_attn_softmax_bwd_bf16, reft_emu_rmsnorm_fwd_bf16, reft_emu_rmsnorm_bwd_bf16, reft_emu_rope_bf16, reft_emu_swiglu_fwd_bf16, reft_emu_swiglu_bwd_bf16, reft_emu_rows_add_bf16, reft_emu_qkv_rows_bf16, reft_emu_decode_attn_bf16, reft_emu_add_rmsnorm_fwd_bf16, reft_emu_rmsnorm_bwd_add_bf16, reft_emu_embed_rows_bf16, reft_emu_argmax_rows_bf16, reft_emu_qkv_rows_at_bf16, reft_emu_decode_attn_at_bf16);
+elem!(f16, reft_emu_attn_softmax_fwd_f16, reft_emu_attn_softmax_bwd_f16, reft_emu_rmsnorm_fwd_f16, reft_emu_rmsnorm_bwd_f16, reft_emu_rope_f16, reft_emu_swiglu_fwd_f16, reft_emu_swiglu_bwd_f16, reft_emu_rows_add_f16, reft_emu_qkv_rows_f16, reft_emu_decode_attn_f16, reft_emu_add_rmsnorm_fwd_f16, reft_emu_rmsnorm_bwd_add_f16, reft_emu_embed_rows_f16, reft_emu_argmax_rows_f16, reft_emu_qkv_rows_at_f16, reft_emu_decode_attn_at_f16);
 
 fn i32_of(v: usize, what: &str) -> i32 {
     i32::try_from(v).unwrap_or_else(|_| panic!("{what} {v} does not fit i32"))
@@ -292,6 +302,37 @@ pub fn rows_add<T: Elem>(h: &[T], delta: &[T], rows: &[u32], d: usize, grid: Opt
     let n = delta.len();
     let (g, b) = crate::elementwise_launch(n);
     unsafe { (T::KERNELS.rows_add)(grid.unwrap_or(g), b, h.as_ptr(), delta.as_ptr(), rows.as_ptr(), out.as_mut_ptr(), n, i32_of(d, "d"), h.len() / d) };
+    out
+}
+
+/// [`qkv_heads_into_cache`] for one position by `reft_qkv_rows_at`, the cache position read
+/// from `info[0]` (a CUDA graph's device-side argument).
+#[allow(clippy::too_many_arguments)]
+pub fn qkv_heads_into_cache_at<T: Elem>(rows: &[T], cos: &[T], sin: &[T], b: usize, heads: [usize; 3], kc: &mut [T], vc: &mut [T], kcap: usize, info: &[i32; 2]) -> Vec<T> {
+    let [nh, nkv, hd] = heads;
+    assert!(rows.len() == b * (nh + 2 * nkv) * hd && kc.len() == b * nkv * kcap * hd && vc.len() == kc.len() && (info[0] as usize) < kcap, "qkv cache shapes");
+    let mut rows = rows.to_vec();
+    let mut q = vec![T::default(); b * nh * hd];
+    let n = rows.len();
+    let (g, bl) = crate::elementwise_launch(n);
+    unsafe {
+        (T::KERNELS.qkv_at)(g, bl, rows.as_mut_ptr(), q.as_mut_ptr(), kc.as_mut_ptr(), vc.as_mut_ptr(), cos.as_ptr(), sin.as_ptr(), n, i32_of(nh, "nh"), i32_of(nkv, "nkv"), i32_of(hd, "hd"), i32_of(kcap, "kcap"), info.as_ptr())
+    };
+    q
+}
+
+/// [`decode_attn`] by `reft_decode_attn_at`: the mask laid out `[b, kcap]` and the number of
+/// keys read from `info[1]`.
+#[allow(clippy::too_many_arguments)]
+pub fn decode_attn_at<T: Elem>(q: &[T], k: &[T], v: &[T], mask: &[f32], dims: [usize; 4], kcap: usize, hd: usize, scale: f32, info: &[i32; 2]) -> Vec<T> {
+    let [b, nkv, g, qd] = dims;
+    assert!(qd == hd && q.len() == b * nkv * g * hd && k.len() == b * nkv * kcap * hd && v.len() == k.len() && mask.len() == b * kcap && (info[1] as usize) <= kcap && hd <= 256, "decode attention shapes");
+    let rows = b * nkv * g;
+    let mut out = vec![T::default(); q.len()];
+    let (gr, bl) = crate::row_launch(rows);
+    unsafe {
+        (T::KERNELS.attn_at)(gr, bl, q.as_ptr(), k.as_ptr(), v.as_ptr(), mask.as_ptr(), out.as_mut_ptr(), rows, i32_of(g, "g"), i32_of(nkv, "nkv"), i32_of(kcap, "kcap"), i32_of(hd, "hd"), scale, info.as_ptr())
+    };
     out
 }
 

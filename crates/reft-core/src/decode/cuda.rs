@@ -8,10 +8,14 @@
 //! handle (its stream) with f32 accumulation, as candle's own matmul; f32 models compute in
 //! true f32 (`CUBLAS_COMPUTE_32F`, no TF32).
 //!
+//! With `REFT_DECODE_GRAPH=1` the launches are captured once and replayed as a CUDA graph
+//! (`graph.rs`); the cache position and key count then come from device memory.
+//!
 //! This file runs only on a GPU: `tests/decode_step.rs` proves the sequence and kernels through
 //! their emulation, and `examples/cuda_smoke.rs` compares the tokens with the CPU's.
 
-use super::{applies, Buf, Gain, Mat, StaticDecoder, StepDims, StepInputs, StepKernels};
+use super::graph::Graphed;
+use super::{applies, run_step, Buf, Gain, Mat, StaticDecoder, StepDims, StepInputs, StepKernels};
 use crate::models::{Decoder, KvCache};
 use crate::ops::cuda_fused::{config, kernel};
 use candle_core::cuda_backend::cudarc::cublas::{result::gemm_ex, sys as blas, CudaBlas};
@@ -59,6 +63,8 @@ struct Funcs {
     attn: CudaFunction,
     swiglu: CudaFunction,
     argmax: CudaFunction,
+    qkv_at: CudaFunction,
+    attn_at: CudaFunction,
 }
 
 struct CudaStep<T: WithDType> {
@@ -73,8 +79,13 @@ struct CudaStep<T: WithDType> {
     mask: CudaSlice<f32>,
     cos: CudaSlice<T>,
     sin: CudaSlice<T>,
-    /// Keys the uploaded mask covers (each row's stride in `mask`).
+    /// Keys the uploaded mask covers (each row's stride in `mask` without a graph).
     keys: usize,
+    /// Device pointers of `ids`, `picks`, `mask`, `cos` and `sin`.
+    io: [u64; 5],
+    /// With a CUDA graph: the pointer of `[cache position, keys]`, which the `_at` kernels read.
+    info: Option<u64>,
+    graphed: Option<Graphed>,
     layers: Vec<Layer>,
     embed: u64,
     norm: u64,
@@ -136,17 +147,31 @@ impl<T: WithDType + CudaDType + DeviceRepr + ValidAsZeroBits> CudaStep<T> {
             attn: func("decode_attn")?,
             swiglu: func("swiglu_fwd")?,
             argmax: func("argmax_rows")?,
+            qkv_at: func("qkv_rows_at")?,
+            attn_at: func("decode_attn_at")?,
+        };
+        let (ids, picks, mask) = (dev.alloc_zeros::<u32>(d.batch)?, dev.alloc_zeros::<u32>(d.batch)?, dev.alloc_zeros::<f32>(d.batch * d.capacity)?);
+        let (cos, sin) = (dev.alloc_zeros::<T>(d.batch * d.head_dim)?, dev.alloc_zeros::<T>(d.batch * d.head_dim)?);
+        let io = [ids.device_ptr(&stream).0, picks.device_ptr(&stream).0, mask.device_ptr(&stream).0, cos.device_ptr(&stream).0, sin.device_ptr(&stream).0];
+        let (blas, info, graphed) = if crate::ops::decode_graph_on() {
+            let (g, info, blas) = Graphed::new(dev, &stream)?;
+            (blas, Some(info), Some(g))
+        } else {
+            (dev.cublas_handle(), None, None)
         };
         Ok(Self {
-            blas: dev.cublas_handle(),
+            blas,
+            io,
+            info,
+            graphed,
             dims: d,
             bufs: ptrs,
             _bufs: bufs,
-            ids: dev.alloc_zeros::<u32>(d.batch)?,
-            picks: dev.alloc_zeros::<u32>(d.batch)?,
-            mask: dev.alloc_zeros::<f32>(d.batch * d.capacity)?,
-            cos: dev.alloc_zeros::<T>(d.batch * d.head_dim)?,
-            sin: dev.alloc_zeros::<T>(d.batch * d.head_dim)?,
+            ids,
+            picks,
+            mask,
+            cos,
+            sin,
             keys: 0,
             layers,
             embed,
@@ -201,7 +226,13 @@ impl<T: WithDType + CudaDType + DeviceRepr + ValidAsZeroBits> StepKernels for Cu
         }
         let cast = |v: &[f32]| v.iter().map(|&x| T::from_f64(x as f64)).collect::<Vec<T>>();
         self.stream.memcpy_htod(&s.ids, &mut self.ids).w()?;
-        self.stream.memcpy_htod(&s.mask, &mut self.mask).w()?;
+        match self.graphed.as_mut() {
+            Some(g) => {
+                self.stream.memcpy_htod(&s.mask_strided(self.dims.capacity), &mut self.mask).w()?;
+                self.stream.memcpy_htod(&[i32_of(s.keys - 1)?, i32_of(s.keys)?], &mut g.info).w()?;
+            }
+            None => self.stream.memcpy_htod(&s.mask, &mut self.mask).w()?,
+        }
         self.stream.memcpy_htod(&cast(&s.cos), &mut self.cos).w()?;
         self.stream.memcpy_htod(&cast(&s.sin), &mut self.sin).w()?;
         self.keys = s.keys;
@@ -210,7 +241,7 @@ impl<T: WithDType + CudaDType + DeviceRepr + ValidAsZeroBits> StepKernels for Cu
 
     fn embed(&mut self, y: Buf) -> Result<()> {
         let (n, d) = (self.dims.batch * self.dims.hidden, i32_of(self.dims.hidden)?);
-        let (ids, out) = (self.ids.device_ptr(&self.stream).0, self.buf(y));
+        let (ids, out) = (self.io[0], self.buf(y));
         let mut lb = self.stream.launch_builder(&self.f.embed);
         lb.arg(&self.embed).arg(&ids).arg(&out).arg(&n).arg(&d);
         unsafe { lb.launch(config(reft_kernels::elementwise_launch(n))) }.w()?;
@@ -273,9 +304,13 @@ impl<T: WithDType + CudaDType + DeviceRepr + ValidAsZeroBits> StepKernels for Cu
         let n = d.batch * d.qkv_width();
         let (t, nh, nkv, hd, inv, kcap, koff) = (1i32, i32_of(d.heads)?, i32_of(d.kv_heads)?, i32_of(d.head_dim)?, 0i32, i32_of(d.capacity)?, i32_of(at)?);
         let (rp, qp, lw) = (self.buf(rows), self.buf(q), &self.layers[layer]);
-        let (cp, sp) = (self.cos.device_ptr(&self.stream).0, self.sin.device_ptr(&self.stream).0);
-        let mut lb = self.stream.launch_builder(&self.f.qkv);
-        lb.arg(&rp).arg(&qp).arg(&lw.keys).arg(&lw.values).arg(&cp).arg(&sp).arg(&n).arg(&t).arg(&nh).arg(&nkv).arg(&hd).arg(&inv).arg(&kcap).arg(&koff);
+        let (cp, sp) = (self.io[3], self.io[4]);
+        let mut lb = self.stream.launch_builder(if self.info.is_some() { &self.f.qkv_at } else { &self.f.qkv });
+        lb.arg(&rp).arg(&qp).arg(&lw.keys).arg(&lw.values).arg(&cp).arg(&sp).arg(&n);
+        match &self.info {
+            Some(info) => lb.arg(&nh).arg(&nkv).arg(&hd).arg(&kcap).arg(info),
+            None => lb.arg(&t).arg(&nh).arg(&nkv).arg(&hd).arg(&inv).arg(&kcap).arg(&koff),
+        };
         unsafe { lb.launch(config(reft_kernels::elementwise_launch(n))) }.w()?;
         Ok(())
     }
@@ -288,10 +323,13 @@ impl<T: WithDType + CudaDType + DeviceRepr + ValidAsZeroBits> StepKernels for Cu
         let rows = d.batch * d.heads;
         let scale = 1.0 / (d.head_dim as f32).sqrt();
         let (g, nkv, tk, kcap, hd) = (i32_of(d.heads / d.kv_heads)?, i32_of(d.kv_heads)?, i32_of(keys)?, i32_of(d.capacity)?, i32_of(d.head_dim)?);
-        let (qp, yp, lw) = (self.buf(q), self.buf(y), &self.layers[layer]);
-        let mp = self.mask.device_ptr(&self.stream).0;
-        let mut lb = self.stream.launch_builder(&self.f.attn);
-        lb.arg(&qp).arg(&lw.keys).arg(&lw.values).arg(&mp).arg(&yp).arg(&rows).arg(&g).arg(&nkv).arg(&tk).arg(&kcap).arg(&hd).arg(&scale);
+        let (qp, yp, lw, mp) = (self.buf(q), self.buf(y), &self.layers[layer], self.io[2]);
+        let mut lb = self.stream.launch_builder(if self.info.is_some() { &self.f.attn_at } else { &self.f.attn });
+        lb.arg(&qp).arg(&lw.keys).arg(&lw.values).arg(&mp).arg(&yp).arg(&rows).arg(&g).arg(&nkv);
+        match &self.info {
+            Some(info) => lb.arg(&kcap).arg(&hd).arg(&scale).arg(info),
+            None => lb.arg(&tk).arg(&kcap).arg(&hd).arg(&scale),
+        };
         unsafe { lb.launch(config(reft_kernels::row_launch(rows))) }.w()?;
         Ok(())
     }
@@ -307,13 +345,24 @@ impl<T: WithDType + CudaDType + DeviceRepr + ValidAsZeroBits> StepKernels for Cu
 
     fn argmax(&mut self, x: Buf) -> Result<Vec<u32>> {
         let (rows, n) = (self.dims.batch, i32_of(self.dims.vocab)?);
-        let (xp, op) = (self.buf(x), self.picks.device_ptr(&self.stream).0);
+        let (xp, op) = (self.buf(x), self.io[1]);
         let mut lb = self.stream.launch_builder(&self.f.argmax);
         lb.arg(&xp).arg(&op).arg(&rows).arg(&n);
         unsafe { lb.launch(config(reft_kernels::row_launch(rows))) }.w()?;
         let picks = self.stream.clone_dtoh(&self.picks).w()?;
         self.stream.synchronize().w()?;
         Ok(picks)
+    }
+
+    /// Without a graph, the launches; with one, its replay (captured on the first step).
+    fn run(&mut self, d: &StepDims, past: usize) -> Result<()> {
+        let Some(mut g) = self.graphed.take() else {
+            return run_step(self, d, past);
+        };
+        let stream = self.stream.clone();
+        let ran = g.run(&stream, || run_step(self, d, past));
+        self.graphed = Some(g);
+        ran
     }
 
     fn read(&mut self, x: Buf) -> Result<Vec<f32>> {

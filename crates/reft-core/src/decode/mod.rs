@@ -15,6 +15,8 @@
 
 #[cfg(feature = "cuda")]
 mod cuda;
+#[cfg(feature = "cuda")]
+mod graph;
 
 use crate::models::Decoder;
 use candle_core::Result;
@@ -137,6 +139,19 @@ impl StepInputs {
     }
 }
 
+impl StepInputs {
+    /// The key mask laid out `[batch, capacity]` (a CUDA graph's fixed stride); the columns past
+    /// the keys are never read.
+    pub fn mask_strided(&self, capacity: usize) -> Vec<f32> {
+        let b = self.ids.len();
+        let mut m = vec![0f32; b * capacity];
+        for r in 0..b {
+            m[r * capacity..r * capacity + self.keys].copy_from_slice(&self.mask[r * self.keys..(r + 1) * self.keys]);
+        }
+        m
+    }
+}
+
 /// The kernels of a step, over buffers a backend owns (see the module).
 pub trait StepKernels {
     /// Copies the step's inputs to the device.
@@ -160,6 +175,11 @@ pub trait StepKernels {
     fn argmax(&mut self, x: Buf) -> Result<Vec<u32>>;
     /// The buffer on the host as f32.
     fn read(&mut self, x: Buf) -> Result<Vec<f32>>;
+    /// Runs the step's kernels after `past` cached positions ([`run_step`]; a backend may
+    /// replay them as one recorded graph).
+    fn run(&mut self, d: &StepDims, past: usize) -> Result<()> {
+        run_step(self, d, past)
+    }
 }
 
 /// Runs one decoding step after `past` cached positions, from the uploaded inputs to the
@@ -221,7 +241,10 @@ impl StaticDecoder {
         }
         let inputs = StepInputs::new(dec, ids, key_mask, positions, self.past);
         self.kernels.upload(&inputs)?;
-        run_step(self.kernels.as_mut(), &self.dims, self.past)?;
+        if self.past >= self.dims.capacity {
+            candle_core::bail!("static decoding step: position {} is past the cache's {} positions", self.past, self.dims.capacity);
+        }
+        self.kernels.run(&self.dims, self.past)?;
         self.past += 1;
         if greedy {
             return Ok(StepOutput::Tokens(self.kernels.argmax(Buf::Logits)?));

@@ -101,6 +101,7 @@ static RECOMPUTE_MLP: Switch = Switch::new("REFT_RECOMPUTE_MLP", false);
 static PACK_PROJ: Switch = Switch::new("REFT_PACK_PROJ", false);
 static GEMM_LT: Switch = Switch::new("REFT_GEMM_LT", false);
 static STATIC_DECODE: Switch = Switch::new("REFT_STATIC_DECODE", true);
+static DECODE_GRAPH: Switch = Switch::new("REFT_DECODE_GRAPH", false);
 
 /// Turns the fused CUDA kernels (`reft-kernels`) on or off for the whole process, overriding
 /// `REFT_CUDA_FUSED`. They are on by default since their first GPU run (an H200, 2026-11-27):
@@ -221,4 +222,16 @@ pub fn set_static_decode(on: bool) {
 /// Whether the static decoding step is on ([`set_static_decode`]).
 pub fn static_decode_on() -> bool {
     STATIC_DECODE.on()
+}
+
+/// Replays the static decoding step as a CUDA graph captured on a generation's first step
+/// (`decode/cuda.rs`), overriding `REFT_DECODE_GRAPH`. Off by default until a GPU run has
+/// measured it; a capture that fails decodes without the graph.
+pub fn set_decode_graph(on: bool) {
+    DECODE_GRAPH.set(on);
+}
+
+/// Whether the static decoding step replays a CUDA graph ([`set_decode_graph`]).
+pub fn decode_graph_on() -> bool {
+    DECODE_GRAPH.on()
 }
