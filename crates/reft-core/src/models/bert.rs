@@ -7,6 +7,7 @@
 //! (O·attn, before the residual add), `mlp_output` (W₂·gelu(·), before the residual add) and
 //! `block_output` (h', which is also what pyreft's `roberta.encoder.layer[l].output` sees).
 
+use super::mask::MASKED;
 use super::encoder_config::EncoderConfig;
 use super::hooks::Hooks;
 use super::llama::Component;
@@ -64,9 +65,6 @@ pub struct Encoder {
     pub device: Device,
     pub dtype: DType,
 }
-
-/// Large negative used for masked scores; finite so rows stay NaN-free.
-const MASKED: f32 = -1e30;
 
 impl Encoder {
     /// Embeddings: word + position + token type, then LayerNorm → `[b, t, d]`.

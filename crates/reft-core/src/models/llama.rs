@@ -94,9 +94,6 @@ pub struct Decoder {
     pub dtype: DType,
 }
 
-/// Large negative used for masked scores; finite so fully-masked (padding) rows stay NaN-free.
-const MASKED: f32 = -1e30;
-
 impl Decoder {
     /// Runs the layers and returns the final hidden state before the last norm, `[b, t, d]`.
     pub fn hidden_states(
@@ -266,22 +263,7 @@ impl Decoder {
     /// The `t` distinct rows per sequence of [`Self::additive_mask`] on the host, `[b, t, past + t]`
     /// (the static decoding step uploads them as they are).
     pub(crate) fn mask_rows(&self, key_mask: &[u8], b: usize, t: usize, past: usize) -> Vec<f32> {
-        let total = past + t;
-        let mut m = vec![0f32; b * t * total];
-        for r in 0..b {
-            for i in 0..t {
-                let q = past + i;
-                let row = &mut m[(r * t + i) * total..(r * t + i + 1) * total];
-                for (j, v) in row.iter_mut().enumerate() {
-                    let causal = j <= q;
-                    let window = self.cfg.sliding_window.map(|w| q < j + w).unwrap_or(true);
-                    if !(causal && window && key_mask[r * total + j] != 0) {
-                        *v = MASKED;
-                    }
-                }
-            }
-        }
-        m
+        super::mask::additive_rows(key_mask, b, t, past, self.cfg.sliding_window)
     }
 
     fn attention(

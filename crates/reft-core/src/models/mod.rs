@@ -13,6 +13,7 @@ pub mod hooks;
 pub mod kv_cache;
 pub mod llama;
 mod llama_block;
+mod mask;
 pub mod packed;
 
 use crate::error::{ReftError, Result};
