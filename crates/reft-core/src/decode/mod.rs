@@ -239,11 +239,10 @@ impl StaticDecoder {
         if ids.len() != b || key_mask.len() != b * (self.past + 1) || positions.len() != b || positions.iter().any(|p| p.len() != 1) {
             candle_core::bail!("static decoding step: {} ids, {} mask entries and {} position rows for a batch of {b} after {} positions", ids.len(), key_mask.len(), positions.len(), self.past);
         }
-        let inputs = StepInputs::new(dec, ids, key_mask, positions, self.past);
-        self.kernels.upload(&inputs)?;
         if self.past >= self.dims.capacity {
             candle_core::bail!("static decoding step: position {} is past the cache's {} positions", self.past, self.dims.capacity);
         }
+        self.kernels.upload(&StepInputs::new(dec, ids, key_mask, positions, self.past))?;
         self.kernels.run(&self.dims, self.past)?;
         self.past += 1;
         if greedy {
