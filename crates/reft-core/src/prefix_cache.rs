@@ -8,7 +8,8 @@
 //! budget; beyond it, rows are computed as usual.
 //!
 //! It also holds, per example, the keys and values of the frozen causal window's positions (see
-//! `frozen_window.rs`) at every layer from `layer` up: like the states above, they depend only on
+//! `frozen_window.rs`) at every layer from `layer` up, and those positions' states leaving the
+//! last layer (their loss, where they carry labels): like the states above, they depend only on
 //! the example's tokens.
 
 use std::collections::HashMap;
@@ -45,8 +46,27 @@ pub struct PrefixCache {
     pub budget_bytes: usize,
     used: usize,
     rows: HashMap<RowKey, Tensor>,
-    /// Per example: `(k, v)` of each layer from `layer` up, `[kv_heads, len, head_dim]`.
-    kv: HashMap<RowKey, Vec<(Tensor, Tensor)>>,
+    /// Per example: the frozen window's positions.
+    kv: HashMap<RowKey, FrozenRows>,
+}
+
+/// One example's frozen positions `0..len` (see `frozen_window.rs`).
+pub struct FrozenRows {
+    /// `(k, v)` of each layer from the cache's `layer` up, `[kv_heads, len, head_dim]`.
+    pub layers: Vec<(Tensor, Tensor)>,
+    /// `[len, hidden]`: the states leaving the last layer (before the final norm).
+    pub top: Tensor,
+}
+
+impl FrozenRows {
+    fn len(&self) -> usize {
+        self.top.dims().first().copied().unwrap_or(0)
+    }
+
+    fn bytes(&self) -> usize {
+        let n = self.layers.iter().map(|(k, v)| k.elem_count() + v.elem_count()).sum::<usize>() + self.top.elem_count();
+        n * self.top.dtype().size_in_bytes()
+    }
 }
 
 impl PrefixCache {
@@ -54,20 +74,19 @@ impl PrefixCache {
         Self { layer, budget_bytes, used: 0, rows: HashMap::new(), kv: HashMap::new() }
     }
 
-    /// The cached keys and values of an example's first `len` positions, if that many are cached.
-    pub fn get_kv(&self, k: &RowKey, len: usize) -> Option<&Vec<(Tensor, Tensor)>> {
-        self.kv.get(k).filter(|layers| layers.first().map(|(k, _)| k.dims().get(1) >= Some(&len)).unwrap_or(false))
+    /// An example's cached frozen positions, if at least its first `len` are cached.
+    pub fn get_kv(&self, k: &RowKey, len: usize) -> Option<&FrozenRows> {
+        self.kv.get(k).filter(|rows| rows.len() >= len)
     }
 
-    /// Stores an example's keys and values if the budget allows (a longer entry replaces a
+    /// Stores an example's frozen positions if the budget allows (a longer entry replaces a
     /// shorter one).
-    pub fn put_kv(&mut self, k: RowKey, layers: Vec<(Tensor, Tensor)>) {
-        let bytes = |ls: &[(Tensor, Tensor)]| ls.iter().map(|(k, v)| (k.elem_count() + v.elem_count()) * k.dtype().size_in_bytes()).sum::<usize>();
-        let old = self.kv.get(&k).map(|ls| bytes(ls)).unwrap_or(0);
-        let new = bytes(&layers);
+    pub fn put_kv(&mut self, k: RowKey, rows: FrozenRows) {
+        let old = self.kv.get(&k).map(FrozenRows::bytes).unwrap_or(0);
+        let new = rows.bytes();
         if new > old && self.used - old + new <= self.budget_bytes {
             self.used = self.used - old + new;
-            self.kv.insert(k, layers);
+            self.kv.insert(k, rows);
         }
     }
 

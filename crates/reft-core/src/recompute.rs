@@ -54,11 +54,8 @@ impl ReftModel {
         // The loss on the last state, as a leaf: its gradient seeds the walk down.
         let top = Var::from_tensor(&h)?;
         drop(h);
-        let (loss, n) = self.loss(top.as_tensor(), batch, w.split)?;
-        let value = loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
-        if !value.is_finite() {
-            return Err(ReftError::NonFinite(format!("loss is {value}")));
-        }
+        let (loss, n) = self.loss(top.as_tensor(), batch, w.split, w.top.as_ref())?;
+        let value = crate::train::finite_loss(&loss)?;
         let store = loss.backward()?;
         let mut g = store.get(top.as_tensor()).ok_or_else(|| ReftError::NoGrad("last hidden state".into()))?.detach();
         drop(store);

@@ -267,7 +267,8 @@ impl ReftModel {
 
     /// The training loss from hidden states and how many tokens (or examples) it averages.
     /// `offset` is the first position `h` covers (see `frozen_window.rs`); 0 for full rows.
-    pub(crate) fn loss(&self, h: &Tensor, batch: &Batch, offset: usize) -> Result<(Tensor, usize)> {
+    /// `frozen_top` holds the states of positions `0..offset` (no graph) for their labels.
+    pub(crate) fn loss(&self, h: &Tensor, batch: &Batch, offset: usize, frozen_top: Option<&Tensor>) -> Result<(Tensor, usize)> {
         match &self.head {
             Some(head) => {
                 let targets = batch.class_labels.as_ref().ok_or_else(|| {
@@ -275,47 +276,66 @@ impl ReftModel {
                 })?;
                 Ok((head.loss(&head.forward(h)?, targets, self.base.device())?, batch.batch_size))
             }
-            None => self.lm_loss(h, batch, offset),
+            None => self.lm_loss(h, batch, offset, frozen_top),
         }
     }
 
     /// Causal-LM loss (HF's shifted cross-entropy, mean over labelled tokens) from hidden states.
-    /// The final norm and LM head run only on the labelled rows.
-    fn lm_loss(&self, h: &Tensor, batch: &Batch, offset: usize) -> Result<(Tensor, usize)> {
+    /// The final norm and LM head run only on the labelled rows. Labelled positions before
+    /// `offset` are read from `frozen_top` and add a constant to the sum.
+    fn lm_loss(&self, h: &Tensor, batch: &Batch, offset: usize, frozen_top: Option<&Tensor>) -> Result<(Tensor, usize)> {
         let dec = self.base.decoder()?;
         let labels = batch.labels.as_ref().ok_or_else(|| ReftError::config("labels", "missing"))?;
         let (b, t) = (batch.batch_size, batch.seq_len);
         let w = t - offset;
-        let (mut rows, mut targets) = (Vec::new(), Vec::new());
+        // (rows, targets) of the window's labelled positions and of the frozen ones.
+        let (mut live, mut frozen) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
         for e in 0..b {
             for p in 0..t.saturating_sub(1) {
                 let y = labels[e * t + p + 1];
-                if y != IGNORE_INDEX {
-                    if p < offset {
-                        return Err(ReftError::config("labels", format!("position {p} is labelled but lies before the window at {offset}")));
-                    }
-                    rows.push((e * w + p - offset) as u32);
-                    targets.push(y as u32);
+                if y == IGNORE_INDEX {
+                    continue;
+                }
+                if p >= offset {
+                    live.0.push((e * w + p - offset) as u32);
+                    live.1.push(y as u32);
+                } else if frozen_top.is_some() {
+                    frozen.0.push((e * offset + p) as u32);
+                    frozen.1.push(y as u32);
+                } else {
+                    return Err(ReftError::config("labels", format!("position {p} is labelled but lies before the window at {offset}")));
                 }
             }
         }
-        if rows.is_empty() {
+        let n = live.0.len() + frozen.0.len();
+        if n == 0 {
             return Err(ReftError::config("labels", "the batch has no labelled tokens after shifting"));
         }
         let dev = &dec.device;
-        let n = rows.len();
-        let rows = Tensor::from_vec(rows, n, dev)?;
-        let targets = Tensor::from_vec(targets, (n, 1), dev)?;
-        let sel = crate::models::llama::hidden_rows(h)?.index_select(&rows, 0)?;
-        // Fused and chunked: the [n, vocab] logits never exist all at once (ops/lm_cross_entropy.rs).
-        let nll = lm_cross_entropy(&dec.final_norm(&sel)?, &dec.lm_head, &targets)?.mean_all()?;
-        Ok((nll, n))
+        // Σ nll over `rows` of `x` ([b, len, d]); fused and chunked: the [n, vocab] logits never
+        // exist all at once (ops/lm_cross_entropy.rs).
+        let nll = |x: &Tensor, (rows, targets): (Vec<u32>, Vec<u32>)| -> Result<Tensor> {
+            let k = rows.len();
+            let rows = Tensor::from_vec(rows, k, dev)?;
+            let targets = Tensor::from_vec(targets, (k, 1), dev)?;
+            let sel = crate::models::llama::hidden_rows(x)?.index_select(&rows, 0)?;
+            Ok(lm_cross_entropy(&dec.final_norm(&sel)?, &dec.lm_head, &targets)?)
+        };
+        if frozen.0.is_empty() {
+            return Ok((nll(h, live)?.mean_all()?, n));
+        }
+        let constant = nll(frozen_top.expect("checked above"), frozen)?.sum_all()?;
+        let sum = if live.0.is_empty() { constant } else { (nll(h, live)?.sum_all()? + constant)? };
+        Ok((sum.affine(1.0 / n as f64, 0.0)?, n))
     }
 
     /// The loss as a tensor with its graph (for callers that run their own backward).
     pub fn loss_graph(&self, batch: &Batch) -> Result<Tensor> {
-        let (h, offset) = self.hidden_for_grad(batch, None)?;
-        Ok(self.loss(&h, batch, offset)?.0)
+        if self.loss_is_frozen(batch) {
+            return Ok(self.frozen_loss(batch)?.0);
+        }
+        let g = self.hidden_for_grad(batch, None)?;
+        Ok(self.loss(&g.h, batch, g.offset, g.frozen_top.as_ref())?.0)
     }
 
     /// Inference forward (no graph, dropout off): logits for every position (or the head's
@@ -333,7 +353,7 @@ impl ReftModel {
         }
         let (loss, num_tokens) = match &batch.labels {
             Some(_) => {
-                let (l, n) = self.loss(&h, batch, 0)?;
+                let (l, n) = self.loss(&h, batch, 0, None)?;
                 (Some(l.to_dtype(DType::F64)?.to_scalar::<f64>()?), n)
             }
             None => (None, 0),

@@ -128,17 +128,23 @@ impl ReftModel {
     fn backward_one(&self, batch: &Batch, params: &[(String, Var)], micro: usize, recompute: bool) -> Result<(f64, usize, Vec<Tensor>)> {
         // Dropout masks are a pure function of (seed, step, micro-batch): exact resume.
         let stream = self.dropout_seed ^ (self.optimizer.step.wrapping_mul(0x9E37_79B9_7F4A_7C15)) ^ ((micro as u64) << 48);
+        if self.loss_is_frozen(batch) {
+            // No labelled token comes at or after its example's interventions (attention is
+            // causal): the loss is a constant and its gradient exactly zero.
+            let (loss, n) = self.frozen_loss(batch)?;
+            let value = finite_loss(&loss)?;
+            let zeros = params.iter().map(|(_, v)| v.as_tensor().zeros_like()).collect::<candle_core::Result<Vec<_>>>()?;
+            return Ok((value, n, zeros));
+        }
         if recompute {
             return self.backward_recompute(batch, params, stream);
         }
         let mut rng = StdRng::seed_from_u64(stream);
         let rng = if self.training { Some(&mut rng) } else { None };
-        let (h, offset) = self.hidden_for_grad(batch, rng)?;
-        let (loss, n) = self.loss(&h, batch, offset)?;
-        let value = loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
-        if !value.is_finite() {
-            return Err(ReftError::NonFinite(format!("loss is {value}")));
-        }
+        let g = self.hidden_for_grad(batch, rng)?;
+        let (loss, n) = self.loss(&g.h, batch, g.offset, g.frozen_top.as_ref())?;
+        drop(g);
+        let value = finite_loss(&loss)?;
         let store = loss.backward()?;
         let mut grads = Vec::with_capacity(params.len());
         for (name, v) in params {
@@ -187,6 +193,15 @@ impl ReftModel {
         }
         Ok(())
     }
+}
+
+/// The loss's value, or `ERR_NON_FINITE`.
+pub(crate) fn finite_loss(loss: &Tensor) -> Result<f64> {
+    let value = loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+    if !value.is_finite() {
+        return Err(ReftError::NonFinite(format!("loss is {value}")));
+    }
+    Ok(value)
 }
 
 /// The squared L2 norm of each gradient, with one device-to-host copy for all (on a GPU, one

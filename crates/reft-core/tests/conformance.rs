@@ -309,13 +309,82 @@ fn frozen_window_gives_the_same_loss_and_gradients() {
             assert_eq!(cached_rows, if cache > 0 { 3 } else { 0 }, "case {c}: one key/value entry per example");
         }
     }
-    // A labelled position before the first intervened one moves the window back; positions
-    // from 0 (as with f7+l7) turn it off.
+    // Positions from 0 (as with f7+l7) turn it off.
     let m = reft(&[(Kind::Loreft, 1, Component::BlockOutput)], DType::F64, 21);
-    let mut b = last_position_batch();
-    b.labels.as_mut().unwrap()[2] = 17;
-    assert_eq!(m.frozen_positions(&b), 1);
     assert_eq!(m.frozen_positions(&batch(1)), 0);
+}
+
+fn max_abs(t: &Tensor) -> f64 {
+    t.abs().unwrap().max_all().unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
+}
+
+/// Loss and gradients of `win` (frozen window on) against `full` (off): by the graph (twice,
+/// the second call reading the prefix cache when it is on) and by recomputation.
+fn same_as_full(what: &str, full: &ReftModel, win: &ReftModel, b: &Batch) -> f64 {
+    let (l0, n0, g0) = full.gradients(std::slice::from_ref(b)).unwrap();
+    let scale = g0.iter().map(max_abs).fold(0.0, f64::max);
+    for (call, recompute) in [(0, false), (1, false), (2, true)] {
+        let (l1, n1, g1) = win.gradients_with(std::slice::from_ref(b), recompute).unwrap();
+        assert_eq!(n0, n1, "{what} call {call}: labelled tokens");
+        assert!((l0 - l1).abs() < 1e-12, "{what} call {call}: loss {l0} vs {l1}");
+        for (a, g) in g0.iter().zip(&g1) {
+            let d = max_abs(&(a - g).unwrap());
+            assert!(d <= 1e-10 * scale.max(1.0), "{what} call {call}: gradient differs by {d} (scale {scale})");
+        }
+    }
+    scale
+}
+
+#[test]
+fn labels_before_the_interventions_carry_loss_but_no_gradient() {
+    let kinds = [(Kind::Direft, 0, Component::BlockInput), (Kind::Loreft, 1, Component::BlockOutput)];
+    for cache in [0usize, 1 << 20] {
+        let make = |window: bool| {
+            let mut m = reft(&kinds, DType::F64, 31);
+            m.frozen_window = window;
+            m.prefix_cache_bytes = cache;
+            m
+        };
+        let (full, win) = (make(false), make(true));
+        // Labels on every real token after the first (the whole row, as in pretraining-style
+        // data): the window still starts at the first intervened position (3), and positions
+        // 0..3 add their loss from the run without a graph.
+        let mut b = last_position_batch();
+        b.positions = Some([b.positions.clone().unwrap(), vec![7, 5, 9]].concat());
+        let mask = b.attention_mask.clone().unwrap();
+        for (i, y) in b.labels.as_mut().unwrap().iter_mut().enumerate() {
+            if i % b.seq_len > 0 && mask[i] == 1 {
+                *y = b.input_ids[i] as i64;
+            }
+        }
+        assert_eq!(win.frozen_positions(&b), 3);
+        assert!(!win.loss_is_frozen(&b));
+        // Row 0 (11 tokens, first intervened at 5): shifted labels 5..=9; row 1 (9, 3): 3..=7;
+        // row 2 (12, 7): 7..=10.
+        assert_eq!(win.labels_after_interventions(&b), Some(5 + 5 + 4));
+        let scale = same_as_full(&format!("cache {cache}, labels before the window"), &full, &win, &b);
+        assert!(scale > 1e-8, "the gradients must not vanish");
+
+        // Each row intervened at its last real token, labels before it only: no labelled token
+        // can see an edit, so the loss is a constant and every gradient exactly zero; the full
+        // graph (window off) finds the same zeros by back-propagating through everything.
+        let mut late = last_position_batch();
+        late.positions = Some(vec![10, 8, 11, 10, 8, 11]);
+        assert!(win.loss_is_frozen(&late));
+        assert_eq!(win.labels_after_interventions(&late), Some(0));
+        assert_eq!(win.frozen_positions(&late), 0);
+        let scale = same_as_full(&format!("cache {cache}, labels before every edit"), &full, &win, &late);
+        assert_eq!(scale, 0.0, "a loss no edit can reach has no gradient");
+        let (l, _, _) = win.gradients(std::slice::from_ref(&late)).unwrap();
+        let base = full.forward(&late, false).unwrap().loss.unwrap();
+        assert!((l - base).abs() < 1e-12, "the constant loss is the forward's: {l} vs {base}");
+    }
+    // Without labels the question does not arise; an encoder's is not causal.
+    let m = reft(&kinds, DType::F64, 31);
+    let mut b = last_position_batch();
+    b.labels = None;
+    assert_eq!(m.labels_after_interventions(&b), None);
+    assert!(!m.loss_is_frozen(&b));
 }
 
 #[test]
