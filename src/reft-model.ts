@@ -112,6 +112,11 @@ export class ReftModel implements Trainable {
     call(() => this.#handle.setTraining(training))
   }
 
+  /** True for a decoder without a head: a causal LM trained on token labels (see {@link Trainable}). */
+  get causalLm(): boolean {
+    return this.model.info().kind === 'decoder' && this.head() === null
+  }
+
   /** The classification head (`null` without one). */
   head(): HeadInfo | null {
     return call(() => this.#handle.head())

@@ -11,6 +11,7 @@
  * the browser entry passes none, and then `outputDir`/`resumeFrom` are refused.
  */
 import { collateTraining, type CollatableItem } from './datasets/collate.js'
+import { requireReachableLabels } from './datasets/label-reach.js'
 import { ReftError, invalidConfig, toReftError } from './errors.js'
 import type { NativeBatch } from './native-api.js'
 import { lengthGroupedBatches } from './length-groups.js'
@@ -208,6 +209,7 @@ export async function runTraining(
   store: CheckpointStore | undefined,
 ): Promise<TrainHistory> {
   const o = resolveTrainOptions({ ...options, padId: options.padId ?? reft.padTokenId }, dataset.length)
+  if (reft.causalLm === true) requireReachableLabels(dataset)
   if (store === undefined) {
     for (const k of ['outputDir', 'resumeFrom'] as const) {
       if (options[k] !== undefined) throw invalidConfig(k, 'checkpoints need a file system, which this host does not have')

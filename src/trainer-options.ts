@@ -31,6 +31,11 @@ export interface Trainable {
   setTraining(training: boolean): void
   save(dir: string, withOptimizer: boolean): Promise<void>
   readonly padTokenId?: number | undefined
+  /**
+   * True for a causal LM trained on token labels (a decoder without a head): `train` then refuses
+   * a dataset whose labelled tokens all precede their items' interventions (nothing would train).
+   */
+  readonly causalLm?: boolean
 }
 
 /** Passed to `onEpochEnd` after the last step of an epoch. */

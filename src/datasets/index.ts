@@ -1,4 +1,5 @@
 export { collatePrompts, collateTraining, type CollatableItem, type CollateOptions, type PromptBatch } from './collate.js'
+export { labelsAfterInterventions, requireReachableLabels } from './label-reach.js'
 export {
   alpacaPrompt,
   alpacaPromptInput,
