@@ -6,7 +6,7 @@
 #   bash benches/anchor.sh prepare   # copies ../shared/bench/anchor_bench.py into .device/ and
 #                                    # downloads the pyreft/pyvene wheels (PyPI) into .device/wheels
 # On the lent GPU (torch, transformers, no cargo or node), with .device carried:
-#   bash benches/anchor.sh [CASES]   # CASES: comma list of 1b,7b_all,7b_l15,gen (default: all four)
+#   bash benches/anchor.sh [CASES]   # CASES: comma list of 1b,7b_all,7b_l15,7b_l15p,gen (default: 1b,7b_all,7b_l15,gen)
 #
 # For each case it runs reft's side (`crates/reft-core/examples/anchor.rs`, bf16) and then the
 # reference (`anchor_bench.py`: pyreft 0.1.0 / pyvene 0.1.8 from .device/wheels, bf16), with the
@@ -94,7 +94,11 @@ run_case() { # name shape batch seq layers pos rank reft-methods ref-methods
       done
     fi
   done
-  measured pyreft env PYTHONPATH="$SITE" timeout "$PROC_TIMEOUT" python3 "$REF" --shape "$shape" --batch "$b" \
+  # A position spec with `p` (the prompt's last positions) runs the reference through
+  # benches/anchor_bench_ext.py, which adds that spec to it.
+  local ref=("$REF")
+  case "$pos" in *p*) ref=(benches/anchor_bench_ext.py) ;; esac
+  measured pyreft env PYTHONPATH="$SITE" ANCHOR_BENCH="$REF" timeout "$PROC_TIMEOUT" python3 "${ref[@]}" --shape "$shape" --batch "$b" \
     --seq "$t" --layers "$layers" --pos "$pos" --rank "$rank" --steps "$STEPS" --methods "$pm"
 }
 
@@ -103,6 +107,9 @@ for c in ${CASES//,/ }; do
     1b) run_case 1b 1b 16 256 all f7+l7 8 reft,forward pyreft,forward ;;
     7b_all) run_case 7b_all 7b 8 512 all f7+l7 8 "${M7B_ALL:-reft,reft_recompute,forward}" pyreft,forward ;;
     7b_l15) run_case 7b_l15 7b 8 512 15 l1 4 reft,reft_cached pyreft ;;
+    # The same at pyreft's quickstart position, the prompt's last token (l1 is the row's last
+    # token, whose gradient is zero: benches/anchor_bench_ext.py).
+    7b_l15p) run_case 7b_l15p 7b 8 512 15 p1 4 reft,reft_cached pyreft ;;
     gen) run_case gen 1b 8 256 all l1 8 generate generate ;;
     *) echo "unknown case $c" ;;
   esac

@@ -21,7 +21,7 @@
 #   (optional) npm run build:native && scripts/build-cuda.sh --node && scripts/prepare-cuda-node-check.sh
 # Then, with the device tool:
 #   run(command="bash scripts/gpu-session.sh", carry=[".device/cuda", ".device/wheels", ".device/anchor_bench.py"], timeout_s=390)
-# CASES (default 7b_all,1b,7b_l15,gen: the headline first; none: no anchor run) picks the anchor
+# CASES (default 7b_all,1b,7b_l15,gen,7b_l15p: the headline first; none: no anchor run) picks the anchor
 # cases; results land in $OUT. Fifteen device minutes hold one call of at most ~590 s and, if
 # the machine is still warm, a short second one with SKIP_CHECKS=1 (docs/CUDA.md, next steps).
 set -u
@@ -95,7 +95,7 @@ RESERVE=${CENSUS_RESERVE:-100}
 LEFT=$(( DEADLINE - RESERVE - SECONDS )); [ "$LEFT" -gt 30 ] || LEFT=30
 if [ "${CASES:-}" != none ]; then
   echo "== anchor (REFT_CUDA_FUSED=$REFT_CUDA_FUSED, ${LEFT}s)"
-  OUT=/tmp/anchor-out PROC_TIMEOUT=${PROC_TIMEOUT:-80} AB="${AB:-}" timeout "$LEFT" bash benches/anchor.sh "${CASES:-7b_all,1b,7b_l15,gen}" 2>&1 | tee "$OUT/anchor.log" | tail -40
+  OUT=/tmp/anchor-out PROC_TIMEOUT=${PROC_TIMEOUT:-80} AB="${AB:-}" timeout "$LEFT" bash benches/anchor.sh "${CASES:-7b_all,1b,7b_l15,gen,7b_l15p}" 2>&1 | tee "$OUT/anchor.log" | tail -40
 fi
 cp /tmp/anchor-out/anchor.jsonl "$OUT/" 2>/dev/null
 # Where the 7B step's time goes: its forward and backward with the GEMMs, the attention and the

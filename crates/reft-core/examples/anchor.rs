@@ -82,17 +82,21 @@ fn model_params(c: &DecoderConfig) -> usize {
 }
 
 /// `f7+l7` → the first 7 and the last 7 of `seq` positions (`anchor_bench.positions`).
+/// `fN`: the first N positions; `lN`: the last N; `pN`: the last N of the prompt (the first
+/// half of each row: the labels are on the second half), pyreft's quickstart placement. (`l1`
+/// is the row's last token, whose output no label follows: no labelled token can see its edit.)
 fn positions(spec: &str, seq: usize) -> Vec<i64> {
-    let (mut first, mut last) = (0usize, 0usize);
+    let (mut first, mut last, mut prompt) = (0usize, 0usize, 0usize);
     for part in spec.split('+') {
         let n = || part[1..].parse::<usize>().unwrap_or_else(|_| fail(&format!("bad --pos part {part}")));
         match part.chars().next() {
             Some('f') => first = n(),
             Some('l') => last = n(),
+            Some('p') => prompt = n(),
             _ => fail(&format!("bad --pos part {part}")),
         }
     }
-    (0..first).chain(seq - last..seq).map(|p| p as i64).collect()
+    (0..first).chain(seq / 2 - prompt..seq / 2).chain(seq - last..seq).map(|p| p as i64).collect()
 }
 
 struct Args {
