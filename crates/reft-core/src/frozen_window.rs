@@ -112,10 +112,11 @@ impl ReftModel {
         Ok(GradHidden { h, offset: w.split, frozen_top: w.top.take() })
     }
 
-    /// The loss of a batch whose loss no intervention can change ([`Self::loss_is_frozen`]):
-    /// one forward without a graph.
+    /// The loss of a training batch whose loss no intervention can change
+    /// ([`Self::loss_is_frozen`]): one forward without a graph, from the frozen-prefix cache's
+    /// states where it has them.
     pub(crate) fn frozen_loss(&self, batch: &Batch) -> Result<(Tensor, usize)> {
-        let h = self.hidden(batch, false, None)?;
+        let h = self.hidden_with(batch, false, None, true)?;
         self.loss(&h, batch, 0, None)
     }
 

@@ -175,7 +175,14 @@ impl ReftModel {
     }
 
     /// Runs the model; returns the last hidden state `[b, t, d]` (before a decoder's final norm).
+    /// Training (`track`) reads the states below the lowest intervened layer from the
+    /// frozen-prefix cache.
     pub(crate) fn hidden(&self, batch: &Batch, track: bool, rng: Option<&mut StdRng>) -> Result<Tensor> {
+        self.hidden_with(batch, track, rng, track)
+    }
+
+    /// [`Self::hidden`], with the frozen-prefix cache used or not (`cached`).
+    pub(crate) fn hidden_with(&self, batch: &Batch, track: bool, rng: Option<&mut StdRng>, cached: bool) -> Result<Tensor> {
         batch.validate(self.interventions.len(), self.base.vocab_size())?;
         let hooks = self.hooks_for(batch, track, rng)?;
         let mask = batch.mask();
@@ -197,7 +204,7 @@ impl ReftModel {
         let position_ids: Vec<Vec<i64>> = vec![(0..batch.seq_len as i64).collect(); batch.batch_size];
         let input = ForwardInput { ids: &ids, key_mask: &mask, position_ids: &position_ids };
         let lowest = self.interventions.iter().map(|iv| iv.spec().layer).min().unwrap_or(0);
-        if track && lowest > 0 && self.prefix_cache_bytes > 0 {
+        if cached && lowest > 0 && self.prefix_cache_bytes > 0 {
             let h = self.cached_prefix(batch, &mask, lowest)?;
             return Ok(dec.run_layers(&input, &hooks, None, lowest..dec.layers.len(), Some(h))?);
         }

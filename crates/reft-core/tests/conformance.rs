@@ -379,6 +379,18 @@ fn labels_before_the_interventions_carry_loss_but_no_gradient() {
         let base = full.forward(&late, false).unwrap().loss.unwrap();
         assert!((l - base).abs() < 1e-12, "the constant loss is the forward's: {l} vs {base}");
     }
+    // Above layer 0 a frozen loss reads the states entering the lowest intervened layer from
+    // the frozen-prefix cache, as training does (the calls after the first).
+    let one = [(Kind::Loreft, 1, Component::BlockOutput)];
+    let mut full = reft(&one, DType::F64, 32);
+    full.frozen_window = false;
+    full.prefix_cache_bytes = 0;
+    let win = reft(&one, DType::F64, 32);
+    let mut late = last_position_batch();
+    late.positions = Some(vec![10, 8, 11]);
+    assert!(win.loss_is_frozen(&late));
+    same_as_full("layer 1, labels before every edit", &full, &win, &late);
+    assert_eq!(win.prefix_cache.lock().unwrap().as_ref().map(|c| c.len()), Some(3), "one cached row per example");
     // Without labels the question does not arise; an encoder's is not causal.
     let m = reft(&kinds, DType::F64, 31);
     let mut b = last_position_batch();
