@@ -121,4 +121,24 @@ if [ -x .device/cuda-node/run.sh ] && [ $(( DEADLINE - SECONDS )) -gt 60 ]; then
   echo "== Node addon (CUDA against CPU)"
   mkdir -p /tmp/cuda-node-out; OUT=/tmp/cuda-node-out timeout 60 bash .device/cuda-node/run.sh > "$OUT/cuda-node.log" 2>&1; echo "rc=$?"; tail -30 "$OUT/cuda-node.log"
 fi
+# The portable build (scripts/build-cuda.sh --portable: compute_80 PTX, which the driver compiles
+# for this GPU on first load), when its smoke binary was carried
+# (.device/cuda-sm80/bin/example-cuda_smoke.xz): the same checks as the first smoke.
+P=.device/cuda-sm80/bin/example-cuda_smoke
+if [ -e "$P.xz" ] && [ $(( DEADLINE - SECONDS )) -gt 60 ]; then
+  echo "== cuda_smoke, portable build (sm_80 PTX)"
+  [ -x "$P" ] || { python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]+".xz"), open(sys.argv[1],"wb"))' "$P" && chmod +x "$P"; }
+  timeout $(( DEADLINE - SECONDS - 10 )) "$P" > "$OUT/cuda_smoke_sm80.log" 2>&1; echo "rc=$?"
+  grep -E "_OK|_FAIL|_OFF" "$OUT/cuda_smoke_sm80.log" | tail -8
+fi
+# The device tool brings back at most 8 files from $OUT: everything goes into one archive, and
+# the most telling files stay beside it.
+if (cd "$OUT" && tar cJf /tmp/gpu-session-all.tar.xz .); then
+  keep=" anchor.jsonl gemm.jsonl cuda_smoke.log profile.log census-summary.txt cuda-node.log cuda_gradcheck.log "
+  for f in "$OUT"/* "$OUT"/.[!.]*; do
+    [ -e "$f" ] || continue
+    case "$keep" in *" $(basename "$f") "*) ;; *) rm -rf "$f" ;; esac
+  done
+  mv /tmp/gpu-session-all.tar.xz "$OUT/all-logs.tar.xz"
+fi
 ls "$OUT"

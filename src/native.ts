@@ -33,17 +33,23 @@ export const CUDA_PACKAGE = '@reft/binding-linux-x64-gnu-cuda'
 
 /**
  * Where the CUDA build of the addon is looked for, in order: `$REFT_CUDA_ADDON`;
- * `native/reft.linux-x64-gnu.cuda.node` (written by `scripts/build-cuda.sh --node`); the
- * optional package {@link CUDA_PACKAGE} (`scripts/pack-cuda-addon.sh` makes it). The first that
- * exists, else the local path. The CPU addon never links CUDA; this one needs an NVIDIA driver
- * and the CUDA 13 libraries. `resolvePackage` finds a package's main file (tests replace it).
+ * `native/reft.linux-x64-gnu.cuda.node` (written by `scripts/build-cuda.sh --node`: H100/H200);
+ * `native/reft.linux-x64-gnu.cuda-sm80.node` (`scripts/build-cuda.sh --portable --node`: any
+ * GPU from sm_80 on); the optional package {@link CUDA_PACKAGE} (`scripts/pack-cuda-addon.sh`
+ * makes it). The first that exists, else the first local path. The CPU addon never links CUDA;
+ * this one needs an NVIDIA driver and the CUDA 13 libraries. `resolvePackage` finds a package's
+ * main file and `exists` tests a path (tests replace them).
  */
-export function cudaAddonPath(resolvePackage: (name: string) => string | undefined = resolveInstalled): string {
+export function cudaAddonPath(
+  resolvePackage: (name: string) => string | undefined = resolveInstalled,
+  exists: (path: string) => boolean = existsSync,
+): string {
   if (process.env.REFT_CUDA_ADDON !== undefined) return process.env.REFT_CUDA_ADDON
-  const local = fileURLToPath(new URL('../native/reft.linux-x64-gnu.cuda.node', import.meta.url))
-  if (existsSync(local)) return local
+  const locals = ['cuda', 'cuda-sm80'].map((v) => fileURLToPath(new URL(`../native/reft.linux-x64-gnu.${v}.node`, import.meta.url)))
+  const local = locals.find(exists)
+  if (local !== undefined) return local
   const installed = resolvePackage(CUDA_PACKAGE)
-  return installed !== undefined && existsSync(installed) ? installed : local
+  return installed !== undefined && exists(installed) ? installed : locals[0]!
 }
 
 function resolveInstalled(name: string): string | undefined {
@@ -65,7 +71,7 @@ export function nativeCuda(): NativeModule {
     throw new ReftError('ERR_BACKEND', `device 'cuda' needs the CUDA build of the addon, which exists for Linux x64 only (this is ${process.platform}-${process.arch})`)
   }
   if (!existsSync(path)) {
-    throw new ReftError('ERR_BACKEND', `device 'cuda' needs the CUDA build of the addon at ${path}, which is not installed; build it with \`scripts/build-cuda.sh --node\`, or install the optional package ${CUDA_PACKAGE} (\`scripts/pack-cuda-addon.sh\`; docs/CUDA.md)`)
+    throw new ReftError('ERR_BACKEND', `device 'cuda' needs the CUDA build of the addon at ${path}, which is not installed; build it with \`scripts/build-cuda.sh --node\` (H100/H200) or \`scripts/build-cuda.sh --portable --node\` (any GPU from sm_80 on), or install the optional package ${CUDA_PACKAGE} (\`scripts/pack-cuda-addon.sh\`; docs/CUDA.md)`)
   }
   try {
     cachedCuda = createRequire(import.meta.url)(path) as NativeModule

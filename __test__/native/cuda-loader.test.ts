@@ -50,16 +50,23 @@ describe('the CUDA addon loader', () => {
     writeFileSync(installed, 'stand-in')
     const asked: string[] = []
     const found = cudaAddonPath((name) => (asked.push(name), installed))
-    const local = cudaAddonPath(() => undefined)
+    const local = cudaAddonPath(() => undefined, () => false)
     expect(local).toMatch(/native\/reft\.linux-x64-gnu\.cuda\.node$/)
-    // A local build (scripts/build-cuda.sh --node) takes precedence over the package.
-    if (existsSync(local)) expect(found).toBe(local)
+    // A local build (scripts/build-cuda.sh --node, or --portable --node) takes precedence over the package.
+    const built = [local, local.replace(/\.cuda\.node$/, '.cuda-sm80.node')].find((p) => existsSync(p))
+    if (built !== undefined) expect(found).toBe(built)
     else {
       expect(found).toBe(installed)
       expect(asked).toEqual([CUDA_PACKAGE])
       // A package that resolves to a missing file falls back to the local path (named in the error).
       expect(cudaAddonPath(() => join(root, 'gone.cuda.node'))).toBe(local)
     }
+    // The order with every candidate present, then without the H100/H200 build.
+    const pkg = join(root, 'pkg.cuda.node')
+    expect(cudaAddonPath(() => pkg, () => true)).toMatch(/native\/reft\.linux-x64-gnu\.cuda\.node$/)
+    expect(cudaAddonPath(() => pkg, (p) => !p.endsWith('.cuda.node') || p === pkg)).toMatch(/native\/reft\.linux-x64-gnu\.cuda-sm80\.node$/)
+    expect(cudaAddonPath(() => pkg, (p) => p === pkg)).toBe(pkg)
+    expect(cudaAddonPath(() => pkg, () => false)).toMatch(/native\/reft\.linux-x64-gnu\.cuda\.node$/)
     process.env.REFT_CUDA_ADDON = join(root, 'override.node')
     expect(cudaAddonPath(() => installed)).toBe(join(root, 'override.node'))
   })
