@@ -5,6 +5,11 @@
 #   scripts/build-cuda.sh            # everything: SDK wheels, link stubs, cargo builds, .device/cuda bundle
 #   scripts/build-cuda.sh --node     # only the Node addon's CUDA build: native/reft.linux-x64-gnu.cuda.node
 #                                    # (what loadModel(..., { device: 'cuda' }) loads; the CPU addon is separate)
+#   scripts/build-cuda.sh --portable [--node]
+#                                    # the same for any GPU from sm_80 on (A100, L4, RTX 30xx/40xx, H100):
+#                                    # CUDA_COMPUTE_CAP=80, kernels as compute_80 PTX that the driver compiles
+#                                    # for the GPU it finds; its own target dir, bundle .device/cuda-sm80 and
+#                                    # addon native/reft.linux-x64-gnu.cuda-sm80.node
 #
 # How (see docs CANDLE.md §3):
 #   * nvcc 13.0.88 + headers + libcudart.so.13 come from PyPI wheels pinned to CUDA 13.0.x, installed with
@@ -21,11 +26,21 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+NODE=0; SUFFIX=""
+for a in "$@"; do
+  case "$a" in
+    --node) NODE=1 ;;
+    # compute_80 PTX runs on every later GPU (the driver compiles it on first load and caches
+    # the result); the default sm_90a build runs on H100/H200 only.
+    --portable) export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-80}"; SUFFIX="-sm80" ;;
+    *) echo "unknown argument $a (--node, --portable)" >&2; exit 2 ;;
+  esac
+done
 CUDA_SDK="${CUDA_SDK:-/work/cuda-sdk}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/cuda-target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/cuda-target$SUFFIX}"
 export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-90}"
 export CUDARC_CUDA_VERSION="${CUDARC_CUDA_VERSION:-13000}"
-OUT_BUNDLE="${OUT_BUNDLE:-$ROOT/.device/cuda}"
+OUT_BUNDLE="${OUT_BUNDLE:-$ROOT/.device/cuda$SUFFIX}"
 NICE="${NICE:-nice -n 19}"
 
 PY="$CUDA_SDK/py"
@@ -69,12 +84,12 @@ export LIBRARY_PATH="$STUBS${LIBRARY_PATH:+:$LIBRARY_PATH}"
 # ---------------------------------------------------------------- 3. cargo builds
 cd "$ROOT"
 export CUDAFORGE_THREADS="${CUDAFORGE_THREADS:-2}"
-if [ "${1:-}" = "--node" ]; then
+if [ "$NODE" = 1 ]; then
   # The napi addon as a cdylib; napi's CLI only renames it and writes the JS loader, which the
   # CUDA variant does not use (src/native.ts requires the .node file directly).
   echo "== cargo build -p reft-node --features cuda (target $CARGO_TARGET_DIR)"
   $NICE cargo build --release -p reft-node --features cuda
-  dest="$ROOT/native/reft.linux-x64-gnu.cuda.node"
+  dest="$ROOT/native/reft.linux-x64-gnu.cuda$SUFFIX.node"
   cp "$CARGO_TARGET_DIR/release/libreft_node.so" "$dest.tmp" && strip "$dest.tmp" && mv "$dest.tmp" "$dest"
   echo "== wrote $dest ($(du -h "$dest" | cut -f1)); NEEDED: $(objdump -p "$dest" | awk '/NEEDED/{printf "%s ", $2}')"
   exit 0
@@ -152,7 +167,10 @@ sed -i "s#__MANIFEST_DIR__#$ROOT/crates/reft-core#g; s#__BUILD_ROOT__#$ROOT#g" "
 chmod +x "$OUT_BUNDLE/run.sh"
 { echo "commit $(git -C "$ROOT" rev-parse HEAD)$(git -C "$ROOT" diff --quiet HEAD -- crates || echo ' +uncommitted changes in crates/')"
   echo "built $(date -u +%FT%TZ) on $(uname -n); $(nvcc --version | grep release)"
-  echo "CUDA_COMPUTE_CAP=$CUDA_COMPUTE_CAP (PTX + libmoe for sm_90a: H100/H200 only) CUDARC_CUDA_VERSION=$CUDARC_CUDA_VERSION"
+  case "$CUDA_COMPUTE_CAP" in
+    90) echo "CUDA_COMPUTE_CAP=90 (PTX + libmoe for sm_90a: H100/H200 only) CUDARC_CUDA_VERSION=$CUDARC_CUDA_VERSION" ;;
+    *) echo "CUDA_COMPUTE_CAP=$CUDA_COMPUTE_CAP (compute_$CUDA_COMPUTE_CAP PTX: GPUs from sm_$CUDA_COMPUTE_CAP on) CUDARC_CUDA_VERSION=$CUDARC_CUDA_VERSION" ;;
+  esac
 } > "$OUT_BUNDLE/BUILD_INFO"
 cat "$OUT_BUNDLE/BUILD_INFO"
 du -sh "$OUT_BUNDLE"; ls -la "$OUT_BUNDLE/bin"
