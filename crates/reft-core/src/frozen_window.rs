@@ -51,9 +51,15 @@ impl ReftModel {
         first
     }
 
-    /// Whether the causal structure applies: a decoder's LM loss, the window not turned off.
+    /// Whether the causal structure applies: a decoder's LM loss, the window not turned off, and
+    /// a batch that validates (what follows indexes its positions and labels; an invalid batch
+    /// gets its coded error from the run that validates it).
     fn causal_loss(&self, batch: &Batch) -> bool {
-        self.frozen_window && self.head.is_none() && matches!(self.base.backbone, Backbone::Decoder(_)) && batch.labels.is_some()
+        self.frozen_window
+            && self.head.is_none()
+            && matches!(self.base.backbone, Backbone::Decoder(_))
+            && batch.labels.is_some()
+            && batch.validate(self.interventions.len(), self.base.vocab_size()).is_ok()
     }
 
     /// Labelled tokens (after HF's shift) whose loss can depend on an intervention: those at or

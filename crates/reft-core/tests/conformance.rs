@@ -164,7 +164,17 @@ fn cached_and_uncached_decoding_agree_and_padding_is_transparent() {
 fn bad_input_gives_coded_errors() {
     let m = reft(&[(Kind::Loreft, 0, Component::BlockOutput)], DType::F32, 1);
     let good = batch(1);
-    let code = |b: &Batch| m.forward(b, false).err().map(|e| e.code()).unwrap_or("ok");
+    // The same code from the forward and from training (never a panic), also where the
+    // training path reads positions and labels before running anything.
+    let code = |b: &Batch| {
+        let f = m.forward(b, false).err().map(|e| e.code()).unwrap_or("ok");
+        let g = m.gradients(std::slice::from_ref(b)).err().map(|e| e.code()).unwrap_or("ok");
+        assert_eq!(f, g, "forward and training disagree");
+        if b.validate(1, 259).is_err() {
+            assert_eq!(m.labels_after_interventions(b), None, "a batch that fails validation has no answer");
+        }
+        f
+    };
     let mut b = good.clone();
     b.positions.as_mut().unwrap()[0] = 9;
     assert_eq!(code(&b), "ERR_OUT_OF_RANGE");
@@ -180,6 +190,9 @@ fn bad_input_gives_coded_errors() {
     let mut b = good.clone();
     b.labels = Some(vec![-100; 27]);
     assert_eq!(code(&b), "ERR_INVALID_CONFIG");
+    let mut b = good.clone();
+    b.labels.as_mut().unwrap().truncate(5);
+    assert_ne!(code(&b), "ok");
     let mut s = spec(Kind::Loreft, 7, Component::BlockOutput);
     assert_eq!(ReftModel::new(model(DType::F32), &[s.clone()], 0).err().unwrap().code(), "ERR_OUT_OF_RANGE");
     s.layer = 0;
