@@ -82,11 +82,19 @@ impl SiteHooks<'_> {
         // `Rᵀ(Wh + b − Rh)` is a difference of two near-equal projections that bf16 would round
         // away. Only the finished edit is rounded to the hidden dtype.
         let sel = crate::models::gather_rows(&h.reshape((b * t, d))?, &self.rows[i])?;
-        let sel = if matches!(sel.dtype(), DType::BF16 | DType::F16) { sel.to_dtype(DType::F32)? } else { sel };
-        let rotation = self.batched_rotation(i, sel.dtype())?;
+        let compute = if sel.dtype() == DType::F64 { DType::F64 } else { DType::F32 };
+        let rotation = self.batched_rotation(i, compute)?;
         let mut rng = self.rng.borrow_mut();
         let mut ctx = Ctx { track: self.track, rng: rng.as_deref_mut(), rotation };
+        // The kinds with a one-node edit (`interventions/low_rank.rs`) widen the rows themselves.
+        if let Some(delta) = self.model.interventions[i].delta(&sel, &mut ctx)? {
+            return Ok(RowEdit { rows: self.rows[i].clone(), delta });
+        }
+        let sel = if matches!(sel.dtype(), DType::BF16 | DType::F16) { sel.to_dtype(DType::F32)? } else { sel };
         let out = self.model.interventions[i].forward(&sel, &mut ctx)?;
+        // Rounded to the hidden dtype after the difference, so that the graph's `h` terms cancel
+        // in f32 (a bf16 `Φ(h) − h` would round the rows' gradient to the size of the output's);
+        // the one-node kinds round `Φ(h)` itself once (`low_rank.rs`).
         Ok(RowEdit { rows: self.rows[i].clone(), delta: (out - &sel)?.to_dtype(h.dtype())? })
     }
 

@@ -80,15 +80,23 @@ pub fn activate(x: &Tensor, act: Activation) -> Result<Tensor> {
 
 /// Inverted dropout on the whole edited vector, as pyreft applies it; identity in eval mode.
 pub fn dropout(x: &Tensor, p: f64, ctx: &mut Ctx) -> Result<Tensor> {
-    let Some(rng) = ctx.rng.as_deref_mut() else { return Ok(x.clone()) };
+    match dropout_mask(x, p, ctx)? {
+        Some(mask) => x.mul(&mask),
+        None => Ok(x.clone()),
+    }
+}
+
+/// The scaled keep mask (`1/(1−p)` or 0 per element, `x`'s shape and dtype) that [`dropout`]
+/// multiplies by, drawn from `ctx.rng`; `None` in eval mode or for `p ≤ 0` (no draws then).
+pub fn dropout_mask(x: &Tensor, p: f64, ctx: &mut Ctx) -> Result<Option<Tensor>> {
+    let Some(rng) = ctx.rng.as_deref_mut() else { return Ok(None) };
     if p <= 0.0 {
-        return Ok(x.clone());
+        return Ok(None);
     }
     let keep = 1.0 - p;
     let scale = (1.0 / keep) as f32;
     let mask: Vec<f32> = (0..x.elem_count()).map(|_| if rng.gen::<f64>() < keep { scale } else { 0.0 }).collect();
-    let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
-    x.mul(&mask)
+    Ok(Some(Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?))
 }
 
 /// The rotation matrix for hidden rows of `dtype`: the batch's (`ctx.rotation`) or computed in

@@ -10,7 +10,8 @@
 
 use super::common::{activate, rotation_for, dropout, Affine, Ctx};
 use super::rotation::Rotation;
-use super::{InterventionSpec, Intervention};
+use super::low_rank::{intervention_nodes_on, low_rank_delta, OutMap};
+use super::{Activation, InterventionSpec, Intervention};
 use candle_core::{Result, Tensor, Var};
 
 pub struct DireftOrth {
@@ -29,6 +30,14 @@ impl Intervention for DireftOrth {
         let source = activate(&self.source.forward(h, ctx)?, self.spec.activation)?;
         let out = (h + source.matmul(&rc.t()?)?)?;
         dropout(&out, self.spec.dropout, ctx)
+    }
+
+    fn delta(&self, h: &Tensor, ctx: &mut Ctx) -> Result<Option<Tensor>> {
+        if self.spec.activation != Activation::Linear || !intervention_nodes_on(h.device()) {
+            return Ok(None);
+        }
+        let out = OutMap::Rotation { rotation: &self.rotation, subtract: false };
+        Ok(Some(low_rank_delta(h, &self.source, out, self.spec.dropout, ctx)?))
     }
 
     fn params(&self) -> Vec<(String, Var)> {

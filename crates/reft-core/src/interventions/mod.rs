@@ -11,12 +11,14 @@ pub mod direft_orth;
 mod householder;
 pub mod lobireft;
 pub mod loreft;
+mod low_rank;
 pub mod noreft;
 pub mod rotation;
 mod rotation_batch;
 
 pub use common::Ctx;
 pub(crate) use rotation_batch::batched_matrices;
+pub use low_rank::{intervention_nodes_on, set_intervention_nodes};
 pub use rotation_batch::set_rotation_batch;
 
 use crate::error::{ReftError, Result};
@@ -164,6 +166,11 @@ pub trait Intervention: Send + Sync {
     fn spec(&self) -> &InterventionSpec;
     /// Φ applied to each row of `h`.
     fn forward(&self, h: &Tensor, ctx: &mut Ctx) -> candle_core::Result<Tensor>;
+    /// The edit `Φ(h) − h` of rows `h` in their own dtype as one graph node (`low_rank.rs`),
+    /// for the kinds and settings that have one; `None` leaves it to [`Self::forward`].
+    fn delta(&self, _h: &Tensor, _ctx: &mut Ctx) -> candle_core::Result<Option<Tensor>> {
+        Ok(None)
+    }
     /// Trainable parameters with their canonical names.
     fn params(&self) -> Vec<(String, Var)>;
     /// Saved but not optimised (pyreft's unused DiReFT projection bias).

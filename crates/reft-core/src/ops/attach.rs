@@ -11,7 +11,7 @@
 //! differences in `tests/gradcheck.rs`.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CudaStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CudaStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor};
 use std::sync::Mutex;
 
 /// The dtype the lean ops compute in: f32 for half precision, f64 and f32 as they are.
@@ -24,6 +24,8 @@ pub(crate) fn widen(t: &Tensor) -> Result<Tensor> {
 
 type Back1 = Box<dyn Fn(&Tensor, &Tensor, &Tensor) -> Result<Option<Tensor>> + Send + Sync>;
 type Back2 = Box<dyn Fn(&Tensor, &Tensor, &Tensor, &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> + Send + Sync>;
+type Grads3 = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
+type Back3 = Box<dyn Fn(&Tensor, &Tensor, &Tensor, &Tensor, &Tensor) -> Result<Grads3> + Send + Sync>;
 
 /// The precomputed output, taken (not cloned) by the forward so that the graph node does not
 /// keep a second copy alive.
@@ -113,6 +115,30 @@ impl CustomOp2 for Attach2 {
     }
 }
 
+struct Attach3 {
+    name: &'static str,
+    value: Value,
+    back: Back3,
+}
+
+impl CustomOp3 for Attach3 {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout, _: &CpuStorage, _: &Layout, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
+        self.value.cpu(self.name)
+    }
+
+    fn cuda_fwd(&self, _: &CudaStorage, _: &Layout, _: &CudaStorage, _: &Layout, _: &CudaStorage, _: &Layout) -> Result<(CudaStorage, Shape)> {
+        self.value.cuda(self.name)
+    }
+
+    fn bwd(&self, a: &Tensor, b: &Tensor, c: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Grads3> {
+        super::trace::traced(self.name, grad, || (self.back)(a, b, c, res, grad))
+    }
+}
+
 /// `value` (computed from `arg.detach()`) as a function of `arg` whose backward is
 /// `back(arg, value, grad)`. Without a graph on `arg` it is `value` itself.
 pub(crate) fn attach1(
@@ -139,4 +165,17 @@ pub(crate) fn attach2(
         return Ok(value);
     }
     a.apply_op2(b, Attach2 { name, value: Value::new(value)?, back: Box::new(back) })
+}
+
+/// [`attach1`] for a function of three tensors; `back(a, b, c, value, grad)`.
+pub(crate) fn attach3(
+    name: &'static str,
+    (a, b, c): (&Tensor, &Tensor, &Tensor),
+    value: Tensor,
+    back: impl Fn(&Tensor, &Tensor, &Tensor, &Tensor, &Tensor) -> Result<Grads3> + Send + Sync + 'static,
+) -> Result<Tensor> {
+    if !a.track_op() && !b.track_op() && !c.track_op() {
+        return Ok(value);
+    }
+    a.apply_op3(b, c, Attach3 { name, value: Value::new(value)?, back: Box::new(back) })
 }

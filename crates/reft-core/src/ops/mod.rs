@@ -37,7 +37,7 @@ pub use rope::{apply_rope, apply_rope_lean, host_tables, RopeTables};
 pub use softmax::{log_softmax_last, softmax_last};
 pub use swiglu::{swiglu, swiglu_lean};
 pub use trace::{set_trace, take_trace};
-pub(crate) use attach::{attach1, attach2};
+pub(crate) use attach::{attach1, attach2, attach3};
 pub(crate) use attention_probs::attention_probs_vjp;
 #[cfg(feature = "cuda")]
 pub(crate) use cuda_fused::{adamw as fused_adamw, adamw_applies as fused_adamw_applies};
