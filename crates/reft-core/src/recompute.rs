@@ -55,8 +55,11 @@ impl ReftModel {
         let top = Var::from_tensor(&h)?;
         drop(h);
         let (loss, n) = self.loss(top.as_tensor(), batch, w.split, w.top.as_ref())?;
-        let value = crate::train::finite_loss(&loss)?;
+        // The backward is queued before the loss is read: reading it waits for the device, which
+        // would otherwise idle while the host walks the graph and launches the backward's first
+        // kernels. A non-finite loss still fails the step, after a wasted backward.
         let store = loss.backward()?;
+        let value = crate::train::finite_loss(&loss)?;
         let mut g = store.get(top.as_tensor()).ok_or_else(|| ReftError::NoGrad("last hidden state".into()))?.detach();
         drop(store);
         let mut sums: Vec<Option<Tensor>> = vec![None; params.len()];

@@ -144,8 +144,11 @@ impl ReftModel {
         let g = self.hidden_for_grad(batch, rng)?;
         let (loss, n) = self.loss(&g.h, batch, g.offset, g.frozen_top.as_ref())?;
         drop(g);
-        let value = finite_loss(&loss)?;
+        // The backward is queued before the loss is read: reading it waits for the device, which
+        // would otherwise idle while the host walks the graph and launches the backward's first
+        // kernels. A non-finite loss still fails the step, after a wasted backward.
         let store = loss.backward()?;
+        let value = finite_loss(&loss)?;
         let mut grads = Vec::with_capacity(params.len());
         for (name, v) in params {
             let g = store.get(v.as_tensor()).ok_or_else(|| ReftError::NoGrad(name.clone()))?;

@@ -231,8 +231,12 @@ fn non_finite_loss_is_reported() {
     let mut m = reft(&[(Kind::Direft, 0, Component::BlockOutput)], DType::F32, 1);
     let (_, v) = &m.interventions[0].params()[0];
     v.set(&(v.as_tensor().ones_like().unwrap() * f64::NAN).unwrap()).unwrap();
+    let before: Vec<Vec<f32>> = m.named_params().iter().skip(1).map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1().unwrap()).collect();
     let err = m.train_step(&[batch(1)], &StepOptions::default()).err().unwrap();
     assert_eq!(err.code(), "ERR_NON_FINITE");
+    // The failed step (its backward runs before the loss is read) changed no parameter.
+    let after: Vec<Vec<f32>> = m.named_params().iter().skip(1).map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1().unwrap()).collect();
+    assert_eq!(before, after);
 }
 
 #[test]
