@@ -248,16 +248,14 @@ impl Decoder {
     /// Additive mask for the grouped queries of `attention`: `[b, 1, g·t, total]` with `g` query
     /// heads per key head, where row `r·t + i` (any `r`) masks query `past + i` (causal, sliding
     /// window, padded keys). A single query (`t == 1`, decoding) needs one row per sequence.
-    /// The host builds the `t` distinct rows and the device repeats them `g` times: built whole
-    /// on the host, the 1.1B anchor batch's mask (16 × 2048 × 256) cost about 20 ms a forward.
+    /// The host fills the causal rows shared by every sequence and the device combines them with
+    /// each sequence's key row, `g` times (`mask.rs`): built whole on the host, the 1.1B anchor
+    /// batch's mask (16 × 2048 × 256) cost about 20 ms a forward.
     fn additive_mask(&self, key_mask: &[u8], b: usize, t: usize, past: usize) -> candle_core::Result<Tensor> {
-        let total = past + t;
+        // A decoding step's single query row serves every head; longer inputs repeat each
+        // sequence's rows for the query heads sharing a key head (`attend`'s layout).
         let g = if t == 1 { 1 } else { self.cfg.num_heads / self.cfg.num_kv_heads };
-        let m = Tensor::from_vec(self.mask_rows(key_mask, b, t, past), (b, 1, 1, t, total), &self.device)?;
-        if g == 1 {
-            return m.reshape((b, 1, t, total));
-        }
-        m.broadcast_as((b, 1, g, t, total))?.contiguous()?.reshape((b, 1, g * t, total))
+        super::mask::additive_mask(key_mask, b, t, past, self.cfg.sliding_window, g, &self.device)
     }
 
     /// The `t` distinct rows per sequence of [`Self::additive_mask`] on the host, `[b, t, past + t]`
