@@ -67,6 +67,16 @@ pub(crate) fn additive_mask(key_mask: &[u8], b: usize, t: usize, past: usize, wi
 mod tests {
     use super::*;
 
+    /// `n` key flags from an LCG, all 1 unless `padded` (then about one in four is 0).
+    fn random_key_mask(seed: &mut u64, n: usize, padded: bool) -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                u8::from(!padded || (*seed >> 33) % 4 != 0)
+            })
+            .collect()
+    }
+
     /// The device mask equals the host rows, repeated per grouped head, to the bit.
     #[test]
     fn the_device_mask_is_the_rows_repeated_per_group() {
@@ -75,12 +85,7 @@ mod tests {
             let total = past + t;
             for window in [None, Some(1), Some(3)] {
                 for padded in [false, true] {
-                    let key_mask: Vec<u8> = (0..b * total)
-                        .map(|_| {
-                            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                            u8::from(!padded || (seed >> 33) % 3 != 0)
-                        })
-                        .collect();
+                    let key_mask = random_key_mask(&mut seed, b * total, padded);
                     let rows = additive_rows(&key_mask, b, t, past, window);
                     for g in [1, 3] {
                         let m = additive_mask(&key_mask, b, t, past, window, g, &Device::Cpu).unwrap();
@@ -121,12 +126,7 @@ mod tests {
             let total = past + t;
             for window in [None, Some(0), Some(1), Some(3), Some(100)] {
                 for padded in [false, true] {
-                    let key_mask: Vec<u8> = (0..b * total)
-                        .map(|_| {
-                            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                            u8::from(!padded || (seed >> 33) % 4 != 0)
-                        })
-                        .collect();
+                    let key_mask = random_key_mask(&mut seed, b * total, padded);
                     let got = additive_rows(&key_mask, b, t, past, window);
                     assert_eq!(got, naive(&key_mask, b, t, past, window), "b {b} t {t} past {past} window {window:?} padded {padded}");
                 }
