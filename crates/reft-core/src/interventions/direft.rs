@@ -9,8 +9,8 @@
 //! its forward never uses; we keep it only so imported checkpoints and parameter counts match.
 
 use super::common::{activate, dropout, param, Affine, Ctx};
-use super::low_rank::{intervention_nodes_on, low_rank_delta, OutMap};
-use super::{Activation, InterventionSpec, Intervention};
+use super::low_rank::{node_delta, OutMap};
+use super::{InterventionSpec, Intervention};
 use candle_core::{Result, Tensor, Var};
 
 pub struct Direft {
@@ -33,11 +33,7 @@ impl Intervention for Direft {
     }
 
     fn delta(&self, h: &Tensor, ctx: &mut Ctx) -> Result<Option<Tensor>> {
-        if self.spec.activation != Activation::Linear || !intervention_nodes_on(h.device()) {
-            return Ok(None);
-        }
-        let out = OutMap::Rows(&self.proj.weight);
-        Ok(Some(low_rank_delta(h, &self.source, out, self.spec.dropout, ctx)?))
+        node_delta(&self.spec, h, &self.source, OutMap::Rows(&self.proj.weight), ctx)
     }
 
     fn params(&self) -> Vec<(String, Var)> {

@@ -10,8 +10,8 @@
 
 use super::common::{activate, rotation_for, dropout, Affine, Ctx};
 use super::rotation::Rotation;
-use super::low_rank::{intervention_nodes_on, low_rank_delta, OutMap};
-use super::{Activation, InterventionSpec, Intervention};
+use super::low_rank::{node_delta, OutMap};
+use super::{InterventionSpec, Intervention};
 use candle_core::{Result, Tensor, Var};
 
 pub struct Loreft {
@@ -34,11 +34,7 @@ impl Intervention for Loreft {
     }
 
     fn delta(&self, h: &Tensor, ctx: &mut Ctx) -> Result<Option<Tensor>> {
-        if self.spec.activation != Activation::Linear || !intervention_nodes_on(h.device()) {
-            return Ok(None);
-        }
-        let out = OutMap::Rotation { rotation: &self.rotation, subtract: true };
-        Ok(Some(low_rank_delta(h, &self.source, out, self.spec.dropout, ctx)?))
+        node_delta(&self.spec, h, &self.source, OutMap::Rotation { rotation: &self.rotation, subtract: true }, ctx)
     }
 
     fn params(&self) -> Vec<(String, Var)> {

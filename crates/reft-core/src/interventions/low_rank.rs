@@ -36,8 +36,9 @@
 
 use super::common::{dropout_mask, param, rotation_for, Affine, Ctx};
 use super::rotation::Rotation;
+use super::{Activation, InterventionSpec};
 use crate::ops::Switch;
-use candle_core::{DType, Device, Result, Tensor, Var};
+use candle_core::{DType, Result, Tensor, Var};
 
 static NODES: Switch = Switch::new("REFT_INTERVENTION_NODES", true);
 
@@ -48,7 +49,7 @@ pub fn set_intervention_nodes(on: bool) {
 }
 
 /// Whether edits run as one node ([`set_intervention_nodes`]).
-pub fn intervention_nodes_on(_device: &Device) -> bool {
+pub fn intervention_nodes_on() -> bool {
     NODES.on()
 }
 
@@ -61,9 +62,18 @@ pub(super) enum OutMap<'a> {
     Rows(&'a Var),
 }
 
+/// [`super::Intervention::delta`] for the kinds with a one-node edit: `None` (the op-by-op path) for a
+/// non-identity activation or with the nodes switched off.
+pub(super) fn node_delta(spec: &InterventionSpec, h: &Tensor, source: &Affine, out: OutMap<'_>, ctx: &mut Ctx) -> Result<Option<Tensor>> {
+    if spec.activation != Activation::Linear || !NODES.on() {
+        return Ok(None);
+    }
+    Ok(Some(low_rank_delta(h, source, out, spec.dropout, ctx)?))
+}
+
 /// `Φ(h) − h` for the rows `h` (`[n, d]`, the hidden dtype), rounded to `h`'s dtype, as one
 /// node; computed in f32 (f64 for f64 rows) like the op-by-op path. `source` is `W`, `b`.
-pub(super) fn low_rank_delta(h: &Tensor, source: &Affine, out: OutMap<'_>, dropout: f64, ctx: &mut Ctx) -> Result<Tensor> {
+fn low_rank_delta(h: &Tensor, source: &Affine, out: OutMap<'_>, dropout: f64, ctx: &mut Ctx) -> Result<Tensor> {
     let c = if h.dtype() == DType::F64 { DType::F64 } else { DType::F32 };
     let (subtract, rows_map) = match &out {
         OutMap::Rotation { subtract, .. } => (*subtract, false),
