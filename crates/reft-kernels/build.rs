@@ -1,5 +1,6 @@
 //! Builds kernels/fused.cu: to PTX with nvcc for the GPU (feature `ptx`; `NVCC` or nvcc on the
-//! PATH, `CUDA_COMPUTE_CAP` as for candle, default 90), and as emulated C++ for the CPU tests
+//! PATH, `CUDA_COMPUTE_CAP` as for candle, default 80:
+//! PTX that JIT-compiles on every newer GPU), and as emulated C++ for the CPU tests
 //! (feature `emu`). Neither runs in a default build, so the CPU and WASM builds need no CUDA
 //! and no C++ compiler.
 

@@ -136,6 +136,11 @@ impl ReftModel {
         }
         let dec = self.base.decoder()?;
         prompts.validate(self.interventions.len(), dec.cfg.vocab_size)?;
+        // The first stop token also pads finished rows' next inputs: an id past the embedding
+        // table would be read out of bounds by a GPU's gather (and could never be generated).
+        if let Some(&bad) = o.stop_tokens.iter().find(|&&id| id as usize >= dec.cfg.vocab_size) {
+            return Err(ReftError::range("stop token id", bad as i64, format!("0..{}", dec.cfg.vocab_size)));
+        }
         let (b, t) = (prompts.batch_size, prompts.seq_len);
         let mut rng = StdRng::seed_from_u64(o.seed);
         let mut mask = prompts.mask();

@@ -158,6 +158,10 @@ fn cached_and_uncached_decoding_agree_and_padding_is_transparent() {
     let s = m.generate(&single, &GenerateOptions { stop_tokens: vec![stop], ..o }, &mut |_| true).unwrap();
     assert_eq!(s[0].last(), Some(&stop));
     assert!(s[0].len() <= 3);
+    // A stop token outside the vocabulary is refused: the first one pads finished rows' inputs.
+    let err = m.generate(&single, &GenerateOptions { stop_tokens: vec![259, stop], ..o }, &mut |_| true).unwrap_err();
+    assert_eq!(err.code(), "ERR_OUT_OF_RANGE", "{err}");
+    assert!(err.to_string().contains("stop token"), "{err}");
 }
 
 #[test]

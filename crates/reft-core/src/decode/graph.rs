@@ -1,6 +1,8 @@
 //! The static decoding step as a CUDA graph (`REFT_DECODE_GRAPH=1`, off until a GPU run has
-//! measured it): captured on a generation's first decoding step and replayed after it, so a
-//! step's ~180 launches cost one. What a replay cannot change comes from device memory: the
+//! measured it): captured on a generation's second decoding step and replayed after it, so a
+//! step's ~180 launches cost one. The first step runs as launches, so that what cuBLAS does on
+//! a handle's first GEMMs (loading kernels, picking algorithms) happens outside the capture,
+//! where some CUDA versions would invalidate it. What a replay cannot change comes from device memory: the
 //! cache position and the number of keys (`info`, read by `reft_qkv_rows_at` and
 //! `reft_decode_attn_at`), with the key mask at the cache's capacity as its stride. The GEMMs run
 //! on a cuBLAS handle with a workspace of its own, as capture requires (a handle without one may
@@ -10,10 +12,19 @@ use candle_core::cuda_backend::cudarc::cublas::{sys as blas, CudaBlas};
 use candle_core::cuda_backend::cudarc::driver::{sys as drv, CudaGraph, CudaSlice, CudaStream, DevicePtr};
 use candle_core::cuda_backend::WrapErr;
 use candle_core::{CudaDevice, Result};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// cuBLAS's recommended workspace on Hopper.
 const WORKSPACE_BYTES: usize = 32 << 20;
+
+static REPLAYS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many decoding steps this process has run as a replay of a captured graph: a capture that
+/// fails decodes correctly without one, so only this tells a check that the graph ran.
+pub fn graph_replays() -> usize {
+    REPLAYS.load(Ordering::Relaxed)
+}
 
 /// A step's graph and what its replays read.
 pub(super) struct Graphed {
@@ -22,6 +33,8 @@ pub(super) struct Graphed {
     graph: Option<CudaGraph>,
     /// Capture failed once: the step runs as launches from then on.
     failed: bool,
+    /// The step has run once as launches (the warm-up before the capture).
+    warm: bool,
     _workspace: CudaSlice<u8>,
 }
 
@@ -37,13 +50,14 @@ impl Graphed {
         }
         let info = dev.alloc_zeros::<i32>(2)?;
         let info_ptr = info.device_ptr(stream).0;
-        Ok((Self { info, graph: None, failed: false, _workspace: workspace }, info_ptr, Arc::new(blas)))
+        Ok((Self { info, graph: None, failed: false, warm: false, _workspace: workspace }, info_ptr, Arc::new(blas)))
     }
 
-    /// Runs `step` (the step's launches on `stream`) through the graph: captured on the first
-    /// call, replayed on every call.
+    /// Runs `step` (the step's launches on `stream`): as launches on the first call, then
+    /// through the graph, captured on the second call and replayed on every call after it.
     pub(super) fn run(&mut self, stream: &Arc<CudaStream>, mut step: impl FnMut() -> Result<()>) -> Result<()> {
-        if self.failed {
+        if self.failed || !self.warm {
+            self.warm = true;
             return step();
         }
         if self.graph.is_none() {
@@ -59,6 +73,8 @@ impl Graphed {
                 }
             }
         }
-        self.graph.as_ref().expect("captured above").launch().w()
+        self.graph.as_ref().expect("captured above").launch().w()?;
+        REPLAYS.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }

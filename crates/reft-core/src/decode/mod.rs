@@ -17,6 +17,8 @@
 mod cuda;
 #[cfg(feature = "cuda")]
 mod graph;
+#[cfg(feature = "cuda")]
+pub use graph::graph_replays;
 
 use crate::models::Decoder;
 use candle_core::Result;

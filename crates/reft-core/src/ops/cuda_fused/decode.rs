@@ -15,16 +15,11 @@ struct DecodeAttn {
 }
 
 /// The spacing in positions between heads of keys/values `[b, nkv, tk, hd]` whose rows are
-/// contiguous (a view of a reserved cache, or a contiguous tensor).
+/// contiguous (a view of a reserved cache, or a contiguous tensor): `attend::cache_head_spacing`,
+/// which `attend` checks before it takes this path.
 fn head_spacing(l: &Layout, what: &str) -> Result<usize> {
-    let (b, nkv, tk, hd) = l.shape().dims4()?;
-    let st = l.stride();
-    let cap = st[1] / hd.max(1);
-    let ok = st[3] == 1 && st[2] == hd && st[1] == cap * hd && cap >= tk && (b == 1 || st[0] == nkv * st[1]);
-    if !ok {
-        candle_core::bail!("fused decode attention: {what} {:?} with strides {st:?} are not rows of a cache", l.dims());
-    }
-    Ok(cap)
+    crate::ops::attend::cache_head_spacing(l.dims(), l.stride())
+        .ok_or_else(|| candle_core::Error::Msg(format!("fused decode attention: {what} {:?} with strides {:?} are not rows of a cache", l.dims(), l.stride())))
 }
 
 impl CustomOp3 for DecodeAttn {

@@ -13,7 +13,7 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::cudarc::cublaslt::{CudaBlasLT, Matmul, MatmulConfig};
-use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, DevicePtr};
+use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaStream, CudaView, DevicePtr};
 use candle_core::cuda_backend::CudaDType;
 use candle_core::{CpuStorage, CudaStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use std::collections::HashMap;
@@ -52,6 +52,12 @@ pub(crate) fn linear_storage(x: &CudaStorage, lx: &Layout, w: &CudaStorage, lw: 
 /// `[.., n]`), no graph.
 pub(crate) fn linear(x: &Tensor, w: &Tensor, backward: bool) -> Result<Tensor> {
     x.contiguous()?.apply_op2_no_bwd(w, &LtLinear { backward })
+}
+
+/// Whether element `offset` of `s` lies on a 256-byte boundary.
+fn aligned<T>(s: &CudaSlice<T>, offset: usize, stream: &Arc<CudaStream>) -> bool {
+    let (ptr, _sync) = s.device_ptr(stream);
+    (ptr as usize + offset * std::mem::size_of::<T>()) % 256 == 0
 }
 
 struct LtLinear {
@@ -105,9 +111,27 @@ impl CustomOp2 for LtLinear {
         };
         let m = lx.shape().elem_count() / inner.max(1);
         let dev = x.device().clone();
-        let lt = handle(&dev)?;
         let mut out_dims = dims.to_vec();
         *out_dims.last_mut().expect("checked") = if self.backward { k } else { n };
+        // cudarc asks cuBLASLt's heuristic without alignment preferences, so the algorithm it
+        // picks may assume 256-byte-aligned operands; a view at another offset (or no rows at
+        // all) takes candle's GEMM instead.
+        let stream = dev.cuda_stream();
+        let lt_ok = m > 0
+            && match x.dtype() {
+                DType::BF16 => aligned(x.as_cuda_slice::<half::bf16>()?, xa, &stream) && aligned(w.as_cuda_slice::<half::bf16>()?, wa, &stream),
+                DType::F16 => aligned(x.as_cuda_slice::<half::f16>()?, xa, &stream) && aligned(w.as_cuda_slice::<half::f16>()?, wa, &stream),
+                _ => false,
+            };
+        if !lt_ok {
+            let out = if self.backward {
+                x.matmul(w, (1, m, k, n), &Layout::contiguous_with_offset((m, n), xa), lw)?
+            } else {
+                x.matmul(w, (1, m, n, k), &Layout::contiguous_with_offset((m, k), xa), &lw.transpose(0, 1)?)?
+            };
+            return Ok((out, Shape::from(out_dims)));
+        }
+        let lt = handle(&dev)?;
         let out = match x.dtype() {
             DType::BF16 => {
                 let s = self.run::<half::bf16>(&lt, &dev, x.as_cuda_slice()?.slice(xa..xb), w.as_cuda_slice()?.slice(wa..wb), (m, n, k))?;
