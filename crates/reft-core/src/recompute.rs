@@ -34,9 +34,12 @@ impl ReftModel {
         // The mask and rotary tables once for all 2 × layers runs (made per run, they cost more
         // than the rerun's arithmetic on the 1.1B anchor shape).
         let prep = dec.prepare(&input, if w.kv.is_some() { w.split } else { 0 })?;
+        // The interventions' rows once for all runs too (per run, 2 × layers × interventions
+        // small uploads a step).
+        let rows = self.intervention_rows(batch, w.split)?;
         let run = |l: usize, x: Tensor, track: bool| -> Result<Tensor> {
             let mut rng = layer_rng(l);
-            let mut hooks = self.hooks_from(batch, track, self.training.then_some(&mut rng), w.split)?;
+            let mut hooks = self.hooks_with(rows.clone(), track, self.training.then_some(&mut rng));
             hooks.batch_rotations = false;
             let mut cache = w.layer_cache(l);
             Ok(dec.run_prepared(&prep, &input, &hooks, cache.as_mut(), l..l + 1, Some(x))?)

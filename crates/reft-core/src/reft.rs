@@ -266,6 +266,16 @@ impl ReftModel {
     /// The site hooks for hidden states that cover positions `offset..seq_len` of each row
     /// (every intervened position must be `>= offset`).
     pub(crate) fn hooks_from<'a>(&'a self, batch: &Batch, track: bool, rng: Option<&'a mut StdRng>, offset: usize) -> Result<SiteHooks<'a>> {
+        Ok(self.hooks_with(self.intervention_rows(batch, offset)?, track, rng))
+    }
+
+    /// Hooks over rows made by [`Self::intervention_rows`] (shared by the runs of one step).
+    pub(crate) fn hooks_with<'a>(&'a self, rows: Vec<Tensor>, track: bool, rng: Option<&'a mut StdRng>) -> SiteHooks<'a> {
+        SiteHooks { model: self, rows, track, rng: RefCell::new(rng), batch_rotations: true, rotations: RefCell::new(None) }
+    }
+
+    /// Each intervention's rows of the flattened `[b·(t − offset), d]` states, on the device.
+    pub(crate) fn intervention_rows(&self, batch: &Batch, offset: usize) -> Result<Vec<Tensor>> {
         let dev = self.base.device();
         let (t, w) = (batch.seq_len, batch.seq_len - offset);
         let mut rows = Vec::with_capacity(self.interventions.len());
@@ -277,7 +287,7 @@ impl ReftModel {
             let n = r.len();
             rows.push(Tensor::from_vec(r, n, dev)?);
         }
-        Ok(SiteHooks { model: self, rows, track, rng: RefCell::new(rng), batch_rotations: true, rotations: RefCell::new(None) })
+        Ok(rows)
     }
 
     /// The training loss from hidden states and how many tokens (or examples) it averages.

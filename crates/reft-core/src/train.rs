@@ -114,7 +114,8 @@ impl ReftModel {
             loss_sum += loss * scale;
             tokens += n;
             for (slot, g) in sums.iter_mut().zip(grads) {
-                let g = (g * scale)?;
+                // One micro-batch: its gradients as they are (a kernel per parameter saved).
+                let g = if batches.len() == 1 { g } else { (g * scale)? };
                 *slot = Some(match slot.take() {
                     Some(acc) => (acc + g)?,
                     None => g,

@@ -332,3 +332,28 @@ fn fused_decode_attention_and_add_rmsnorm() {
     case::<half::bf16>(DType::BF16);
     case::<half::f16>(DType::F16);
 }
+
+#[test]
+fn fused_dropout_mask_matches_the_host_mask() {
+    use reft_core::interventions::{keep_bit, keep_threshold};
+    for (n, p, key, grid) in [(1usize, 0.5f64, 7u64, None), (1000, 0.1, 0xDEAD_BEEF, None), (4099, 0.05, u64::MAX, Some(3)), (70_000, 0.3, 42, None)] {
+        let (threshold, scale) = (keep_threshold(1.0 - p), (1.0 / (1.0 - p)) as f32);
+        let dev = emu::dropout_mask(n, key, threshold, scale, grid);
+        let host: Vec<f32> = (0..n as u64).map(|i| if keep_bit(key, i, threshold) { scale } else { 0.0 }).collect();
+        assert_eq!(dev, host, "n {n}, p {p}");
+        if n >= 1000 {
+            // Kept at the configured rate (binomial: within 5 standard deviations).
+            let kept = host.iter().filter(|&&v| v > 0.0).count() as f64;
+            let sd = (n as f64 * p * (1.0 - p)).sqrt();
+            assert!((kept - n as f64 * (1.0 - p)).abs() < 5.0 * sd, "kept {kept} of {n} at p {p}");
+        }
+    }
+    // Different keys give different masks; the same key the same one.
+    let t = keep_threshold(0.5);
+    let a: Vec<bool> = (0..256).map(|i| keep_bit(1, i, t)).collect();
+    let b: Vec<bool> = (0..256).map(|i| keep_bit(2, i, t)).collect();
+    assert_ne!(a, b);
+    assert_eq!(a, (0..256).map(|i| keep_bit(1, i, t)).collect::<Vec<_>>());
+    assert_eq!(keep_threshold(1.0), 1 << 24);
+    assert!((0..10_000).all(|i| keep_bit(9, i, 1 << 24)) && !(0..10_000).any(|i| keep_bit(9, i, 0)));
+}

@@ -94,3 +94,8 @@ extern "C" void reft_emu_adamw_f32(unsigned g, unsigned b, float* p, const float
 extern "C" void reft_emu_sum_squares_f32(const float* x, size_t n, float* out, size_t slot) {
   emu::launch(1, 32, [&] { reft_sum_squares_f32(x, n, out, slot); });
 }
+
+extern "C" void reft_emu_dropout_mask_f32(unsigned g, unsigned b, float* out, size_t n, unsigned long long key,
+                                          unsigned threshold, float scale) {
+  emu::launch(g, b, [&] { reft_dropout_mask_f32(out, n, key, threshold, scale); });
+}

@@ -356,6 +356,22 @@ extern "C" __global__ void reft_adamw_f32(float* p, const float* g, float* m, fl
   }
 }
 
+// ------------------------------------------------------------------ dropout keep mask
+// Inverted dropout's mask from a counter-based generator: element i is `scale` when the top 24
+// bits of SplitMix64(key + (i + 1)·γ) fall below `threshold` (the keep probability times 2²⁴),
+// else 0. Integer arithmetic only, so reft-core's host function `interventions::common::keep_bit`
+// gives the same bits; the host draws one key per mask instead of one number per element.
+extern "C" __global__ void reft_dropout_mask_f32(float* out, size_t n, unsigned long long key, unsigned threshold,
+                                                 float scale) {
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    unsigned long long z = key + (unsigned long long)(i + 1) * 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    out[i] = (unsigned)(z >> 40) < threshold ? scale : 0.f;
+  }
+}
+
 // ------------------------------------------------------------------ entry points per dtype
 #define REFT_KERNELS(T, SUF)                                                                                   \
   extern "C" __global__ void reft_attn_softmax_fwd_##SUF(const T* s, const float* mask, T* p, size_t rows,     \

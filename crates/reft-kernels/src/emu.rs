@@ -377,3 +377,15 @@ pub fn adamw(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: &[f32; 1
     let (gr, b) = crate::elementwise_launch(p.len());
     unsafe { reft_emu_adamw_f32(grid.unwrap_or(gr), b, p.as_mut_ptr(), g.as_ptr(), m.as_mut_ptr(), v.as_mut_ptr(), p.len(), h.as_ptr()) };
 }
+
+extern "C" {
+    fn reft_emu_dropout_mask_f32(g: u32, b: u32, out: *mut f32, n: usize, key: u64, threshold: u32, scale: f32);
+}
+
+/// The dropout keep mask of `n` elements (`reft_dropout_mask_f32`): `scale` or 0 per element.
+pub fn dropout_mask(n: usize, key: u64, threshold: u32, scale: f32, grid: Option<u32>) -> Vec<f32> {
+    let mut out = vec![0f32; n];
+    let (gr, b) = crate::elementwise_launch(n);
+    unsafe { reft_emu_dropout_mask_f32(grid.unwrap_or(gr), b, out.as_mut_ptr(), n, key, threshold, scale) };
+    out
+}

@@ -12,19 +12,11 @@ use candle_core::cuda_backend::cudarc::cublas::{sys as blas, CudaBlas};
 use candle_core::cuda_backend::cudarc::driver::{sys as drv, CudaGraph, CudaSlice, CudaStream, DevicePtr};
 use candle_core::cuda_backend::WrapErr;
 use candle_core::{CudaDevice, Result};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// cuBLAS's recommended workspace on Hopper.
 const WORKSPACE_BYTES: usize = 32 << 20;
-
-static REPLAYS: AtomicUsize = AtomicUsize::new(0);
-
-/// How many decoding steps this process has run as a replay of a captured graph: a capture that
-/// fails decodes correctly without one, so only this tells a check that the graph ran.
-pub fn graph_replays() -> usize {
-    REPLAYS.load(Ordering::Relaxed)
-}
 
 /// A step's graph and what its replays read.
 pub(super) struct Graphed {
@@ -74,7 +66,7 @@ impl Graphed {
             }
         }
         self.graph.as_ref().expect("captured above").launch().w()?;
-        REPLAYS.fetch_add(1, Ordering::Relaxed);
+        super::GRAPH_REPLAYS.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 }

@@ -87,7 +87,11 @@ pub fn dropout(x: &Tensor, p: f64, ctx: &mut Ctx) -> Result<Tensor> {
 }
 
 /// The scaled keep mask (`1/(1−p)` or 0 per element, `x`'s shape and dtype) that [`dropout`]
-/// multiplies by, drawn from `ctx.rng`; `None` in eval mode or for `p ≤ 0` (no draws then).
+/// multiplies by, keyed by one draw from `ctx.rng`; `None` in eval mode or for `p ≤ 0` (no draws
+/// then). Element `i` is kept when [`keep_bit`]`(key, i, threshold)`: a counter-based generator,
+/// so a GPU makes the mask itself (`reft_dropout_mask_f32`, the same bits) instead of the host
+/// drawing one number per element and uploading the mask (on the 7B anchor shape, 0.46 M draws
+/// and 1.8 MiB per intervention and forward).
 pub fn dropout_mask(x: &Tensor, p: f64, ctx: &mut Ctx) -> Result<Option<Tensor>> {
     let Some(rng) = ctx.rng.as_deref_mut() else { return Ok(None) };
     if p <= 0.0 {
@@ -95,8 +99,28 @@ pub fn dropout_mask(x: &Tensor, p: f64, ctx: &mut Ctx) -> Result<Option<Tensor>>
     }
     let keep = 1.0 - p;
     let scale = (1.0 / keep) as f32;
-    let mask: Vec<f32> = (0..x.elem_count()).map(|_| if rng.gen::<f64>() < keep { scale } else { 0.0 }).collect();
+    let (key, threshold, n) = (rng.gen::<u64>(), keep_threshold(keep), x.elem_count());
+    #[cfg(feature = "cuda")]
+    if crate::ops::cuda_fused::applies(x) {
+        return Ok(Some(crate::ops::cuda_fused::dropout_mask(n, key, threshold, scale, x.device())?.reshape(x.shape())?.to_dtype(x.dtype())?));
+    }
+    let mask: Vec<f32> = (0..n as u64).map(|i| if keep_bit(key, i, threshold) { scale } else { 0.0 }).collect();
     Ok(Some(Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?))
+}
+
+/// The keep probability as a 24-bit threshold for [`keep_bit`].
+pub fn keep_threshold(keep: f64) -> u32 {
+    (keep.clamp(0.0, 1.0) * (1u64 << 24) as f64).round() as u32
+}
+
+/// Whether element `i` of the mask keyed `key` is kept: the top 24 bits of SplitMix64's output
+/// for counter `i` fall below `threshold`. Integer arithmetic only, as the CUDA kernel computes it.
+pub fn keep_bit(key: u64, i: u64, threshold: u32) -> bool {
+    let mut z = key.wrapping_add(i.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    ((z >> 40) as u32) < threshold
 }
 
 /// The rotation matrix for hidden rows of `dtype`: the batch's (`ctx.rotation`) or computed in

@@ -16,7 +16,7 @@ pub mod noreft;
 pub mod rotation;
 mod rotation_batch;
 
-pub use common::Ctx;
+pub use common::{keep_bit, keep_threshold, Ctx};
 pub(crate) use rotation_batch::batched_matrices;
 pub use low_rank::{intervention_nodes_on, set_intervention_nodes};
 pub use rotation_batch::set_rotation_batch;

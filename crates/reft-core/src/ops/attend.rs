@@ -27,6 +27,7 @@ fn max_scores() -> usize {
 /// `h` of sequence `s` at element `((s·nkv + h)·cap + j)·hd`, `cap ≥ tk`), else `None`. Strides
 /// of dimensions of size 1 do not matter, as in candle's contiguity: `contiguous()` returns a
 /// one-position view `[b, h, 1, hd]` of `[b, 1, h, hd]` unchanged, strides and all.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))] // used by the CUDA path and the tests
 pub(crate) fn cache_head_spacing(dims: &[usize], st: &[usize]) -> Option<usize> {
     let (&[b, nkv, tk, hd], &[s0, s1, s2, s3]) = (dims, st) else { return None };
     if dims.contains(&0) || (hd > 1 && s3 != 1) || (tk > 1 && s2 != hd) {
