@@ -6,7 +6,8 @@
 //! twice, with the fused kernels of `reft-kernels` off (candle's kernels) and on (the default),
 //! and each must pass; the last line says `FUSED_OK` when the fused runs did. A third run with the
 //! frozen GEMMs through cuBLASLt (`REFT_GEMM_LT`) says `LT_OK` or `LT_FAIL` without failing the
-//! smoke. CUDA decoders pack their projections (`models/packed.rs`), so every run covers them.
+//! smoke; so does a short training run with dropout against the CPU's (`DROPOUT_OK`: the masks
+//! are made on the device). CUDA decoders pack their projections (`models/packed.rs`), so every run covers them.
 //! Generation runs through candle's ops and through the static decoding step (`decode/`;
 //! `STATIC_OK` when its greedy tokens equal the CPU's), and last as a CUDA graph (`GRAPH_OK`).
 //! Exits non-zero on a mismatch.
@@ -94,6 +95,23 @@ fn run(dir: &std::path::Path, device: &Device, dtype: DType) -> reft_core::Resul
     Ok(Run { logits, fwd_loss, step_losses, grad_norms, after_loss, step_s, generated, generated_candle })
 }
 
+/// Losses of 3 training steps with dropout 0.2 on every intervention: the masks come from one
+/// key each, made on the host on the CPU and by `reft_dropout_mask_f32` on CUDA (the same bits),
+/// so the two devices' losses agree as closely as without dropout.
+fn dropout_losses(dir: &std::path::Path, device: &Device) -> reft_core::Result<Vec<f64>> {
+    let base = Arc::new(load_model(dir, &LoadOptions { dtype: DType::F32, device: device.clone() })?);
+    let layers = base.decoder().unwrap().cfg.num_layers;
+    let specs: Vec<InterventionSpec> = (0..layers)
+        .map(|layer| InterventionSpec { kind: Kind::Loreft, layer, component: Component::BlockOutput, rank: 4, dropout: 0.2, activation: Activation::Linear, add_bias: false })
+        .collect();
+    let mut m = ReftModel::new(base, &specs, 0)?;
+    m.training = true;
+    let (b, t) = (4usize, 24usize);
+    let bt = batch(b, t, &intervention_locations(t / 2, Positions::parse("f3+l3").unwrap(), specs.len(), true, PadMode::Last));
+    let opts = StepOptions { lr: 1e-2, ..Default::default() };
+    (0..3).map(|_| Ok(m.train_step(std::slice::from_ref(&bt), &opts)?.loss)).collect()
+}
+
 /// `‖a − b‖ / ‖a‖` over two logit tensors.
 fn rel_l2(a: &Tensor, b: &Tensor) -> f64 {
     let d = (a - b).unwrap().sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() as f64;
@@ -135,6 +153,18 @@ fn main() {
     println!("==== CUDA with the fused kernels ON and cuBLASLt GEMMs");
     let lt = check_cuda(&dir, &gpu, &cpu, &cpu_bf16).0;
     reft_core::ops::set_gemm_lt(false);
+    // Dropout masks on the device (fused kernels on): their own verdict, outside FUSED_OK.
+    println!("==== CUDA: training with dropout (masks made on the device)");
+    let dropout = match (dropout_losses(&dir, &Device::Cpu), dropout_losses(&dir, &gpu)) {
+        (Ok(c), Ok(g)) => {
+            println!("dropout 0.2, 3 steps: losses cpu {c:.6?} cuda {g:.6?}");
+            worst_curve(&c, &g) <= 1e-4
+        }
+        (c, g) => {
+            println!("dropout run: error cpu {:?} cuda {:?}", c.err(), g.err());
+            false
+        }
+    };
     // The static decoding step replayed as a CUDA graph (off by default, `REFT_DECODE_GRAPH`):
     // last, as a fault in a graph would leave the process's CUDA context unusable.
     println!("==== CUDA: generation through the static decoding step's CUDA graph");
@@ -155,10 +185,11 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     let (plain, fused) = (verdicts[0].0, verdicts[1].0);
     println!(
-        "{} (fused kernels: {}; cuBLASLt: {}; static decoding step: {}; its CUDA graph: {})",
+        "{} (fused kernels: {}; cuBLASLt: {}; dropout masks: {}; static decoding step: {}; its CUDA graph: {})",
         if plain && fused { "CUDA_SMOKE OK" } else { "CUDA_SMOKE FAIL" },
         if fused { "FUSED_OK" } else { "FUSED_FAIL" },
         if lt { "LT_OK" } else { "LT_FAIL" },
+        if dropout { "DROPOUT_OK" } else { "DROPOUT_FAIL" },
         match (reft_core::ops::static_decode_on(), static_ok) {
             (false, _) => "STATIC_OFF",
             (true, true) => "STATIC_OK",
