@@ -2,8 +2,8 @@
 //! measured it): captured on a generation's second decoding step and replayed after it, so a
 //! step's ~180 launches cost one. The first step runs as launches, so that what cuBLAS does on
 //! a handle's first GEMMs (loading kernels, picking algorithms) happens outside the capture,
-//! where some CUDA versions would invalidate it. What a replay cannot change comes from device memory: the
-//! cache position and the number of keys (`info`, read by `reft_qkv_rows_at` and
+//! where some CUDA versions would invalidate it. What a replay cannot change comes from device
+//! memory: the cache position and the number of keys (`info`, read by `reft_qkv_rows_at` and
 //! `reft_decode_attn_at`), with the key mask at the cache's capacity as its stride. The GEMMs run
 //! on a cuBLAS handle with a workspace of its own, as capture requires (a handle without one may
 //! allocate while capturing). A capture that fails leaves the same kernels running as launches.

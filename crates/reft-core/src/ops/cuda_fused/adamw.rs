@@ -1,7 +1,6 @@
 //! The AdamW update of an f32 parameter on CUDA, one kernel in place (`reft_adamw_f32`, see
 //! `crate::adamw`): the parameter, as `Var::set` would write it, and its two moments, which the
-//! optimizer owns and nothing else reads. Also the dropout keep mask, the other per-parameter
-//! piece of a step that the host used to make.
+//! optimizer owns and nothing else reads.
 
 use super::{config, cuda_of, expect_dims, kernel, view};
 use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
@@ -69,21 +68,4 @@ pub(crate) fn squared_norms(grads: &[Tensor]) -> Result<Vec<f64>> {
         }
     }
     Ok(out.to_vec1::<f32>()?.into_iter().map(f64::from).collect())
-}
-
-/// The dropout keep mask of `n` f32 elements, made on the device (`reft_dropout_mask_f32`; the
-/// host's `interventions::common::keep_bit` gives the same bits).
-pub(crate) fn dropout_mask(n: usize, key: u64, threshold: u32, scale: f32, device: &Device) -> Result<Tensor> {
-    let Device::Cuda(dev) = device else { candle_core::bail!("fused dropout mask: not on a CUDA device") };
-    let out = Tensor::zeros(n, DType::F32, device)?;
-    {
-        let (os, ol) = out.storage_and_layout();
-        let ov = view::<f32>(cuda_of(&os, "the mask")?, &ol, "the mask")?;
-        let func = kernel(dev, "dropout_mask", DType::F32)?;
-        let stream = dev.cuda_stream();
-        let mut lb = stream.launch_builder(&func);
-        lb.arg(&ov).arg(&n).arg(&key).arg(&threshold).arg(&scale);
-        unsafe { lb.launch(config(reft_kernels::elementwise_launch(n))) }.w()?;
-    }
-    Ok(out)
 }

@@ -14,12 +14,14 @@ use candle_core::{CudaDevice, CudaStorage, DType, Layout, Result, Storage, Tenso
 mod adamw;
 mod attention;
 mod decode;
+mod dropout;
 mod gemm;
 mod packed;
 mod rows;
 mod rows_add;
 
-pub(crate) use adamw::{adamw, adamw_applies, dropout_mask, squared_norms, squared_norms_apply};
+pub(crate) use adamw::{adamw, adamw_applies, squared_norms, squared_norms_apply};
+pub(crate) use dropout::dropout_mask;
 pub(crate) use attention::{attention_softmax, attention_softmax_backward};
 pub(crate) use decode::{add_rms_norm, decode_attention};
 pub(crate) use gemm::{applies as lt_applies, applies_storage as lt_applies_storage, linear as lt_linear, linear_storage as lt_linear_storage};
