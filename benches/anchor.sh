@@ -19,6 +19,8 @@
 # bounds each process. reft uses its fused CUDA kernels unless REFT_CUDA_FUSED=0; a reft run that
 # fails with them is retried without them (the table marks fused runs "+fused"); AB="case:VAR=value ..." runs a case's first
 # reft method (reft, or generate) again with each setting (marked "+VAR=value"), e.g. AB="1b:REFT_CUDA_FUSED=0".
+# MEM_FIT (default 7b_all:24:31, the issue's memory target; none: off) then fits the memory:
+# see fit_layers.
 set -u
 cd "$(dirname "$0")/.."
 D=.device
@@ -67,9 +69,32 @@ for line in sys.stdin:
   [ "$rc" -eq 0 ] || { echo "[$side rc=$rc] $(tail -3 "$OUTDIR/err.txt")"; }
 }
 
+# The top-layer count for REFT_RECOMPUTE_MLP=up:N that MEM_FIT asks for case $1, from the peaks
+# in $LOG after its first $2 lines (the case's own); nothing when MEM_FIT names another case, a peak is missing, the plain run fits,
+# or even every layer's recomputation does not.
+fit_layers() {
+  python3 - "$LOG" "$1" "$2" "${MEM_FIT:-}" <<'PY'
+import json, math, sys
+log, case, skip, spec = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+parts = spec.split(":")
+if len(parts) != 3 or parts[0] != case:
+    sys.exit(0)
+target, layers = float(parts[1]), int(parts[2])
+rows = [json.loads(l) for l in open(log)][skip:]
+peak = lambda v: [r["smi_peak_gib"] for r in rows if r.get("side") == "reft" and r.get("method") == "reft" and r.get("variant") == v and "step_s_median" in r]
+base, up = peak(None), peak("REFT_RECOMPUTE_MLP=up")
+if not base or not up or base[-1] <= target or up[-1] > target:
+    sys.exit(0)
+per_layer = (base[-1] - up[-1]) / layers
+if per_layer > 0:
+    print(min(layers, math.ceil((base[-1] - target + 0.25) / per_layer)))
+PY
+}
+
 run_case() { # name shape batch seq layers pos rank reft-methods ref-methods
   local name="$1" shape="$2" b="$3" t="$4" layers="$5" pos="$6" rank="$7" rm="$8" pm="$9"
   echo "== $name: $shape batch $b x $t, layers $layers, $pos, rank $rank"
+  local case_start; case_start=$(wc -l < "$LOG")
   for m in ${rm//,/ }; do
     local before; before=$(wc -l < "$LOG")
     measured reft timeout "$PROC_TIMEOUT" "$BIN" --shape "$shape" --batch "$b" --seq "$t" --layers "$layers" --pos "$pos" \
@@ -92,6 +117,14 @@ run_case() { # name shape batch seq layers pos rank reft-methods ref-methods
         VARIANT="${ab#*:}" measured reft env "${ab#*:}" timeout "$PROC_TIMEOUT" "$BIN" --shape "$shape" --batch "$b" --seq "$t" \
           --layers "$layers" --pos "$pos" --rank "$rank" --steps "$STEPS" --methods "$m" --device "$DEV" --dtype bf16
       done
+      # With MEM_FIT="case:GiB:layers" (layers: how many keep a graph), a case whose reft run
+      # peaked above GiB and whose REFT_RECOMPUTE_MLP=up run did not runs once more with up's
+      # projection recomputed on as few top layers as the two peaks say fit (0.25 GiB margin).
+      local fit; fit=$(MEM_FIT="${MEM_FIT-7b_all:24:31}" fit_layers "$name" "$case_start")
+      if [ -n "$fit" ]; then
+        VARIANT="REFT_RECOMPUTE_MLP=up:$fit" measured reft env "REFT_RECOMPUTE_MLP=up:$fit" timeout "$PROC_TIMEOUT" "$BIN" --shape "$shape" \
+          --batch "$b" --seq "$t" --layers "$layers" --pos "$pos" --rank "$rank" --steps "$STEPS" --methods "$m" --device "$DEV" --dtype bf16
+      fi
     fi
   done
   # A position spec with `p` (the prompt's last positions) runs the reference through

@@ -9,7 +9,9 @@
 #   4. the anchor benchmark (benches/anchor.sh): reft and pyreft on the 7B and 1.1B shapes, reft
 #      with the fused kernels when cuda_smoke passed them (FUSED_OK), and the reft runs that AB
 #      names again with those settings, until CENSUS_RESERVE (100) seconds before DEADLINE
-#      (default 360 s after the start);
+#      (default 360 s after the start); a 7B all-layer run over 24 GiB whose
+#      REFT_RECOMPUTE_MLP=up run fits is run again with up's recomputation on just enough top
+#      layers (benches/anchor.sh, MEM_FIT);
 #   5. the profile of a 7B step (PROFILE_ARGS): forward and backward with the GEMMs, attention
 #      and fused ops timed one by one;
 #   6. with what is left: Nsight Compute's kernel census of one 1.1B step and forward

@@ -94,6 +94,8 @@ fn block_nodes_match_the_op_by_op_graph() {
         reft_core::ops::set_recompute_mlp(false);
         reft_core::ops::set_recompute_mlp_up(true);
         check(&format!("{dtype:?} up projection recomputed"), &reft(&sites, dtype, 4), &batch(3), tol, false);
+        reft_core::ops::set_recompute_mlp_up_layers(1);
+        check(&format!("{dtype:?} up projection recomputed on the top layer"), &reft(&sites, dtype, 4), &batch(3), tol, false);
         reft_core::ops::set_recompute_mlp_up(false);
     }
 }

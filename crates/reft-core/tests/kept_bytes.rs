@@ -10,7 +10,8 @@
 //! output: the attention node's input, its rotated queries and keys and its values, the MLP
 //! node's input, its gate and up projections, plus the gathered intervention rows. Anything
 //! more (an output kept by a residual add, a hidden state kept by an intervention's scatter)
-//! fails it. With `ops::set_recompute_mlp` the gate and up projections go too; packed
+//! fails it. With `ops::set_recompute_mlp` the gate and up projections go too (with
+//! `set_recompute_mlp_up_layers(n)` up's on the top n layers alone); packed
 //! projections keep the same.
 
 mod common;
@@ -128,6 +129,20 @@ fn a_layer_keeps_only_what_its_backward_needs() {
         assert!(half <= half_budget, "with up recomputed a layer keeps {half:.2} activations, expected at most {half_budget:.2}");
     }
     reft_core::ops::set_pack_projections(false);
+    // Up's projection recomputed on the top 2 of 4 layers only: each of the 2 layers keeps one
+    // `[tokens, 704]` f32 projection fewer. Of the two below, layer 1 keeps its projection
+    // until all 4 are asked for; layer 0 has no graph (its input is the frozen embedding), so
+    // it keeps nothing either way.
+    let up_bytes = (b * t * 704 * 4) as f64;
+    let mut by_layers = Vec::new();
+    for n in [0, 2, 4] {
+        reft_core::ops::set_recompute_mlp_up_layers(n);
+        by_layers.push(kept(4).0 as f64);
+    }
+    reft_core::ops::set_recompute_mlp_up_layers(0);
+    let (top2, rest) = ((by_layers[0] - by_layers[1]) / up_bytes, (by_layers[1] - by_layers[2]) / up_bytes);
+    println!("up projection recomputed on the top 2 of 4 layers: {top2:.3} projections fewer, then {rest:.3} more for all 4");
+    assert!((top2 - 2.0).abs() < 0.05 && (rest - 1.0).abs() < 0.05, "up:2 of 4 layers must save 2 projections and leave 1: {top2:.3}, {rest:.3}");
     // Packed projections (`models/packed.rs`, CUDA's default) keep the same tensors, as one
     // buffer for q, k and v and one for gate and up.
     reft_core::ops::set_pack_projections(true);

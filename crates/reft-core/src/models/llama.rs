@@ -197,10 +197,10 @@ impl Decoder {
             normed = None;
             let tracked = block_ops && h_mid.track_op();
             let h_out = if tracked && !hooks.edits(l, Component::MlpOutput) {
-                self.mlp_node(w, &h_mid, true)?
+                self.mlp_node(w, l, &h_mid, true)?
             } else {
                 let mlp = if tracked {
-                    self.mlp_node(w, &h_mid, false)?
+                    self.mlp_node(w, l, &h_mid, false)?
                 } else {
                     let xn = match post {
                         Some(n) => n,

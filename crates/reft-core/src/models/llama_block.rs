@@ -133,8 +133,8 @@ impl Decoder {
     /// are the largest activations a layer keeps (on the 7B anchor shape, 172 of 332 MiB); with
     /// `ops::set_recompute_mlp` (`REFT_RECOMPUTE_MLP=1`) the backward recomputes them from `h`
     /// instead, for two more GEMMs per layer, and with `ops::set_recompute_mlp_up`
-    /// (`REFT_RECOMPUTE_MLP=up`) up's alone, for one.
-    pub(super) fn mlp_node(&self, w: &LayerWeights, h: &Tensor, residual: bool) -> Result<Tensor> {
+    /// (`REFT_RECOMPUTE_MLP=up`, or `up:N` for the top N layers) up's alone, for one.
+    pub(super) fn mlp_node(&self, w: &LayerWeights, layer: usize, h: &Tensor, residual: bool) -> Result<Tensor> {
         let eps = self.cfg.rms_norm_eps;
         let hv = h.detach();
         let x = rms_norm(&hv, &w.post_norm, eps)?;
@@ -148,7 +148,7 @@ impl Decoder {
         }
         let kept = match crate::ops::recompute_mlp() {
             true => None,
-            false if crate::ops::recompute_mlp_up() => Some(kept.gate_only()?),
+            false if crate::ops::recompute_mlp_up_at(layer, self.layers.len()) => Some(kept.gate_only()?),
             false => Some(kept),
         };
         let (wp, wd) = (w.post_norm.clone(), w.down.weight.clone());

@@ -51,7 +51,7 @@ pub(crate) use packed::{qkv_heads, qkv_heads_into_cache, qkv_into_cache_applies,
 pub(crate) use rope::{rope_heads, rope_vjp_rows};
 pub(crate) use swiglu::swiglu_vjp;
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 /// A process-wide on/off setting with an environment variable for its first value.
 pub(crate) struct Switch {
@@ -151,7 +151,7 @@ pub fn keep_attention_probs() -> bool {
 /// [`set_block_ops`]. Clears [`set_recompute_mlp_up`].
 pub fn set_recompute_mlp(on: bool) {
     RECOMPUTE_MLP.set(on);
-    RECOMPUTE_UP.store(1, Ordering::Relaxed);
+    RECOMPUTE_UP.store(0, Ordering::Relaxed);
 }
 
 /// Whether block-level MLP nodes recompute their projections ([`set_recompute_mlp`]).
@@ -159,27 +159,67 @@ pub fn recompute_mlp() -> bool {
     RECOMPUTE_MLP.on()
 }
 
-/// 0: not decided yet (read `REFT_RECOMPUTE_MLP`), 1: off, 2: on.
-static RECOMPUTE_UP: AtomicU8 = AtomicU8::new(0);
+/// How many of the top layers' MLP nodes recompute up's projection ([`set_recompute_mlp_up`]):
+/// `UNDECIDED` until `REFT_RECOMPUTE_MLP` is read, `ALL_LAYERS` for every layer, 0 for none.
+static RECOMPUTE_UP: AtomicUsize = AtomicUsize::new(UNDECIDED);
+const UNDECIDED: usize = usize::MAX;
+const ALL_LAYERS: usize = usize::MAX - 1;
 
 /// Whether a block-level MLP node keeps only its gate projection and recomputes up's in the
 /// backward (`REFT_RECOMPUTE_MLP=up`): half of [`set_recompute_mlp`]'s saving (on the 7B anchor
 /// shape 86 MiB a layer, 2.7 GiB in all) for one more GEMM per layer instead of two.
-/// Process-wide; ignored while [`recompute_mlp`] is on.
+/// Process-wide; ignored while [`recompute_mlp`] is on. [`set_recompute_mlp_up_layers`] does
+/// this on some layers only.
 pub fn set_recompute_mlp_up(on: bool) {
-    RECOMPUTE_UP.store(if on { 2 } else { 1 }, Ordering::Relaxed);
+    RECOMPUTE_UP.store(if on { ALL_LAYERS } else { 0 }, Ordering::Relaxed);
 }
 
-/// Whether block-level MLP nodes recompute only the up projection ([`set_recompute_mlp_up`]).
-pub fn recompute_mlp_up() -> bool {
-    match RECOMPUTE_UP.load(Ordering::Relaxed) {
-        0 => {
-            let on = std::env::var("REFT_RECOMPUTE_MLP").as_deref() == Ok("up");
-            set_recompute_mlp_up(on);
-            on
-        }
-        v => v == 2,
+/// Recomputes up's projection in the MLP nodes of the top `n` layers only
+/// (`REFT_RECOMPUTE_MLP=up:N`), keeping both projections below them: the memory saved grows by
+/// one up projection per layer (86 MiB on the 7B anchor shape), and so does the cost (one GEMM
+/// per layer), so a memory budget a little under the whole model's needs pays for the layers
+/// it needs and no more. The top layers, because every layer above the lowest intervened one
+/// keeps a graph: `n` layers always save `n` projections. 0 is off; `n` at or above the
+/// model's layer count is [`set_recompute_mlp_up`]`(true)`.
+pub fn set_recompute_mlp_up_layers(n: usize) {
+    RECOMPUTE_UP.store(n.min(ALL_LAYERS), Ordering::Relaxed);
+}
+
+/// How many top layers recompute up's projection: `REFT_RECOMPUTE_MLP=up` is all of them and
+/// `up:N` the top N; any other value none (a malformed `up:` value says so on stderr).
+fn recompute_up_layers() -> usize {
+    let n = RECOMPUTE_UP.load(Ordering::Relaxed);
+    if n != UNDECIDED {
+        return n;
     }
+    let n = parse_recompute_up(std::env::var("REFT_RECOMPUTE_MLP").ok().as_deref()).unwrap_or_else(|v| {
+        eprintln!("reft: warning: REFT_RECOMPUTE_MLP={v} is neither `up` nor `up:N` with N a layer count; recomputing nothing");
+        0
+    });
+    set_recompute_mlp_up_layers(n);
+    n
+}
+
+/// The top layers `REFT_RECOMPUTE_MLP`'s value asks to recompute up's projection on; a value
+/// that starts `up:` without a count is an error (returned as it is).
+fn parse_recompute_up(v: Option<&str>) -> std::result::Result<usize, String> {
+    match v {
+        Some("up") => Ok(ALL_LAYERS),
+        Some(v) if v.starts_with("up:") => v[3..].parse::<usize>().map(|n| n.min(ALL_LAYERS)).map_err(|_| v.to_string()),
+        _ => Ok(0),
+    }
+}
+
+/// Whether block-level MLP nodes recompute up's projection on any layer
+/// ([`set_recompute_mlp_up`], [`set_recompute_mlp_up_layers`]).
+pub fn recompute_mlp_up() -> bool {
+    recompute_up_layers() > 0
+}
+
+/// Whether the MLP node of `layer` (of `num_layers`) recomputes up's projection: one of the top
+/// [`set_recompute_mlp_up_layers`] layers.
+pub fn recompute_mlp_up_at(layer: usize, num_layers: usize) -> bool {
+    layer + recompute_up_layers().min(num_layers) >= num_layers
 }
 
 /// Whether decoders loaded from now on pack each layer's q/k/v and gate/up weights into one
@@ -234,4 +274,20 @@ pub fn set_decode_graph(on: bool) {
 /// Whether the static decoding step replays a CUDA graph ([`set_decode_graph`]).
 pub fn decode_graph_on() -> bool {
     DECODE_GRAPH.on()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recompute_up_values() {
+        assert_eq!(parse_recompute_up(Some("up")), Ok(ALL_LAYERS));
+        assert_eq!(parse_recompute_up(Some("up:12")), Ok(12));
+        assert_eq!(parse_recompute_up(Some("up:0")), Ok(0));
+        assert_eq!(parse_recompute_up(Some("1")), Ok(0), "=1 is the gate and up both, another switch");
+        assert_eq!(parse_recompute_up(None), Ok(0));
+        assert_eq!(parse_recompute_up(Some("up:all")), Err("up:all".to_string()));
+        assert_eq!(parse_recompute_up(Some("up:-1")), Err("up:-1".to_string()));
+    }
 }
