@@ -9,7 +9,14 @@
 //! true f32 (`CUBLAS_COMPUTE_32F`, no TF32).
 //!
 //! With `REFT_DECODE_GRAPH=1` the launches are captured once and replayed as a CUDA graph
-//! (`graph.rs`); the cache position and key count then come from device memory.
+//! (`graph.rs`); the cache position and key count then come from device memory. The step then
+//! runs on a stream of its own, forked from the device's shared one after the prefill and the
+//! step's allocations: a capture takes in whatever is queued on its stream from any thread, and
+//! another thread's work queued on the shared stream meanwhile (a training step of another
+//! model, from Node's worker pool) would become part of the graph instead of running. Every
+//! step ends in a synchronisation of that stream (the download of its picks or logits), and
+//! dropping the step synchronises it too, so the shared stream's frees of its buffers and of the
+//! cache never overtake its work (event tracking is off: `cuda_device.rs`).
 //!
 //! This file runs only on a GPU: `tests/decode_step.rs` proves the sequence and kernels through
 //! their emulation, and `examples/cuda_smoke.rs` compares the tokens with the CPU's.
@@ -153,11 +160,14 @@ impl<T: WithDType + CudaDType + DeviceRepr + ValidAsZeroBits> CudaStep<T> {
         let (ids, picks, mask) = (dev.alloc_zeros::<u32>(d.batch)?, dev.alloc_zeros::<u32>(d.batch)?, dev.alloc_zeros::<f32>(d.batch * d.capacity)?);
         let (cos, sin) = (dev.alloc_zeros::<T>(d.batch * d.head_dim)?, dev.alloc_zeros::<T>(d.batch * d.head_dim)?);
         let io = [ids.device_ptr(&stream).0, picks.device_ptr(&stream).0, mask.device_ptr(&stream).0, cos.device_ptr(&stream).0, sin.device_ptr(&stream).0];
-        let (blas, info, graphed) = if crate::ops::decode_graph_on() {
-            let (g, info, blas) = Graphed::new(dev, &stream)?;
-            (blas, Some(info), Some(g))
+        let (stream, blas, info, graphed) = if crate::ops::decode_graph_on() {
+            let own = stream.fork().w()?;
+            let (g, info, blas) = Graphed::new(dev, &own)?;
+            // After the graph's allocations too, which queue their zero-fills on the shared stream.
+            own.join(&stream).w()?;
+            (own, blas, Some(info), Some(g))
         } else {
-            (dev.cublas_handle(), None, None)
+            (stream.clone(), dev.cublas_handle(), None, None)
         };
         Ok(Self {
             blas,
@@ -210,6 +220,17 @@ impl<T: WithDType + CudaDType + DeviceRepr + ValidAsZeroBits> CudaStep<T> {
             DType::BF16 => blas::cudaDataType_t::CUDA_R_16BF,
             DType::F16 => blas::cudaDataType_t::CUDA_R_16F,
             _ => blas::cudaDataType_t::CUDA_R_32F,
+        }
+    }
+}
+
+impl<T: WithDType> Drop for CudaStep<T> {
+    fn drop(&mut self) {
+        // The buffers go back to the shared stream's pool when the fields drop; with a stream of
+        // the step's own (a graph), its last work must be done first. Without one this is the
+        // shared stream, whose order already covers it, and the wait is short.
+        if self.graphed.is_some() {
+            let _ = self.stream.synchronize();
         }
     }
 }
