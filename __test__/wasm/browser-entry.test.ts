@@ -5,7 +5,7 @@
  * tokens as the native addon, train, and save adapters to files that both backends read.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
@@ -108,6 +108,35 @@ describe.skipIf(!wasmBuilt() || !existsSync(webWasm))('browser entry over wasm/w
       await expect(reft.save('/tmp/nowhere')).rejects.toMatchObject({ code: 'ERR_IO' })
     } finally {
       reft.dispose()
+    }
+  })
+
+  it('loads a pyreft adapter from its folder URL (config.json names the files) as from picked files', async () => {
+    const fx = join(root, 'crates/reft-core/tests/fixtures/pyreft')
+    const saved = join(fx, 'saved', 'loreft')
+    const m = await web.loadModel(['config.json', 'model.safetensors'].map((n) => new File([readFileSync(join(fx, 'tiny-llama', n))], n)))
+    const realFetch = globalThis.fetch
+    const asked: string[] = []
+    globalThis.fetch = (async (u: URL | string) => {
+      const name = decodeURIComponent(new URL(String(u)).pathname.split('/').pop()!)
+      asked.push(name)
+      return existsSync(join(saved, name)) ? new Response(readFileSync(join(saved, name))) : new Response('', { status: 404 })
+    }) as typeof fetch
+    try {
+      const fromUrl = await web.loadReft('https://example.test/adapters/loreft', m)
+      const picked = await web.loadReft(readdirSync(saved).map((n) => new File([readFileSync(join(saved, n))], n)), m)
+      const intkeys = readdirSync(saved).filter((n) => n.startsWith('intkey_')).sort()
+      expect(asked[0]).toBe('reft_config.json')
+      expect(asked.slice(1).sort()).toEqual(['config.json', ...intkeys].sort())
+      expect(fromUrl.config).toEqual(picked.config)
+      const [a, b] = [fromUrl.saveFiles(), picked.saveFiles()]
+      expect(Buffer.from(a['interventions.safetensors']!).equals(Buffer.from(b['interventions.safetensors']!))).toBe(true)
+      for (const r of [fromUrl, picked]) r.dispose()
+      globalThis.fetch = (async () => new Response('', { status: 404 })) as typeof fetch
+      expect(await code(() => web.loadReft('https://example.test/nothing', m))).toBe('ERR_IO')
+    } finally {
+      globalThis.fetch = realFetch
+      m.dispose()
     }
   })
 

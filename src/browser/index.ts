@@ -44,8 +44,9 @@ export async function loadModel(source: FileSource, options: BrowserLoadModelOpt
 /**
  * Loads a reft checkpoint (`reft_config.json`, `interventions.safetensors`; `optimizer.safetensors`
  * with `withOptimizer`) onto `model`: picked files, a `{ name: bytes }` record (what
- * `ReftModel.saveFiles()` returns), or the checkpoint directory's URL. pyreft directories are
- * not read here (ERR_UNSUPPORTED_MODEL): convert them with the Node package first.
+ * `ReftModel.saveFiles()` returns), or the checkpoint directory's URL. A pyreft adapter
+ * (`config.json` and its `intkey_*.bin` files, as `ReftModel.save` writes them in Python) loads
+ * the same way; pyreft records no positions, so pass `positions` (default `'l1'`).
  */
 export async function loadReft(source: FileSource, model: Model, options: LoadReftOptions = {}): Promise<ReftModel> {
   const backend = model.backend

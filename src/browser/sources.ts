@@ -67,10 +67,40 @@ async function fetchModelDir(base: URL): Promise<FileRecord> {
   return files
 }
 
+/**
+ * A reft checkpoint's files at `base`, or, when it has no `reft_config.json`, a pyreft adapter's:
+ * `config.json` and the `intkey_<key>.bin` of each key its `sorted_keys` lists (a URL cannot be
+ * listed, so the config names them).
+ */
 async function fetchAdapterDir(base: URL, withOptimizer: boolean): Promise<FileRecord> {
   const files: FileRecord = {}
-  for (const name of adapterFiles.required) files[name] = (await fetchBytes(new URL(name, base), true))!
+  const config = await fetchBytes(new URL(adapterFiles.required[0]!, base), false)
+  if (config === undefined) return fetchPyreftDir(base)
+  files[adapterFiles.required[0]!] = config
+  for (const name of adapterFiles.required.slice(1)) files[name] = (await fetchBytes(new URL(name, base), true))!
   if (withOptimizer) files['optimizer.safetensors'] = (await fetchBytes(new URL('optimizer.safetensors', base), true))!
+  return files
+}
+
+async function fetchPyreftDir(base: URL): Promise<FileRecord> {
+  const config = await fetchBytes(new URL('config.json', base), false)
+  if (config === undefined) {
+    throw new ReftError('ERR_IO', `${base.href} holds neither a reft checkpoint (reft_config.json) nor a pyreft adapter (config.json + intkey_*.bin)`)
+  }
+  let keys: unknown
+  try {
+    keys = (JSON.parse(new TextDecoder().decode(config)) as { sorted_keys?: unknown }).sorted_keys
+  } catch (e) {
+    throw new ReftError('ERR_FORMAT', `${base.href}config.json: not JSON: ${(e as Error).message}`, { cause: e })
+  }
+  if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) {
+    throw new ReftError('ERR_FORMAT', `${base.href}config.json: no \`sorted_keys\` list of strings: not a pyreft adapter`)
+  }
+  const files: FileRecord = { 'config.json': config }
+  for (const key of keys as string[]) {
+    const name = `intkey_${key}.bin`
+    files[name] = (await fetchBytes(new URL(encodeURIComponent(name), base), true))!
+  }
   return files
 }
 
@@ -101,7 +131,7 @@ export async function readModelSource(source: FileSource): Promise<ReadSource> {
   return readSource(source, (url) => (url.pathname.toLowerCase().endsWith('.gguf') ? fetchGguf(url) : fetchModelDir(asDir(url))), 'model.gguf')
 }
 
-/** Reads an adapter source: a reft checkpoint's files. */
+/** Reads an adapter source: a reft checkpoint's files, or a pyreft adapter's. */
 export async function readAdapterSource(source: FileSource, withOptimizer: boolean): Promise<ReadSource> {
   return readSource(source, (url) => fetchAdapterDir(asDir(url), withOptimizer), undefined)
 }

@@ -10,8 +10,8 @@
  * - CPU only (`device: 'cuda'` is ERR_INVALID_CONFIG); models load from bytes (this module reads
  *   the files in Node), so a model occupies WebAssembly memory (at most 4 GiB) instead of being
  *   memory-mapped;
- * - pyreft adapter directories are not read (ERR_UNSUPPORTED_MODEL); reft checkpoints are, and
- *   are byte-compatible both ways;
+ * - reft checkpoints are byte-compatible both ways, and pyreft adapter directories load here
+ *   too (read into memory, through the core's in-memory pyreft loader);
  * - a Rust panic aborts the instance (a `RuntimeError`, reported as ERR_BACKEND); the backend
  *   then refuses further calls.
  */

@@ -51,13 +51,14 @@ export async function readModelFiles(path: string): Promise<FileRecord> {
   return files
 }
 
-/** The files of a reft checkpoint directory (`optimizer.safetensors` only when asked for). */
+/**
+ * The files of a reft checkpoint directory (`optimizer.safetensors` only when asked for), or of a
+ * pyreft adapter directory (`config.json` and its `intkey_*.bin` files).
+ */
 export async function readCheckpointFiles(dir: string, withOptimizer: boolean): Promise<FileRecord> {
   if (!existsSync(join(dir, 'reft_config.json'))) {
-    const pyreft = existsSync(join(dir, 'config.json')) && readdirSync(dir).some((f) => /^intkey_.*\.bin$/.test(f))
-    if (pyreft) {
-      throw new ReftError('ERR_UNSUPPORTED_MODEL', `unsupported model: ${dir} is a pyreft adapter; the WebAssembly backend reads only reft checkpoints`)
-    }
+    const intkeys = existsSync(dir) ? readdirSync(dir).filter((f) => /^intkey_.*\.bin$/.test(f)) : []
+    if (existsSync(join(dir, 'config.json')) && intkeys.length > 0) return readSome(dir, ['config.json', ...intkeys])
     throw new ReftError('ERR_IO', `${dir} holds neither a reft checkpoint (reft_config.json) nor a pyreft adapter (config.json + intkey_*.bin)`)
   }
   const names = withOptimizer ? checkpointFiles : checkpointFiles.filter((f) => f !== 'optimizer.safetensors')

@@ -29,6 +29,7 @@ pub mod reft;
 pub mod testing;
 pub mod threads;
 pub mod tokenizer;
+pub mod torch_pickle;
 pub mod train;
 
 pub use error::{ReftError, Result};

@@ -11,9 +11,11 @@
 //! - ConsReFT / LobiReFT: `learned_source` `[r]`.
 //!
 //! Rotations restart their parametrization at the saved matrix (`A = 0`), as pyreft's own
-//! `load_state_dict` does for LoReFT.
+//! `load_state_dict` does for LoReFT. A directory is read into memory first, so the same code
+//! loads an adapter's files where there is no file system (WebAssembly, [`load_pyreft_files`]).
 
 use crate::error::{ReftError, Result};
+use crate::files::FileMap;
 use crate::interventions::rotation::Rotation;
 use crate::interventions::{Activation, InterventionSpec, Kind};
 use crate::models::{Component, Model};
@@ -83,11 +85,43 @@ fn torch_orthogonal(original: &Tensor, base: &Tensor) -> Result<Tensor> {
     Ok(base.to_dtype(DType::F64)?.to_device(&Device::Cpu)?.matmul(&q)?.to_dtype(DType::F32)?)
 }
 
-/// Loads a pyreft-saved directory onto `base`.
+/// Is `files` a pyreft-saved adapter (its `config.json` and `intkey_*.bin` files, in memory)?
+pub fn is_pyreft_files(files: &FileMap) -> bool {
+    let Some(bytes) = files.get("config.json") else { return false };
+    let text = String::from_utf8_lossy(bytes);
+    text.contains("intervention_types") && text.contains("representations")
+}
+
+/// Loads a pyreft-saved directory onto `base`: its `config.json` and the `intkey_<key>.bin` file
+/// of each key it lists, read into memory for [`load_pyreft_files`]' code path.
 pub fn load_pyreft(base: Arc<Model>, dir: &Path) -> Result<ReftModel> {
-    let cpath = dir.join("config.json");
-    let text = std::fs::read_to_string(&cpath).map_err(|e| ReftError::io(&cpath, e))?;
-    let cfg: serde_json::Value = serde_json::from_str(&text).map_err(|e| ReftError::format(&cpath, e.to_string()))?;
+    let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| ReftError::io(dir.join(name), e));
+    let mut files = FileMap::new();
+    files.insert("config.json", read("config.json")?);
+    let (cfg, _) = config(&files, dir)?;
+    for key in cfg.get("sorted_keys").and_then(|v| v.as_array()).into_iter().flatten() {
+        let name = format!("intkey_{}.bin", key.as_str().unwrap_or_default());
+        files.insert(name.clone(), read(&name)?);
+    }
+    load_from(base, &files, dir)
+}
+
+/// Loads a pyreft adapter from its files in memory (`config.json` and `intkey_<key>.bin` per
+/// intervention: where there is no file system, as in WebAssembly) onto `base`.
+pub fn load_pyreft_files(base: Arc<Model>, files: &FileMap) -> Result<ReftModel> {
+    load_from(base, files, Path::new("<memory>"))
+}
+
+/// `config.json` of `files`, parsed, and the path errors name it by (under `root`).
+fn config(files: &FileMap, root: &Path) -> Result<(serde_json::Value, std::path::PathBuf)> {
+    let cpath = root.join("config.json");
+    let bytes = files.get("config.json").ok_or_else(|| ReftError::io(&cpath, std::io::ErrorKind::NotFound.into()))?;
+    let cfg = serde_json::from_slice(bytes).map_err(|e| ReftError::format(&cpath, e.to_string()))?;
+    Ok((cfg, cpath))
+}
+
+fn load_from(base: Arc<Model>, files: &FileMap, root: &Path) -> Result<ReftModel> {
+    let (cfg, cpath) = config(files, root)?;
     let field = |k: &str| cfg.get(k).and_then(|v| v.as_array()).ok_or_else(|| ReftError::format(&cpath, format!("no `{k}` list")));
     let reps = field("representations")?;
     let types = field("intervention_types")?;
@@ -108,12 +142,10 @@ pub fn load_pyreft(base: Arc<Model>, dir: &Path) -> Result<ReftModel> {
             ReftError::UnsupportedModel(format!("component `{comp_name}` in {} (supported: block_output, block_input, attention_output, mlp_output)", cpath.display()))
         })?;
         let key = key.as_str().unwrap_or_default();
-        let file = dir.join(format!("intkey_{key}.bin"));
-        if !file.exists() {
-            return Err(ReftError::io(&file, std::io::Error::from(std::io::ErrorKind::NotFound)));
-        }
-        let tensors: HashMap<String, Tensor> = candle_core::pickle::read_all(&file)
-            .map_err(|e| ReftError::format(&file, format!("unreadable PyTorch pickle: {e}")))?
+        let name = format!("intkey_{key}.bin");
+        let file = root.join(&name);
+        let bytes = files.get(&name).ok_or_else(|| ReftError::io(&file, std::io::ErrorKind::NotFound.into()))?;
+        let tensors: HashMap<String, Tensor> = crate::torch_pickle::read_state_dict(bytes, &file)?
             .into_iter()
             .map(|(k, v)| v.to_dtype(DType::F32).and_then(|v| v.to_device(&device)).map(|v| (k, v)))
             .collect::<candle_core::Result<_>>()?;

@@ -309,17 +309,33 @@ fn loreft_training_trajectory_matches_pyreft_given_its_base() {
     check(&back, "reloaded");
 }
 
-/// pyreft-saved directories (both key eras) load and give pyreft's logits.
+/// pyreft-saved directories (both key eras) load and give pyreft's loss, from the directory and
+/// from its files in memory (as WebAssembly loads them).
 #[test]
 fn pyreft_saved_directories_import() {
+    use reft_core::pyreft_import::{is_pyreft_files, load_pyreft, load_pyreft_files};
     for (saved, case) in [("loreft", "loreft"), ("loreft_oldkeys", "loreft"), ("nodireft", "nodireft")] {
         let (t, j) = load_case(case);
         let base = Arc::new(load_model(&dir().join(j["model"].as_str().unwrap()), &LoadOptions::default()).unwrap());
-        let m = reft_core::pyreft_import::load_pyreft(base, &dir().join("saved").join(saved)).unwrap();
-        assert_eq!(m.interventions.len(), 2);
-        let batch = batch_of(&t);
-        let out = m.forward(&batch, false).unwrap();
-        let want = t["loss"].to_scalar::<f32>().unwrap() as f64;
-        assert!((out.loss.unwrap() - want).abs() < RTOL * want, "{saved}: loss {} vs {want}", out.loss.unwrap());
+        let path = dir().join("saved").join(saved);
+        let mut files = reft_core::FileMap::new();
+        for entry in std::fs::read_dir(&path).unwrap() {
+            let entry = entry.unwrap();
+            files.insert(entry.file_name().to_string_lossy().to_string(), std::fs::read(entry.path()).unwrap());
+        }
+        assert!(is_pyreft_files(&files), "{saved}: not recognised as a pyreft adapter");
+        for (from, m) in [("directory", load_pyreft(base.clone(), &path).unwrap()), ("memory", load_pyreft_files(base.clone(), &files).unwrap())] {
+            assert_eq!(m.interventions.len(), 2);
+            let batch = batch_of(&t);
+            let out = m.forward(&batch, false).unwrap();
+            let want = t["loss"].to_scalar::<f32>().unwrap() as f64;
+            assert!((out.loss.unwrap() - want).abs() < RTOL * want, "{saved} from {from}: loss {} vs {want}", out.loss.unwrap());
+        }
+        // A missing intervention file is an error that names it.
+        let name = files.names().find(|n| n.starts_with("intkey_")).unwrap().to_string();
+        files.remove(&name);
+        let e = load_pyreft_files(base, &files).err().expect("a missing intkey file must fail");
+        assert_eq!(e.code(), "ERR_IO", "{e}");
+        assert!(e.to_string().contains(&name), "{e}");
     }
 }

@@ -67,10 +67,18 @@ pub fn create_reft(model: &WasmModel, specs_json: &str, seed: u32, head_json: Op
 }
 
 /// Loads one of our checkpoints from its files (what `saveFiles` returns, or the files of a
-/// checkpoint directory written by the native `save`) onto `model`.
+/// checkpoint directory written by the native `save`) onto `model`; or, when there is no
+/// `reft_config.json` and the files are a pyreft adapter's (`config.json` and `intkey_*.bin`),
+/// that adapter, as the native `loadReft` does (`with_optimizer` does not apply: pyreft saves no
+/// optimizer state).
 #[wasm_bindgen(js_name = loadReft)]
 pub fn load_reft(model: &WasmModel, files: &WasmFiles, with_optimizer: bool) -> Result<WasmReft, JsError> {
-    Ok(WasmReft::wrap(ReftModel::from_files(model.get()?, &files.inner, with_optimizer).js()?))
+    let m = if !files.inner.contains("reft_config.json") && reft_core::pyreft_import::is_pyreft_files(&files.inner) {
+        reft_core::pyreft_import::load_pyreft_files(model.get()?, &files.inner)
+    } else {
+        ReftModel::from_files(model.get()?, &files.inner, with_optimizer)
+    };
+    Ok(WasmReft::wrap(m.js()?))
 }
 
 /// The files of a tiny random Llama (HF layout, byte-level tokenizer), as `createTinyModel`
