@@ -27,7 +27,13 @@ use std::sync::Arc;
 
 /// Is `dir` a pyreft-saved adapter?
 pub fn is_pyreft_dir(dir: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(dir.join("config.json")) else { return false };
+    std::fs::read(dir.join("config.json")).is_ok_and(|bytes| is_pyreft_config(&bytes))
+}
+
+/// Whether a `config.json` is pyvene's `IntervenableConfig` (it lists intervention types and
+/// representations).
+fn is_pyreft_config(bytes: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(bytes);
     text.contains("intervention_types") && text.contains("representations")
 }
 
@@ -87,9 +93,7 @@ fn torch_orthogonal(original: &Tensor, base: &Tensor) -> Result<Tensor> {
 
 /// Is `files` a pyreft-saved adapter (its `config.json` and `intkey_*.bin` files, in memory)?
 pub fn is_pyreft_files(files: &FileMap) -> bool {
-    let Some(bytes) = files.get("config.json") else { return false };
-    let text = String::from_utf8_lossy(bytes);
-    text.contains("intervention_types") && text.contains("representations")
+    files.get("config.json").is_some_and(is_pyreft_config)
 }
 
 /// Loads a pyreft-saved directory onto `base`: its `config.json` and the `intkey_<key>.bin` file
